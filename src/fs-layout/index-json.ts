@@ -1,0 +1,125 @@
+// The repository's index.json (image-spec image-layout.md "index.json file"): the list of
+// manifests a repository holds. A tag is the `org.opencontainers.image.ref.name` annotation on an
+// entry; an untagged entry keeps a manifest pushed by digest. Unknown fields written by other
+// tools are kept as they are.
+
+export const REF_NAME = 'org.opencontainers.image.ref.name'
+export const INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json'
+
+export interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  annotations?: Record<string, string>
+  artifactType?: string
+  [extra: string]: unknown
+}
+
+export interface IndexDocument {
+  schemaVersion: 2
+  mediaType?: string
+  manifests: Descriptor[]
+  [extra: string]: unknown
+}
+
+export class LayoutCorruptError extends Error {
+  constructor(what: string, cause?: unknown) {
+    super(`corrupt layout: ${what}`, { cause })
+    this.name = 'LayoutCorruptError'
+  }
+}
+
+export function emptyIndex(): IndexDocument {
+  return { schemaVersion: 2, mediaType: INDEX_MEDIA_TYPE, manifests: [] }
+}
+
+export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
+  let doc: unknown
+  try {
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch (err) {
+    throw new LayoutCorruptError(`${where} is not JSON`, err)
+  }
+  const manifests = (doc as IndexDocument | null)?.manifests
+  if (typeof doc !== 'object' || doc === null || !(Array.isArray(manifests) || manifests == null)) {
+    throw new LayoutCorruptError(`${where} is not an image index`)
+  }
+  const index = doc as IndexDocument
+  index.manifests = (manifests ?? []).filter(
+    (d) => typeof d?.digest === 'string' && typeof d?.mediaType === 'string',
+  )
+  return index
+}
+
+export function serializeIndex(doc: IndexDocument): Buffer {
+  return Buffer.from(JSON.stringify(doc, null, 2) + '\n')
+}
+
+function tagOf(d: Descriptor): string | undefined {
+  return d.annotations?.[REF_NAME]
+}
+
+export function resolveTag(doc: IndexDocument, tag: string): Descriptor | undefined {
+  for (let i = doc.manifests.length - 1; i >= 0; i--) {
+    if (tagOf(doc.manifests[i]) === tag) return doc.manifests[i]
+  }
+  return undefined
+}
+
+export function findManifest(doc: IndexDocument, digest: string): Descriptor | undefined {
+  return doc.manifests.find((d) => d.digest === digest)
+}
+
+export function listTags(doc: IndexDocument): string[] {
+  const tags = new Set<string>()
+  for (const d of doc.manifests) {
+    const tag = tagOf(d)
+    if (tag !== undefined) tags.add(tag)
+  }
+  return [...tags].sort(lexical)
+}
+
+export function lexical(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function plain(desc: Descriptor): Descriptor {
+  const { annotations: _annotations, ...rest } = desc
+  return rest
+}
+
+/** Point `tag` at `desc`; the tag leaves any other manifest, which stays reachable by digest. */
+export function setTag(doc: IndexDocument, tag: string, desc: Descriptor): void {
+  const previous = resolveTag(doc, tag)
+  if (previous?.digest === desc.digest) return
+  doc.manifests = doc.manifests.filter(
+    (d) => tagOf(d) !== tag && !(d.digest === desc.digest && tagOf(d) === undefined),
+  )
+  doc.manifests.push({ ...plain(desc), annotations: { [REF_NAME]: tag } })
+  if (previous) keepReachable(doc, previous)
+}
+
+/** Record a manifest pushed by digest, unless the index already holds it. */
+export function addUntagged(doc: IndexDocument, desc: Descriptor): boolean {
+  if (findManifest(doc, desc.digest)) return false
+  doc.manifests.push(plain(desc))
+  return true
+}
+
+export function removeTag(doc: IndexDocument, tag: string): Descriptor | undefined {
+  const previous = resolveTag(doc, tag)
+  if (!previous) return undefined
+  doc.manifests = doc.manifests.filter((d) => tagOf(d) !== tag)
+  keepReachable(doc, previous)
+  return previous
+}
+
+export function removeManifest(doc: IndexDocument, digest: string): boolean {
+  const before = doc.manifests.length
+  doc.manifests = doc.manifests.filter((d) => d.digest !== digest)
+  return doc.manifests.length !== before
+}
+
+function keepReachable(doc: IndexDocument, desc: Descriptor): void {
+  if (!findManifest(doc, desc.digest)) doc.manifests.push(plain(desc))
+}

@@ -1,0 +1,3 @@
+// Public face of the OCI Image Layout module.
+export * from './paths.js'
+export * from './index-json.js'

@@ -1,0 +1,48 @@
+// Every storage key Outpost uses is built here, and nowhere else (DESIGN.md §3).
+//
+//   <root>/
+//     _outpost/                 engine state ('_' can never start a repository name)
+//       index/                  LMDB environment: a cache, rebuilt from the layout when lost
+//       lock                    held while a server or an offline command owns the storage
+//       clean-stop              written at a clean shutdown, removed at start
+//       tmp/                    staging for atomic writes
+//     <repo>/                   one OCI Image Layout per repository; names may contain '/'
+//       oci-layout              {"imageLayoutVersion":"1.0.0"}
+//       index.json              manifests; a tag is an org.opencontainers.image.ref.name annotation
+//       blobs/<alg>/<hex>       content, manifests included
+//       .uploads/<session-id>   in-flight uploads
+
+/** What a blob key needs of a digest; the registry's Digest satisfies it. */
+export interface BlobAddress {
+  algorithm: string
+  hex: string
+}
+
+export const ENGINE_DIR = '_outpost'
+export const INDEX_DB_DIR = `${ENGINE_DIR}/index`
+export const LOCK_FILE = `${ENGINE_DIR}/lock`
+export const CLEAN_STOP_FILE = `${ENGINE_DIR}/clean-stop`
+
+export const OCI_LAYOUT_FILE = 'oci-layout'
+export const INDEX_FILE = 'index.json'
+export const BLOBS_DIR = 'blobs'
+export const UPLOADS_DIR = '.uploads'
+
+/** Path components a repository name may not contain: they would collide with layout entries. */
+export const RESERVED_COMPONENTS: ReadonlySet<string> = new Set([
+  OCI_LAYOUT_FILE,
+  INDEX_FILE,
+  BLOBS_DIR,
+])
+
+export const layoutKeys = {
+  ociLayout: (repo: string) => `${repo}/${OCI_LAYOUT_FILE}`,
+  index: (repo: string) => `${repo}/${INDEX_FILE}`,
+  blobsDir: (repo: string) => `${repo}/${BLOBS_DIR}`,
+  blob: (repo: string, digest: BlobAddress) => `${repo}/${BLOBS_DIR}/${digest.algorithm}/${digest.hex}`,
+  uploadsDir: (repo: string) => `${repo}/${UPLOADS_DIR}`,
+  upload: (repo: string, sessionId: string) => `${repo}/${UPLOADS_DIR}/${sessionId}`,
+}
+
+/** The content of every `oci-layout` file Outpost writes (image-spec image-layout.md). */
+export const OCI_LAYOUT_CONTENT = JSON.stringify({ imageLayoutVersion: '1.0.0' })

@@ -1,0 +1,208 @@
+// The local filesystem driver. Atomic writes stage their bytes under `_outpost/tmp/` (never
+// beside the target, DESIGN.md invariant 2) and appear by rename; with `commit` the file is
+// synced before the rename and both directories after it.
+import { randomUUID } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { link, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  checkKey,
+  StorageFullError,
+  StorageNotFoundError,
+  type ListEntry,
+  type ObjectInfo,
+  type ReadOptions,
+  type StorageDriver,
+  type WriteOptions,
+} from '../storage/driver.js'
+import { fsyncPath, makeDirs } from './durable.js'
+
+export interface FsDriverOptions {
+  /** Absolute directory that holds everything this driver stores. */
+  root: string
+  /** fsync files and directories before an operation resolves (zot's `commit`). */
+  commit: boolean
+}
+
+/** Staging area for atomic writes; '_' keeps it out of the repository namespace. */
+const TMP_PREFIX = '_outpost/tmp'
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === code
+}
+
+export class FsDriver implements StorageDriver {
+  readonly localRoot: string
+  private readonly commit: boolean
+
+  constructor(options: FsDriverOptions) {
+    this.localRoot = options.root
+    this.commit = options.commit
+  }
+
+  private path(key: string): string {
+    return join(this.localRoot, checkKey(key))
+  }
+
+  private tmpPath(): string {
+    return join(this.localRoot, TMP_PREFIX, randomUUID())
+  }
+
+  private wrap(key: string, err: unknown): unknown {
+    if (isErrno(err, 'ENOENT')) return new StorageNotFoundError(key)
+    if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new StorageFullError(key, { cause: err })
+    return err
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await readFile(this.path(key))
+    } catch (err) {
+      throw this.wrap(key, err)
+    }
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const target = this.path(key)
+    const tmp = this.tmpPath()
+    try {
+      await makeDirs(dirname(tmp), this.commit)
+      const handle = await open(tmp, 'w')
+      try {
+        await handle.writeFile(bytes)
+        if (this.commit) await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await this.publish(tmp, target)
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      throw this.wrap(key, err)
+    }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    let handle
+    try {
+      handle = await open(this.path(key), 'r')
+    } catch (err) {
+      throw this.wrap(key, err)
+    }
+    const range = options.range
+    return createReadStream('', {
+      fd: handle,
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: 256 * 1024,
+      signal: options.signal,
+    })
+  }
+
+  async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {
+    const target = this.path(key)
+    const staging = options.append ? target : this.tmpPath()
+    await makeDirs(dirname(staging), this.commit)
+    const sink = createWriteStream(staging, { flags: options.append ? 'a' : 'w' })
+    try {
+      await pipeline(source, sink, { signal: options.signal })
+      if (!options.append) {
+        if (this.commit) await fsyncPath(staging)
+        await this.publish(staging, target)
+      }
+      return sink.bytesWritten
+    } catch (err) {
+      if (!options.append) await unlink(staging).catch(() => {})
+      throw this.wrap(key, err)
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    try {
+      const info = await stat(this.path(key))
+      return { size: info.size, mtimeMs: info.mtimeMs }
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
+      throw err
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ListEntry> {
+    let entries
+    try {
+      entries = await readdir(prefix === '' ? this.localRoot : this.path(prefix), {
+        withFileTypes: true,
+      })
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return
+      throw err
+    }
+    const names = entries.map((e) => ({ name: e.name, isPrefix: e.isDirectory() }))
+    names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    yield* names
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.path(from)
+    try {
+      if (this.commit) await fsyncPath(source)
+      await this.publish(source, this.path(to))
+    } catch (err) {
+      throw this.wrap(from, err)
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const target = this.path(key)
+    try {
+      await unlink(target)
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return
+      throw this.wrap(key, err)
+    }
+    if (this.commit) await fsyncPath(dirname(target))
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.path(prefix), { recursive: true, force: true })
+  }
+
+  async prune(prefix: string): Promise<void> {
+    let parts = checkKey(prefix).split('/')
+    while (parts.length > 0) {
+      try {
+        await rmdir(join(this.localRoot, ...parts))
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) {
+          parts = parts.slice(0, -1)
+          continue
+        }
+        return // ENOTEMPTY and friends: something still lives here
+      }
+      parts = parts.slice(0, -1)
+    }
+  }
+
+  async link(from: string, to: string): Promise<void> {
+    // Link under a temporary name first so an existing target is replaced atomically.
+    const tmp = this.tmpPath()
+    try {
+      await makeDirs(dirname(tmp), this.commit)
+      await link(this.path(from), tmp)
+      await this.publish(tmp, this.path(to))
+    } catch (err) {
+      await unlink(tmp).catch(() => {})
+      throw this.wrap(from, err)
+    }
+  }
+
+  /** rename(2) into place; with commit, sync the directories whose entries changed. */
+  private async publish(source: string, target: string): Promise<void> {
+    await makeDirs(dirname(target), this.commit)
+    await rename(source, target)
+    if (!this.commit) return
+    await fsyncPath(dirname(target))
+    if (dirname(source) !== dirname(target)) await fsyncPath(dirname(source))
+  }
+}

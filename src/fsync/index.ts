@@ -1,0 +1,3 @@
+// Public face of the local filesystem driver.
+export { FsDriver, type FsDriverOptions } from './fs-driver.js'
+export { fsyncCount, fsyncPath, makeDirs } from './durable.js'

@@ -1,0 +1,157 @@
+// The engine's index: LMDB through lmdb-js at <root>/_outpost/index. It only accelerates; the
+// layout is the truth (DESIGN.md invariant 7). An index that cannot be opened is moved aside and
+// a fresh one starts empty, to be refilled lazily and by a background pass.
+import { rename } from 'node:fs/promises'
+import { open, type RootDatabase } from 'lmdb'
+import { makeDirs } from '../fsync/index.js'
+
+/** A referrer as the referrers API lists it (image-spec descriptor). */
+export interface ReferrerRecord {
+  mediaType: string
+  digest: string
+  size: number
+  artifactType?: string
+  annotations?: Record<string, string>
+}
+
+export interface VerifiedRecord {
+  size: number
+  /** the run (clean-shutdown epoch) in which the bytes were last hashed */
+  epoch: string
+}
+
+export interface SessionRecord {
+  repo: string
+  createdAt: number
+}
+
+export interface IndexDbOptions {
+  /** absolute directory of the LMDB environment */
+  path: string
+  /** sync every commit (zot's `commit`); off means LMDB makes no fsync calls */
+  commit: boolean
+  log?: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+// Keys are strings joined with U+001F, which no repository name, digest or session id contains,
+// so a prefix range never spills into a neighbour.
+const SEP = '\x1f'
+const END = '\uffff'
+
+export class IndexDb {
+  private constructor(
+    private readonly db: RootDatabase,
+    /** true when this environment was created empty (first start, or after losing the old one) */
+    readonly fresh: boolean,
+  ) {}
+
+  static async open(options: IndexDbOptions): Promise<IndexDb> {
+    await makeDirs(options.path, options.commit)
+    const attempt = () =>
+      open({
+        path: options.path,
+        compression: false,
+        // Small start for 32-bit boards; lmdb-js grows the map when it fills.
+        mapSize: 64 * 1024 * 1024,
+        noSync: !options.commit,
+        noMetaSync: !options.commit,
+      })
+    let db: RootDatabase
+    try {
+      db = attempt()
+      db.get('version') // touch the environment so corruption shows now, not on a request
+    } catch (err) {
+      const aside = `${options.path}.broken-${Date.now()}`
+      options.log?.('index unopenable; moved aside and rebuilding', { aside, error: String(err) })
+      await rename(options.path, aside)
+      await makeDirs(options.path, options.commit)
+      db = attempt()
+    }
+    const fresh = db.get('version') === undefined
+    if (fresh) await db.put('version', 1)
+    return new IndexDb(db, fresh)
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  // --- blobs whose bytes were hashed in a given run -------------------------------------------
+  getVerified(blobKey: string): VerifiedRecord | undefined {
+    return this.db.get(`v${SEP}${blobKey}`) as VerifiedRecord | undefined
+  }
+
+  setVerified(blobKey: string, record: VerifiedRecord): Promise<boolean> {
+    return this.db.put(`v${SEP}${blobKey}`, record)
+  }
+
+  deleteVerified(blobKey: string): Promise<boolean> {
+    return this.db.remove(`v${SEP}${blobKey}`)
+  }
+
+  // --- subject -> referrers (distribution-spec "Listing Referrers") ---------------------------
+  private referrerPrefix(repo: string, subject: string): string {
+    return `r${SEP}${repo}${SEP}${subject}${SEP}`
+  }
+
+  putReferrer(repo: string, subject: string, record: ReferrerRecord): Promise<boolean> {
+    return this.db.put(this.referrerPrefix(repo, subject) + record.digest, record)
+  }
+
+  deleteReferrer(repo: string, subject: string, digest: string): Promise<boolean> {
+    return this.db.remove(this.referrerPrefix(repo, subject) + digest)
+  }
+
+  referrers(repo: string, subject: string): ReferrerRecord[] {
+    const start = this.referrerPrefix(repo, subject)
+    const out: ReferrerRecord[] = []
+    for (const { value } of this.db.getRange({ start, end: start + END })) {
+      out.push(value as ReferrerRecord)
+    }
+    return out
+  }
+
+  /** Drop every referrer record of a repository before re-indexing it. */
+  async clearReferrers(repo: string): Promise<void> {
+    const start = `r${SEP}${repo}${SEP}`
+    const keys = [...this.db.getKeys({ start, end: start + END })]
+    await this.db.transaction(() => {
+      for (const key of keys) this.db.remove(key)
+    })
+  }
+
+  // --- per-repository facts (e.g. which index.json state the referrers were built from) -------
+  getRepoFact<T>(repo: string, fact: string): T | undefined {
+    return this.db.get(`f${SEP}${repo}${SEP}${fact}`) as T | undefined
+  }
+
+  setRepoFact(repo: string, fact: string, value: unknown): Promise<boolean> {
+    return this.db.put(`f${SEP}${repo}${SEP}${fact}`, value)
+  }
+
+  // --- upload sessions --------------------------------------------------------------------------
+  putSession(id: string, record: SessionRecord): Promise<boolean> {
+    return this.db.put(`s${SEP}${id}`, record)
+  }
+
+  getSession(id: string): SessionRecord | undefined {
+    return this.db.get(`s${SEP}${id}`) as SessionRecord | undefined
+  }
+
+  deleteSession(id: string): Promise<boolean> {
+    return this.db.remove(`s${SEP}${id}`)
+  }
+
+  *sessions(): Iterable<[string, SessionRecord]> {
+    const start = `s${SEP}`
+    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
+      yield [String(key).slice(start.length), value as SessionRecord]
+    }
+  }
+
+  /** Resolves once every write issued so far is committed (and synced, with commit). */
+  flushed(): Promise<boolean> {
+    return this.db.flushed
+  }
+}
+

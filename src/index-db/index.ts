@@ -1,0 +1,2 @@
+// Public face of the engine index.
+export * from './index-db.js'

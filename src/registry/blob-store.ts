@@ -1,0 +1,170 @@
+// Blobs of one repository's layout: verified before they are served (DESIGN.md invariant 1).
+// A blob counts as present only when its size matches what was verified in this run; after an
+// unclean shutdown (a new epoch) or for a layout written by another tool, the bytes are hashed
+// once before they are first served, and bytes that do not match are moved to quarantine.
+import { randomUUID } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import { ENGINE_DIR, layoutKeys } from '../fs-layout/index.js'
+import type { IndexDb } from '../index-db/index.js'
+import type { ByteRange, StorageDriver } from '../storage/index.js'
+import { StorageNotFoundError } from '../storage/index.js'
+import { Digest, newHash, type Algorithm } from './digest.js'
+import { RegistryError } from './errors.js'
+import { hashStream } from './hashing.js'
+
+export interface BlobInfo {
+  size: number
+}
+
+export interface BlobStoreOptions {
+  driver: StorageDriver
+  db: IndexDb
+  /** identifies this run; verification records of other runs are not trusted */
+  epoch: string
+  log: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+export class BlobStore {
+  private readonly verifying = new Map<string, Promise<BlobInfo | null>>()
+
+  constructor(private readonly options: BlobStoreOptions) {}
+
+  /** Size of a blob that is present and verified, or null. */
+  async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
+    const key = layoutKeys.blob(repo, digest)
+    const info = await this.options.driver.stat(key)
+    if (!info) return null
+    const record = this.options.db.getVerified(key)
+    if (record && record.size === info.size && record.epoch === this.options.epoch) {
+      return { size: info.size }
+    }
+    // A short or missing blob (a power cut without fsync) is absent: the client pushes it again.
+    let pending = this.verifying.get(key)
+    if (!pending) {
+      pending = this.verify(key, digest).finally(() => this.verifying.delete(key))
+      this.verifying.set(key, pending)
+    }
+    return pending
+  }
+
+  async require(repo: string, digest: Digest): Promise<BlobInfo> {
+    const info = await this.stat(repo, digest)
+    if (!info) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`)
+    return info
+  }
+
+  async read(
+    repo: string,
+    digest: Digest,
+    range?: ByteRange,
+    signal?: AbortSignal,
+  ): Promise<Readable> {
+    try {
+      return await this.options.driver.read(layoutKeys.blob(repo, digest), { range, signal })
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) {
+        throw new RegistryError('BLOB_UNKNOWN', `blob unknown to registry: ${digest}`)
+      }
+      throw err
+    }
+  }
+
+  /** Small blobs (manifests) read whole and checked against their digest on every load. */
+  async readVerifiedBytes(repo: string, digest: Digest): Promise<Buffer | null> {
+    let bytes: Buffer
+    try {
+      bytes = await this.options.driver.get(layoutKeys.blob(repo, digest))
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) return null
+      throw err
+    }
+    if (!Digest.of(digest.algorithm, bytes).equals(digest)) {
+      await this.quarantine(layoutKeys.blob(repo, digest), digest)
+      return null
+    }
+    return bytes
+  }
+
+  /** Make staged bytes, already hashed to `digest`, visible as the repository's blob. */
+  async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
+    const key = layoutKeys.blob(repo, digest)
+    await this.options.driver.move(stagedKey, key)
+    await this.options.db.setVerified(key, { size, epoch: this.options.epoch })
+  }
+
+  /** Store small bytes (a manifest) whose digest the caller computed. */
+  async putBytes(repo: string, digest: Digest, bytes: Uint8Array): Promise<void> {
+    const key = layoutKeys.blob(repo, digest)
+    await this.options.driver.put(key, bytes)
+    await this.options.db.setVerified(key, { size: bytes.length, epoch: this.options.epoch })
+  }
+
+  /**
+   * Cross-repository mount (distribution-spec "Mounting a blob from another repository"):
+   * shares the bytes when the driver can link, copies them otherwise. False when `from` lacks it.
+   */
+  async mount(repo: string, digest: Digest, from: string, stagedKey: string): Promise<boolean> {
+    const info = await this.stat(from, digest)
+    if (!info) return false
+    const source = layoutKeys.blob(from, digest)
+    const { driver } = this.options
+    if (driver.link) {
+      await driver.link(source, layoutKeys.blob(repo, digest))
+      const key = layoutKeys.blob(repo, digest)
+      await this.options.db.setVerified(key, { size: info.size, epoch: this.options.epoch })
+      return true
+    }
+    const hash = newHash(digest.algorithm)
+    const size = await driver.write(
+      stagedKey,
+      hashStream(await driver.read(source), [hash]),
+    )
+    if (!Digest.fromHash(digest.algorithm, hash).equals(digest)) {
+      await driver.delete(stagedKey)
+      return false
+    }
+    await this.publish(repo, digest, stagedKey, size)
+    return true
+  }
+
+  async delete(repo: string, digest: Digest): Promise<void> {
+    const key = layoutKeys.blob(repo, digest)
+    await this.options.driver.delete(key)
+    await this.options.db.deleteVerified(key)
+  }
+
+  /** Hash a stored object with the given algorithm, streaming. */
+  async hashObject(key: string, algorithm: Algorithm): Promise<{ digest: Digest; size: number }> {
+    const hash = newHash(algorithm)
+    let size = 0
+    for await (const chunk of await this.options.driver.read(key)) {
+      hash.update(chunk as Buffer)
+      size += (chunk as Buffer).length
+    }
+    return { digest: Digest.fromHash(algorithm, hash), size }
+  }
+
+  private async verify(key: string, digest: Digest): Promise<BlobInfo | null> {
+    let result
+    try {
+      result = await this.hashObject(key, digest.algorithm)
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) return null
+      throw err
+    }
+    if (!result.digest.equals(digest)) {
+      await this.quarantine(key, digest)
+      return null
+    }
+    await this.options.db.setVerified(key, { size: result.size, epoch: this.options.epoch })
+    return { size: result.size }
+  }
+
+  /** Bytes that do not match their digest are kept as evidence and served to no one. */
+  private async quarantine(key: string, digest: Digest): Promise<void> {
+    const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
+    this.options.log('blob does not match its digest; quarantined', { key, aside })
+    await this.options.driver.move(key, aside).catch(() => {})
+    await this.options.db.deleteVerified(key)
+  }
+}

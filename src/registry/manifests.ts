@@ -1,0 +1,167 @@
+// Manifests of one repository (distribution-spec "Pushing manifests", "Pulling manifests",
+// "Deleting manifests"). A manifest is a blob of its repository plus an entry in index.json;
+// it becomes visible only after it parsed, matched its digest and its references exist.
+import {
+  addUntagged,
+  findManifest,
+  removeManifest,
+  removeTag,
+  resolveTag,
+  setTag,
+  type Descriptor,
+  type IndexDocument,
+} from '../fs-layout/index.js'
+import type { BlobStore } from './blob-store.js'
+import { ByteLru } from './byte-lru.js'
+import { Digest } from './digest.js'
+import { RegistryError } from './errors.js'
+import { MEDIA_TYPES, parseManifest, type ParsedManifest } from './manifest-rules.js'
+import { parseReference } from './names.js'
+import { referrerOf, type Referrers } from './referrers.js'
+import type { RepoIndexes } from './repo-index.js'
+
+export interface StoredManifest {
+  bytes: Buffer
+  mediaType: string
+  digest: string
+}
+
+export interface PutManifestResult {
+  digest: Digest
+  subject?: string
+}
+
+const INDEX_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList])
+
+export class ManifestStore {
+  private readonly cache = new ByteLru<{ bytes: Buffer }>(8 * 1024 * 1024)
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly indexes: RepoIndexes,
+    private readonly referrers: Referrers,
+  ) {}
+
+  async put(
+    repo: string,
+    reference: string,
+    bytes: Buffer,
+    contentType: string | undefined,
+  ): Promise<PutManifestResult> {
+    const ref = parseReference(reference)
+    const parsed = parseManifest(bytes, contentType)
+    const digest = Digest.of('digest' in ref ? ref.digest.algorithm : 'sha256', bytes)
+    if ('digest' in ref && !ref.digest.equals(digest)) {
+      throw new RegistryError('DIGEST_INVALID', `manifest has digest ${digest}, not ${ref.digest}`)
+    }
+    for (const blob of parsed.blobs) {
+      if (!(await this.blobs.stat(repo, blob.digest))) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown blob ${blob.digest}`, {
+          digest: blob.digest.toString(),
+        })
+      }
+    }
+    await this.indexes.ensure(repo)
+    await this.indexes.locked(repo, async () => {
+      const doc = await this.indexes.read(repo)
+      for (const child of parsed.manifests) {
+        if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
+          throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `index references unknown manifest ${child.digest}`, {
+            digest: child.digest.toString(),
+          })
+        }
+      }
+      await this.blobs.putBytes(repo, digest, bytes)
+      const desc: Descriptor = { mediaType: parsed.mediaType, digest: digest.toString(), size: bytes.length }
+      await this.indexes.updateLocked(repo, (d) => {
+        if ('tag' in ref) {
+          const before = resolveTag(d, ref.tag)?.digest
+          setTag(d, ref.tag, desc)
+          return { changed: before !== desc.digest, result: undefined }
+        }
+        return { changed: addUntagged(d, desc), result: undefined }
+      })
+      if (parsed.subject) await this.referrers.record(repo, parsed.subject.digest.toString(), referrerOf(desc, parsed))
+      await this.referrers.markCurrent(repo)
+    })
+    return { digest, subject: parsed.subject?.digest.toString() }
+  }
+
+  async get(repo: string, reference: string): Promise<StoredManifest> {
+    const ref = parseReference(reference)
+    const doc = await this.indexes.read(repo)
+    if (!doc) throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
+    const desc =
+      'tag' in ref ? resolveTag(doc, ref.tag) : await this.locate(repo, doc, ref.digest.toString())
+    if (!desc) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
+    const bytes = await this.load(repo, desc.digest)
+    if (!bytes) throw new RegistryError('MANIFEST_UNKNOWN', `manifest content missing: ${desc.digest}`)
+    return { bytes, mediaType: desc.mediaType, digest: desc.digest }
+  }
+
+  async delete(repo: string, reference: string): Promise<void> {
+    const ref = parseReference(reference)
+    await this.indexes.locked(repo, async () => {
+      if (!(await this.indexes.read(repo))) {
+        throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
+      }
+      const removed = await this.indexes.updateLocked(repo, (d) => {
+        if ('tag' in ref) return { changed: true, result: removeTag(d, ref.tag) !== undefined }
+        return { changed: true, result: removeManifest(d, ref.digest.toString()) }
+      })
+      if (!removed) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
+      if ('digest' in ref) {
+        const subject = await this.subjectOf(repo, ref.digest.toString())
+        if (subject) await this.referrers.forget(repo, subject, ref.digest.toString())
+      }
+      await this.referrers.markCurrent(repo)
+    })
+  }
+
+  /** Manifest bytes, checked against their digest; null when absent or corrupt. */
+  async load(repo: string, digest: string): Promise<Buffer | null> {
+    const key = `${repo}@${digest}`
+    const cached = this.cache.get(key)
+    if (cached) return cached.bytes
+    const bytes = await this.blobs.readVerifiedBytes(repo, Digest.parse(digest))
+    if (bytes) this.cache.set(key, { bytes })
+    return bytes
+  }
+
+  /** The parsed manifest of a stored digest, or undefined when it is not a valid manifest. */
+  async parsed(repo: string, desc: Descriptor): Promise<ParsedManifest | undefined> {
+    const bytes = await this.load(repo, desc.digest)
+    if (!bytes) return undefined
+    try {
+      return parseManifest(bytes, desc.mediaType)
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * A manifest's descriptor when the repository holds it: listed in index.json, or a child of
+   * an index listed there (layouts written by skopeo list only the top-level index).
+   */
+  private async locate(repo: string, doc: IndexDocument, digest: string): Promise<Descriptor | undefined> {
+    const listed = findManifest(doc, digest)
+    if (listed) return listed
+    for (const desc of doc.manifests) {
+      if (!INDEX_TYPES.has(desc.mediaType)) continue
+      const child = (await this.parsed(repo, desc))?.manifests.find((m) => m.digest.toString() === digest)
+      if (child) return { mediaType: child.mediaType, digest, size: child.size }
+    }
+    return undefined
+  }
+
+  private async subjectOf(repo: string, digest: string): Promise<string | undefined> {
+    const bytes = await this.load(repo, digest)
+    if (!bytes) return undefined
+    try {
+      const subject = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject
+      return typeof subject?.digest === 'string' ? subject.digest : undefined
+    } catch {
+      return undefined
+    }
+  }
+}

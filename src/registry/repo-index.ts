@@ -1,0 +1,114 @@
+// Each repository's index.json: read through a small cache that a stat keeps honest (another
+// tool may rewrite a layout we serve), and changed only under the repository's lock
+// (DESIGN.md invariant 5), by an atomic put.
+import {
+  emptyIndex,
+  layoutKeys,
+  OCI_LAYOUT_CONTENT,
+  parseIndex,
+  serializeIndex,
+  type IndexDocument,
+} from '../fs-layout/index.js'
+import type { ObjectInfo, StorageDriver } from '../storage/index.js'
+import { StorageNotFoundError } from '../storage/index.js'
+import { KeyedLock } from './keyed-lock.js'
+
+interface CachedIndex {
+  size: number
+  mtimeMs: number
+  doc: IndexDocument
+}
+
+/** Enough repositories for an edge box; the largest thing read whole is one index.json. */
+const CACHE_LIMIT = 256
+
+export class RepoIndexes {
+  private readonly cache = new Map<string, CachedIndex>()
+  private readonly lock = new KeyedLock()
+
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Run `task` holding the repository's lock. */
+  locked<T>(repo: string, task: () => Promise<T>): Promise<T> {
+    return this.lock.run(repo, task)
+  }
+
+  /** The repository's index, or null when it has none. Callers must not modify the result. */
+  async read(repo: string): Promise<IndexDocument | null> {
+    const key = layoutKeys.index(repo)
+    const info = await this.driver.stat(key)
+    if (!info) {
+      this.cache.delete(repo)
+      return null
+    }
+    const cached = this.cache.get(repo)
+    if (cached && sameFile(cached, info)) return cached.doc
+    return this.load(repo, info)
+  }
+
+  /** Stat of index.json, for consumers that remember which state they derived data from. */
+  stat(repo: string): Promise<ObjectInfo | null> {
+    return this.driver.stat(layoutKeys.index(repo))
+  }
+
+  /**
+   * Read-modify-write under the repository's lock. `change` edits a private copy and returns
+   * whether it changed anything; only then is index.json written.
+   */
+  async update<T>(
+    repo: string,
+    change: (doc: IndexDocument) => { changed: boolean; result: T },
+  ): Promise<T> {
+    return this.locked(repo, () => this.updateLocked(repo, change))
+  }
+
+  /** As `update`, for a caller that already holds the repository's lock. */
+  async updateLocked<T>(
+    repo: string,
+    change: (doc: IndexDocument) => { changed: boolean; result: T },
+  ): Promise<T> {
+    const current = await this.read(repo)
+    const doc = current ? structuredClone(current) : emptyIndex()
+    const { changed, result } = change(doc)
+    if (changed || !current) await this.write(repo, doc)
+    return result
+  }
+
+  /** Create oci-layout and an empty index.json for a new repository (under its lock). */
+  async ensure(repo: string): Promise<void> {
+    await this.locked(repo, async () => {
+      if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
+        await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
+      }
+      if (!(await this.driver.stat(layoutKeys.index(repo)))) {
+        await this.write(repo, emptyIndex())
+      }
+    })
+  }
+
+  private async write(repo: string, doc: IndexDocument): Promise<void> {
+    await this.driver.put(layoutKeys.index(repo), serializeIndex(doc))
+    this.cache.delete(repo)
+  }
+
+  private async load(repo: string, info: ObjectInfo): Promise<IndexDocument | null> {
+    let bytes: Buffer
+    try {
+      bytes = await this.driver.get(layoutKeys.index(repo))
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) return null
+      throw err
+    }
+    const doc = parseIndex(bytes, layoutKeys.index(repo))
+    // Only cache when the bytes read are the ones stat described (no write raced the read).
+    if (bytes.length === info.size) {
+      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
+      this.cache.set(repo, { size: info.size, mtimeMs: info.mtimeMs, doc })
+    }
+    return doc
+  }
+}
+
+function sameFile(a: ObjectInfo, b: ObjectInfo): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs
+}

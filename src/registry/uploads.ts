@@ -1,0 +1,201 @@
+// Blob upload sessions (distribution-spec "Pushing blobs"): POST opens one, PATCH appends
+// (streamed, or chunked with Content-Range), PUT ?digest= closes it. The bytes live in
+// <repo>/.uploads/<id>; the running hash lives in memory and is rebuilt from that file after a
+// restart or a failed request, so the digest is known when the last byte lands.
+import { randomUUID, type Hash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { layoutKeys } from '../fs-layout/index.js'
+import type { IndexDb } from '../index-db/index.js'
+import type { StorageDriver } from '../storage/index.js'
+import type { BlobStore } from './blob-store.js'
+import { Digest, newHash, type Algorithm } from './digest.js'
+import { RegistryError } from './errors.js'
+import { hashStream } from './hashing.js'
+import { KeyedLock } from './keyed-lock.js'
+import { checkSessionId } from './names.js'
+
+export interface UploadProgress {
+  id: string
+  /** bytes received so far */
+  offset: number
+}
+
+export interface AppendOptions {
+  /** Content-Range of a chunk: must start where the session ends */
+  range?: { start: number; end: number }
+  signal?: AbortSignal
+}
+
+interface LiveState {
+  algorithm: Algorithm
+  hash: Hash
+  offset: number
+}
+
+export interface UploadSessionsOptions {
+  driver: StorageDriver
+  db: IndexDb
+  blobs: BlobStore
+  /** creates the repository's oci-layout and index.json before its first blob appears */
+  ensureRepository: (repo: string) => Promise<void>
+}
+
+const EMPTY = () => Readable.from([])
+
+export class UploadSessions {
+  private readonly live = new Map<string, LiveState>()
+  private readonly lock = new KeyedLock()
+
+  constructor(private readonly options: UploadSessionsOptions) {}
+
+  async start(repo: string, algorithm: Algorithm = 'sha256'): Promise<UploadProgress> {
+    const id = randomUUID()
+    await this.options.driver.write(layoutKeys.upload(repo, id), EMPTY(), { append: true })
+    await this.options.db.putSession(id, { repo, createdAt: Date.now() })
+    this.live.set(id, { algorithm, hash: newHash(algorithm), offset: 0 })
+    return { id, offset: 0 }
+  }
+
+  async status(repo: string, id: string): Promise<UploadProgress> {
+    return this.lock.run(id, async () => ({ id, offset: (await this.state(repo, id)).offset }))
+  }
+
+  async append(
+    repo: string,
+    id: string,
+    body: Readable,
+    options: AppendOptions = {},
+  ): Promise<UploadProgress> {
+    return this.lock.run(id, async () => {
+      const state = await this.state(repo, id)
+      await this.appendLocked(repo, id, state, body, options)
+      return { id, offset: state.offset }
+    })
+  }
+
+  /** Close the session: append the last bytes, check the digest, publish the blob. */
+  async finish(
+    repo: string,
+    id: string,
+    digest: Digest,
+    body?: Readable,
+    options: AppendOptions = {},
+  ): Promise<{ size: number }> {
+    return this.lock.run(id, async () => {
+      const state = await this.state(repo, id)
+      if (body) await this.appendLocked(repo, id, state, body, options)
+      const key = layoutKeys.upload(repo, id)
+      this.live.delete(id)
+      const actual =
+        digest.algorithm === state.algorithm
+          ? Digest.fromHash(state.algorithm, state.hash)
+          : (await this.options.blobs.hashObject(key, digest.algorithm)).digest
+      if (!actual.equals(digest)) {
+        await this.discard(repo, id)
+        throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest}`)
+      }
+      await this.options.ensureRepository(repo)
+      await this.options.blobs.publish(repo, digest, key, state.offset)
+      await this.options.db.deleteSession(id)
+      await this.options.driver.prune(layoutKeys.uploadsDir(repo))
+      return { size: state.offset }
+    })
+  }
+
+  /** Monolithic upload (POST ?digest=): one request, and nothing left behind if it fails. */
+  async putWhole(
+    repo: string,
+    digest: Digest,
+    body: Readable,
+    options: AppendOptions = {},
+  ): Promise<{ size: number }> {
+    const { id } = await this.start(repo, digest.algorithm)
+    try {
+      return await this.finish(repo, id, digest, body, options)
+    } catch (err) {
+      await this.discard(repo, id).catch(() => {})
+      throw err
+    }
+  }
+
+  async cancel(repo: string, id: string): Promise<void> {
+    await this.lock.run(id, async () => {
+      await this.state(repo, id)
+      await this.discard(repo, id)
+    })
+  }
+
+  /** A fresh staging key for work that is not a client session (e.g. a mount by copy). */
+  stagingKey(repo: string): string {
+    return layoutKeys.upload(repo, randomUUID())
+  }
+
+  /** Drop sessions idle for longer than `maxAgeMs`. Returns how many were removed. */
+  async expire(repos: Iterable<string>, maxAgeMs: number, now = Date.now()): Promise<number> {
+    let removed = 0
+    for (const repo of repos) {
+      for await (const entry of this.options.driver.list(layoutKeys.uploadsDir(repo))) {
+        const id = entry.name
+        const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
+        if (!info || now - info.mtimeMs < maxAgeMs) continue
+        await this.lock.run(id, () => this.discard(repo, id))
+        removed++
+      }
+    }
+    return removed
+  }
+
+  private async appendLocked(
+    repo: string,
+    id: string,
+    state: LiveState,
+    body: Readable,
+    options: AppendOptions,
+  ): Promise<void> {
+    // distribution-spec: a chunk that does not start where the session ends gets 416.
+    if (options.range && options.range.start !== state.offset) {
+      throw new RegistryError(
+        'UPLOAD_RANGE_INVALID',
+        `chunk starts at ${options.range.start}, but the session holds ${state.offset} bytes`,
+      )
+    }
+    const tap = hashStream(body, [state.hash])
+    try {
+      await this.options.driver.write(layoutKeys.upload(repo, id), tap, {
+        append: true,
+        signal: options.signal,
+      })
+    } catch (err) {
+      // Bytes may have been hashed but not written: rebuild from the file next time.
+      this.live.delete(id)
+      throw err
+    }
+    state.offset += tap.bytes
+  }
+
+  private async state(repo: string, id: string): Promise<LiveState> {
+    checkSessionId(id)
+    const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
+    if (!info) {
+      this.live.delete(id)
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload session unknown to registry')
+    }
+    const known = this.live.get(id)
+    if (known && known.offset === info.size) return known
+    // After a restart or a failed request: replay the staged bytes into a new hash.
+    const algorithm = known?.algorithm ?? 'sha256'
+    const hash = newHash(algorithm)
+    const tap = hashStream(await this.options.driver.read(layoutKeys.upload(repo, id)), [hash])
+    for await (const _chunk of tap);
+    const rebuilt = { algorithm, hash, offset: tap.bytes }
+    this.live.set(id, rebuilt)
+    return rebuilt
+  }
+
+  private async discard(repo: string, id: string): Promise<void> {
+    this.live.delete(id)
+    await this.options.driver.delete(layoutKeys.upload(repo, id))
+    await this.options.db.deleteSession(id)
+    await this.options.driver.prune(layoutKeys.uploadsDir(repo))
+  }
+}

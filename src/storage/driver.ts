@@ -1,0 +1,106 @@
+// The storage-driver contract (DESIGN.md §2): a deliberately small key/value interface that the
+// local filesystem and S3 both implement. Keys are relative slash paths; the driver knows nothing
+// of OCI, repositories or HTTP. Absence is normal: `stat` answers null, `get`/`read` throw
+// StorageNotFoundError, `delete` of a missing key succeeds.
+import type { Readable } from 'node:stream'
+
+export interface ObjectInfo {
+  size: number
+  mtimeMs: number
+}
+
+export interface ByteRange {
+  /** first byte, inclusive */
+  start: number
+  /** last byte, inclusive */
+  end: number
+}
+
+export interface ReadOptions {
+  range?: ByteRange
+  signal?: AbortSignal
+}
+
+export interface WriteOptions {
+  signal?: AbortSignal
+  /**
+   * Append to the object in place instead of replacing it atomically. Only for staging areas
+   * (upload sessions), where a partial object is expected and resumable.
+   */
+  append?: boolean
+}
+
+export interface ListEntry {
+  name: string
+  /** true when the entry has children (a directory on the filesystem, a common prefix on S3) */
+  isPrefix: boolean
+}
+
+export interface StorageDriver {
+  /** Whole small object (manifest, index.json). Throws StorageNotFoundError when absent. */
+  get(key: string): Promise<Buffer>
+  /** Atomic replace: readers see the old bytes or the new, never a mix. */
+  put(key: string, bytes: Uint8Array): Promise<void>
+  /** Streamed read; not-found is reported by the promise, before the first byte. */
+  read(key: string, options?: ReadOptions): Promise<Readable>
+  /**
+   * Streamed write; resolves with the number of bytes written. Without `append`, the object
+   * appears at `key` only when the promise resolves and nothing is left on error or abort.
+   */
+  write(key: string, source: Readable, options?: WriteOptions): Promise<number>
+  stat(key: string): Promise<ObjectInfo | null>
+  /** Direct children of a prefix, in lexical order. A missing prefix lists nothing. */
+  list(prefix: string): AsyncIterable<ListEntry>
+  /** Rename; the target is replaced. Durable when the driver was opened with commit. */
+  move(from: string, to: string): Promise<void>
+  /** Idempotent delete of one object. */
+  delete(key: string): Promise<void>
+  /** Remove a prefix and everything under it (upload staging, repository removal). */
+  deletePrefix(prefix: string): Promise<void>
+  /**
+   * Remove `prefix` and then each parent in turn while it holds nothing, so abandoned staging
+   * leaves no empty directories. A no-op where prefixes are not real (S3).
+   */
+  prune(prefix: string): Promise<void>
+  /** Capability: share the bytes of `from` at `to` without copying (hard link). */
+  link?(from: string, to: string): Promise<void>
+  /** Capability: where this driver stores data on the local filesystem, when it does. */
+  readonly localRoot?: string
+}
+
+export class StorageNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`storage object not found: ${key}`)
+    this.name = 'StorageNotFoundError'
+  }
+}
+
+/** The store is out of space: surfaces to clients as a retryable server error. */
+export class StorageFullError extends Error {
+  constructor(readonly key: string, options?: { cause?: unknown }) {
+    super(`storage full while writing ${key}`, options)
+    this.name = 'StorageFullError'
+  }
+}
+
+/** A key that is empty, absolute, or would step outside the root. */
+export class StorageKeyError extends Error {
+  constructor(readonly key: string) {
+    super(`invalid storage key: ${JSON.stringify(key)}`)
+    this.name = 'StorageKeyError'
+  }
+}
+
+/**
+ * Every key passes here before a driver sees it, so no input can name a path outside the root
+ * (DESIGN.md invariant 8). Keys are relative, slash-separated, with no empty, '.' or '..' parts.
+ */
+export function checkKey(key: string): string {
+  if (key.length === 0 || key.length > 4096 || key.includes('\0') || key.includes('\\')) {
+    throw new StorageKeyError(key)
+  }
+  for (const part of key.split('/')) {
+    if (part === '' || part === '.' || part === '..') throw new StorageKeyError(key)
+  }
+  return key
+}

@@ -1,0 +1,2 @@
+// Public face of the storage-driver contract.
+export * from './driver.js'
