@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'MANIFEST_TOO_LARGE'
   | 'STORAGE_FULL'
   | 'UNAVAILABLE'
+  | 'PAGINATION_NUMBER_INVALID'
+  | 'NOT_FOUND'
 
 export class RegistryError extends Error {
   constructor(

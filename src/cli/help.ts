@@ -1,0 +1,35 @@
+// Help texts for the outpost command. Kept beside the commands so they stay true.
+export const MAIN_HELP = `outpost - an OCI registry for edge and IoT hardware
+
+Usage:
+  outpost serve [config.json]     serve the registry (no config: 127.0.0.1:5000, storing under ./data)
+  outpost verify <config.json>    check a configuration file without serving
+  outpost version                 print the version (also: outpost --version)
+  outpost <command> --help        help for one command
+
+Examples:
+  outpost serve
+  outpost serve /etc/outpost/config.json
+  outpost verify ./config.json && systemctl restart outpost
+`
+
+export const SERVE_HELP = `outpost serve [config.json]
+
+Serves the OCI Distribution API. Without a config file it listens on 127.0.0.1:5000 and stores
+under ./data (created if missing). A configured storage.rootDirectory must already exist.
+Stops cleanly on SIGTERM or SIGINT: in-flight requests finish (up to http.shutdownTimeout).
+
+Examples:
+  outpost serve
+  outpost serve config.json
+  skopeo copy --dest-tls-verify=false oci:./image:latest docker://127.0.0.1:5000/demo:latest
+`
+
+export const VERIFY_HELP = `outpost verify <config.json>
+
+Validates a configuration file (zot-compatible JSON; comments and trailing commas allowed) and
+prints what it resolves to. Exits 0 when valid, 2 when not, naming each problem by its JSON path.
+
+Example:
+  outpost verify /etc/outpost/config.json
+`

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// The outpost command: serve | verify | version. Output formatting lives here, not in the
+// library modules.
+import { readFileSync } from 'node:fs'
+import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
+import { createLogger } from '../log/logger.js'
+import { StorageBusyError } from '../registry/index.js'
+import { RootMissingError, startServer } from '../server/server.js'
+import { MAIN_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+  return String(pkg.version)
+}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`outpost: ${message}\n`)
+  process.exit(code)
+}
+
+async function serveCommand(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(SERVE_HELP)
+  if (args.length > 1) fail(`serve takes at most one config file\n\n${SERVE_HELP}`)
+  let config: OutpostConfig
+  try {
+    config = args[0] ? await loadConfig(args[0]) : defaultConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
+    throw err
+  }
+  const logger = createLogger({ level: config.log.level })
+  let server
+  try {
+    server = await startServer(config, logger)
+  } catch (err) {
+    if (err instanceof RootMissingError || err instanceof StorageBusyError) fail(err.message, 1)
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      fail(`${config.http.address}:${config.http.port} is already in use`, 1)
+    }
+    throw err
+  }
+  const stop = (signal: string) => {
+    logger.info('shutting down', { signal })
+    server.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error('unclean shutdown', { error: String(err) })
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}
+
+async function verifyCommand(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(VERIFY_HELP)
+  if (args.length !== 1) fail(`verify takes exactly one config file\n\n${VERIFY_HELP}`)
+  try {
+    const config = await loadConfig(args[0])
+    process.stdout.write(`${args[0]}: valid\n${JSON.stringify(config, null, 2)}\n`)
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
+    throw err
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      return serveCommand(rest)
+    case 'verify':
+      return verifyCommand(rest)
+    case 'version':
+    case '--version':
+    case '-v':
+      return void process.stdout.write(`outpost ${version()}\n`)
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return void process.stdout.write(MAIN_HELP)
+    default:
+      fail(`unknown command ${JSON.stringify(command)}\n\n${MAIN_HELP}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err) => fail(String(err?.stack ?? err), 1))

@@ -1,0 +1,3 @@
+// Public face of configuration.
+export { ConfigError, defaultConfig, loadConfig, parseConfig, type OutpostConfig } from './load.js'
+export { parseDuration } from './duration.js'

@@ -1,0 +1,89 @@
+// Reading, validating and resolving a configuration file into the settings the server runs on.
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import type { z } from 'zod'
+import { parseDuration } from './duration.js'
+import { parseJsonc } from './jsonc.js'
+import { configSchema, type RawConfig } from './schema.js'
+
+export interface OutpostConfig {
+  storage: {
+    /** absolute path */
+    rootDirectory: string
+    commit: boolean
+    /** the no-config default root is created; a configured one must already exist */
+    createRoot: boolean
+    uploadExpiryMs: number
+  }
+  http: { address: string; port: number; shutdownTimeoutMs: number }
+  log: { level: 'debug' | 'info' | 'warn' | 'error' }
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const DEFAULTS = {
+  address: '127.0.0.1',
+  port: 5000,
+  shutdownTimeout: '30s',
+  uploadExpiry: '24h',
+}
+
+/** The zero-configuration default: 127.0.0.1:5000, storing under ./data (created if missing). */
+export function defaultConfig(cwd = process.cwd()): OutpostConfig {
+  return resolveConfig({ storage: { rootDirectory: resolve(cwd, 'data') } }, cwd, true)
+}
+
+export async function loadConfig(file: string): Promise<OutpostConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read: ${(err as Error).message}`])
+  }
+  return parseConfig(text, file)
+}
+
+export function parseConfig(text: string, file = '<config>'): OutpostConfig {
+  let raw: unknown
+  try {
+    raw = parseJsonc(text)
+  } catch (err) {
+    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`])
+  }
+  const result = configSchema.safeParse(raw)
+  if (!result.success) throw new ConfigError(file, result.error.issues.map(describeIssue))
+  return resolveConfig(result.data, process.cwd(), false)
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String).join('.') || '(top level)'
+  if (issue.code === 'unrecognized_keys') {
+    return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+  }
+  return `${path}: ${issue.message}`
+}
+
+function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): OutpostConfig {
+  return {
+    storage: {
+      rootDirectory: resolve(cwd, raw.storage.rootDirectory),
+      commit: raw.storage.commit ?? false,
+      createRoot,
+      uploadExpiryMs: parseDuration(raw.storage.uploadExpiry ?? DEFAULTS.uploadExpiry),
+    },
+    http: {
+      address: raw.http?.address ?? DEFAULTS.address,
+      port: raw.http?.port ?? DEFAULTS.port,
+      shutdownTimeoutMs: parseDuration(raw.http?.shutdownTimeout ?? DEFAULTS.shutdownTimeout),
+    },
+    log: { level: raw.log?.level ?? 'info' },
+  }
+}

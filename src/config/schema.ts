@@ -1,0 +1,96 @@
+// The configuration file: zot's JSON shape (DESIGN.md §5) under a strict schema. Every key zot's
+// storage guide documents is recognised; a value that would ask for something Outpost does not
+// do yet fails with "not supported yet" instead of being ignored.
+import { z } from 'zod'
+import { parseDuration } from './duration.js'
+
+const NOT_YET = 'not supported yet'
+
+const duration = z.string().refine(
+  (s) => {
+    try {
+      parseDuration(s)
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'expected a Go duration such as "90m" or "1h30m"' },
+)
+
+/** A key Outpost recognises but cannot honour yet: only values that change nothing pass. */
+function notYet<T extends z.ZodType>(schema: T, harmless: (v: z.infer<T>) => boolean, what: string) {
+  return schema.refine(harmless, { message: `${what}: ${NOT_YET}` })
+}
+
+const storageDriver = z.looseObject({ name: z.string() })
+const cacheDriver = z.looseObject({ name: z.string() })
+
+const storageFields = {
+  rootDirectory: z.string().min(1),
+  commit: z.boolean().optional(),
+  dedupe: notYet(z.boolean(), (v) => v === false, 'dedupe: true (set "dedupe": false)').optional(),
+  gc: notYet(z.boolean(), (v) => v === false, 'gc: true (set "gc": false)').optional(),
+  gcDelay: notYet(duration, () => false, 'gcDelay').optional(),
+  gcInterval: notYet(duration, () => false, 'gcInterval').optional(),
+  retention: notYet(z.unknown(), () => false, 'retention').optional(),
+  storageDriver: notYet(storageDriver, () => false, 'storageDriver (S3)').optional(),
+  cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
+  remoteCache: notYet(z.boolean(), (v) => v === false, 'remoteCache: true').optional(),
+  // Outpost's own: how long an idle upload session is kept before it is removed.
+  uploadExpiry: duration.optional(),
+}
+
+const subPath = z.strictObject(storageFields)
+
+const storage = z.strictObject({
+  ...storageFields,
+  subPaths: notYet(z.record(z.string(), subPath), (v) => Object.keys(v).length === 0, 'subPaths').optional(),
+})
+
+const port = z.union([
+  z.number().int().min(0).max(65535),
+  z.string().regex(/^\d{1,5}$/, 'expected a port number').transform(Number).pipe(z.number().max(65535)),
+])
+
+const http = z.strictObject({
+  address: z.string().min(1).optional(),
+  port: port.optional(),
+  realm: z.string().optional(),
+  tls: notYet(z.unknown(), () => false, 'tls').optional(),
+  auth: notYet(z.unknown(), () => false, 'auth').optional(),
+  accessControl: notYet(z.unknown(), () => false, 'accessControl').optional(),
+  ratelimit: notYet(z.unknown(), () => false, 'ratelimit').optional(),
+  // Outpost's own: how long SIGTERM waits for in-flight requests before closing them.
+  shutdownTimeout: duration.optional(),
+})
+
+const log = z.strictObject({
+  level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  output: notYet(z.string(), () => false, 'log.output (logs go to stdout)').optional(),
+  audit: notYet(z.string(), () => false, 'log.audit').optional(),
+})
+
+/** An extension is acceptable only when it is switched off. */
+const disabledExtension = (name: string) =>
+  notYet(z.looseObject({ enable: z.boolean().optional() }), (v) => v.enable === false, `extensions.${name}`)
+
+const extensions = z.strictObject({
+  scrub: disabledExtension('scrub').optional(),
+  sync: disabledExtension('sync').optional(),
+  metrics: disabledExtension('metrics').optional(),
+  search: disabledExtension('search').optional(),
+  ui: disabledExtension('ui').optional(),
+  lint: disabledExtension('lint').optional(),
+  trust: disabledExtension('trust').optional(),
+})
+
+export const configSchema = z.strictObject({
+  distSpecVersion: z.string().optional(),
+  storage,
+  http: http.optional(),
+  log: log.optional(),
+  extensions: extensions.optional(),
+})
+
+export type RawConfig = z.infer<typeof configSchema>

@@ -1,0 +1,100 @@
+// The HTTP face of the registry: the distribution-spec routes, health endpoints, one log line
+// per request, and the OCI error body for every failure. Handlers only call the registry API.
+import { Hono } from 'hono'
+import type { Logger } from '../log/logger.js'
+import { RegistryError, type Registry } from '../registry/index.js'
+import { deleteBlob, getBlob } from './blobs.js'
+import type { AppContext, AppEnv } from './body.js'
+import { errorReply } from './errors.js'
+import { listCatalog, listTags } from './listing.js'
+import { deleteManifest, getManifest, putManifest } from './manifests.js'
+import { listReferrers } from './referrers.js'
+import { matchRoute, type MatchedRoute } from './route-table.js'
+import { appendUpload, cancelUpload, finishUpload, startUpload, uploadStatus } from './uploads.js'
+
+export interface AppState {
+  /** false while starting and once shutdown began: /readyz answers 503 */
+  ready: boolean
+  started: boolean
+}
+
+export interface AppOptions {
+  registry: Registry
+  logger: Logger
+  state?: AppState
+}
+
+type Handler = (c: AppContext, registry: Registry, p: MatchedRoute['params']) => Promise<Response>
+
+const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> = {
+  base: { GET: async (c) => c.json({}) },
+  catalog: { GET: (c, r) => listCatalog(c, r) },
+  tags: { GET: (c, r, p) => listTags(c, r, p.name!) },
+  manifest: {
+    GET: (c, r, p) => getManifest(c, r, p.name!, p.reference!),
+    PUT: (c, r, p) => putManifest(c, r, p.name!, p.reference!),
+    DELETE: (c, r, p) => deleteManifest(c, r, p.name!, p.reference!),
+  },
+  blob: {
+    GET: (c, r, p) => getBlob(c, r, p.name!, p.digest!),
+    DELETE: (c, r, p) => deleteBlob(c, r, p.name!, p.digest!),
+  },
+  uploads: { POST: (c, r, p) => startUpload(c, r, p.name!) },
+  upload: {
+    GET: (c, r, p) => uploadStatus(c, r, p.name!, p.session!),
+    PATCH: (c, r, p) => appendUpload(c, r, p.name!, p.session!),
+    PUT: (c, r, p) => finishUpload(c, r, p.name!, p.session!),
+    DELETE: (c, r, p) => cancelUpload(c, r, p.name!, p.session!),
+  },
+  referrers: { GET: (c, r, p) => listReferrers(c, r, p.name!, p.digest!) },
+}
+
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const { registry, logger } = options
+  const state = options.state ?? { ready: true, started: true }
+  const app = new Hono<AppEnv>()
+
+  app.use(async (c, next) => {
+    const began = performance.now()
+    c.set('route', c.req.path)
+    await next()
+    const sent = c.get('sent')
+    const length = c.res.headers.get('content-length')
+    logger.info('request', {
+      method: c.req.method,
+      route: c.get('route'),
+      status: sent?.status ?? c.res.status,
+      bytes: sent?.bytes ?? (length ? Number(length) : 0),
+      ms: Math.round((performance.now() - began) * 10) / 10,
+    })
+  })
+
+  app.get('/livez', (c) => c.text('ok'))
+  app.get('/readyz', (c) => (state.ready ? c.text('ok') : c.text('not ready', 503)))
+  app.get('/startupz', (c) => (state.started ? c.text('ok') : c.text('starting', 503)))
+
+  app.all('/v2/*', async (c) => {
+    // distribution-spec: every /v2/ response names the API version.
+    c.header('Docker-Distribution-API-Version', 'registry/2.0')
+    const route = matchRoute(c.req.path)
+    if (!route) throw new RegistryError('NOT_FOUND', `no such endpoint: ${c.req.path}`)
+    c.set('route', route.template)
+    const methods = HANDLERS[route.name]
+    const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
+    const handler = methods[method]
+    if (!handler) {
+      c.header('Allow', Object.keys(methods).join(', '))
+      throw new RegistryError('UNSUPPORTED', `${c.req.method} is not supported on ${route.template}`)
+    }
+    return handler(c, registry, route.params)
+  })
+
+  app.onError((err, c) => {
+    const reply = errorReply(err)
+    if (reply.internal) logger.error('request failed', { route: c.get('route'), error: String(err), stack: (err as Error)?.stack })
+    if (c.req.method === 'HEAD') return c.body(null, reply.status as 500)
+    return c.json(reply.body, reply.status as 500)
+  })
+  app.notFound((c) => c.json(errorReply(new RegistryError('NOT_FOUND', 'not found')).body, 404))
+  return app
+}

@@ -1,0 +1,38 @@
+// GET/HEAD/DELETE /v2/<name>/blobs/<digest> (distribution-spec "Pulling blobs", "Deleting
+// blobs"). One Range answers 206 with Content-Range; an unsatisfiable one 416.
+import { checkRepoName, Digest, type Registry } from '../registry/index.js'
+import { RegistryError } from '../registry/index.js'
+import { connectionSignal, sendStream, type AppContext } from './body.js'
+import { requestedRange } from './range.js'
+
+export async function getBlob(c: AppContext, registry: Registry, name: string, digestText: string) {
+  const repo = checkRepoName(name)
+  const digest = Digest.parse(digestText)
+  const { size } = await registry.blobs.require(repo, digest)
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.toString(),
+    'Accept-Ranges': 'bytes',
+    ETag: `"${digest}"`,
+  }
+  let range
+  try {
+    range = requestedRange(c.req.header('range'), size)
+  } catch (err) {
+    if (err instanceof RegistryError) c.header('Content-Range', `bytes */${size}`)
+    throw err
+  }
+  const length = range ? range.end - range.start + 1 : size
+  headers['Content-Length'] = String(length)
+  if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`
+  const status = range ? 206 : 200
+  if (c.req.method === 'HEAD' || length === 0) return c.body(null, status, headers)
+  const stream = await registry.blobs.read(repo, digest, range, connectionSignal(c))
+  return sendStream(c, status, headers, stream)
+}
+
+export async function deleteBlob(c: AppContext, registry: Registry, name: string, digestText: string) {
+  const repo = checkRepoName(name)
+  await registry.deleteBlob(repo, Digest.parse(digestText))
+  return c.body(null, 202)
+}

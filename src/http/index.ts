@@ -1,0 +1,2 @@
+// Public face of the HTTP layer.
+export { createApp, type AppOptions, type AppState } from './app.js'

@@ -1,0 +1,45 @@
+// GET /v2/<name>/tags/list and GET /v2/_catalog with `n`/`last` pagination (distribution-spec
+// "Listing Tags": lexical order, `last` exclusive, n=0 an empty list without Link, and a
+// Link: <...>; rel="next" header whenever more results remain).
+import { checkRepoName, type Registry } from '../registry/index.js'
+import { RegistryError } from '../registry/index.js'
+import type { AppContext } from './body.js'
+
+/** The most results one page carries when a client asks for more (or for all). */
+export const MAX_PAGE = 1000
+
+interface Page {
+  items: string[]
+  next?: string
+}
+
+function paginate(c: AppContext, all: string[], basePath: string): Page {
+  const nParam = c.req.query('n')
+  const last = c.req.query('last')
+  let n = MAX_PAGE
+  if (nParam !== undefined) {
+    if (!/^\d+$/.test(nParam)) {
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got ${JSON.stringify(nParam)}`)
+    }
+    n = Math.min(Number(nParam), MAX_PAGE)
+  }
+  if (n === 0) return { items: [] }
+  const from = last === undefined ? all : all.filter((item) => item > last)
+  const items = from.slice(0, n)
+  if (from.length <= n) return { items }
+  const query = new URLSearchParams({ n: String(n), last: items[items.length - 1] })
+  return { items, next: `<${basePath}?${query}>; rel="next"` }
+}
+
+export async function listTags(c: AppContext, registry: Registry, name: string) {
+  const repo = checkRepoName(name)
+  const page = paginate(c, await registry.tags(repo), `/v2/${repo}/tags/list`)
+  if (page.next) c.header('Link', page.next)
+  return c.json({ name: repo, tags: page.items })
+}
+
+export async function listCatalog(c: AppContext, registry: Registry) {
+  const page = paginate(c, await registry.repositories(), '/v2/_catalog')
+  if (page.next) c.header('Link', page.next)
+  return c.json({ repositories: page.items })
+}

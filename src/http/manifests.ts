@@ -1,0 +1,37 @@
+// PUT/GET/HEAD/DELETE /v2/<name>/manifests/<reference> (distribution-spec "Pushing manifests",
+// "Pulling manifests", "Deleting manifests"). Bodies are limited to 4 MiB (413 beyond).
+import { checkRepoName, MAX_MANIFEST_BYTES, type Registry } from '../registry/index.js'
+import { readBody, type AppContext } from './body.js'
+
+export async function putManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+  const repo = checkRepoName(name)
+  const bytes = await readBody(c, MAX_MANIFEST_BYTES)
+  const result = await registry.manifests.put(repo, reference, bytes, c.req.header('content-type'))
+  const headers: Record<string, string> = {
+    Location: `/v2/${repo}/manifests/${result.digest}`,
+    'Docker-Content-Digest': result.digest.toString(),
+    'Content-Length': '0',
+  }
+  // distribution-spec: a manifest with a subject is answered with OCI-Subject.
+  if (result.subject) headers['OCI-Subject'] = result.subject
+  return c.body(null, 201, headers)
+}
+
+export async function getManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+  const repo = checkRepoName(name)
+  const manifest = await registry.manifests.get(repo, reference)
+  const headers = {
+    'Content-Type': manifest.mediaType,
+    'Content-Length': String(manifest.bytes.length),
+    'Docker-Content-Digest': manifest.digest,
+    ETag: `"${manifest.digest}"`,
+  }
+  if (c.req.method === 'HEAD') return c.body(null, 200, headers)
+  return c.body(new Uint8Array(manifest.bytes), 200, headers)
+}
+
+export async function deleteManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+  const repo = checkRepoName(name)
+  await registry.manifests.delete(repo, reference)
+  return c.body(null, 202)
+}

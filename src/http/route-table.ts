@@ -1,0 +1,73 @@
+// The distribution-spec endpoints (spec "Endpoints" table, end-1 .. end-13). Repository names
+// contain slashes, so each pattern anchors its resource keyword at the end of the path and the
+// name is whatever precedes it; the name itself is validated by the handler.
+export type RouteName =
+  | 'base'
+  | 'catalog'
+  | 'tags'
+  | 'manifest'
+  | 'blob'
+  | 'uploads'
+  | 'upload'
+  | 'referrers'
+
+export interface MatchedRoute {
+  name: RouteName
+  /** the template logged for the request, e.g. /v2/<name>/blobs/<digest> */
+  template: string
+  params: { name?: string; reference?: string; digest?: string; session?: string }
+}
+
+interface Pattern {
+  name: RouteName
+  template: string
+  regex: RegExp
+  keys: Array<keyof MatchedRoute['params']>
+}
+
+const PATTERNS: Pattern[] = [
+  { name: 'base', template: '/v2/', regex: /^\/v2\/?$/, keys: [] },
+  { name: 'catalog', template: '/v2/_catalog', regex: /^\/v2\/_catalog$/, keys: [] },
+  {
+    name: 'uploads',
+    template: '/v2/<name>/blobs/uploads/',
+    regex: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
+    keys: ['name'],
+  },
+  {
+    name: 'upload',
+    template: '/v2/<name>/blobs/uploads/<reference>',
+    regex: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
+    keys: ['name', 'session'],
+  },
+  {
+    name: 'blob',
+    template: '/v2/<name>/blobs/<digest>',
+    regex: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
+    keys: ['name', 'digest'],
+  },
+  {
+    name: 'manifest',
+    template: '/v2/<name>/manifests/<reference>',
+    regex: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+    keys: ['name', 'reference'],
+  },
+  { name: 'tags', template: '/v2/<name>/tags/list', regex: /^\/v2\/(.+)\/tags\/list$/, keys: ['name'] },
+  {
+    name: 'referrers',
+    template: '/v2/<name>/referrers/<digest>',
+    regex: /^\/v2\/(.+)\/referrers\/([^/]+)$/,
+    keys: ['name', 'digest'],
+  },
+]
+
+export function matchRoute(pathname: string): MatchedRoute | undefined {
+  for (const pattern of PATTERNS) {
+    const m = pattern.regex.exec(pathname)
+    if (!m) continue
+    const params: MatchedRoute['params'] = {}
+    pattern.keys.forEach((key, i) => (params[key] = decodeURIComponent(m[i + 1])))
+    return { name: pattern.name, template: pattern.template, params }
+  }
+  return undefined
+}

@@ -1,0 +1,106 @@
+// Running the registry: open the storage, serve HTTP, run background upkeep, and stop cleanly.
+// On stop it refuses new connections, lets in-flight requests finish for a bounded time, then
+// writes the clean-stop marker so the next start trusts what this run verified.
+import { mkdir, stat } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
+import { serve } from '@hono/node-server'
+import type { OutpostConfig } from '../config/index.js'
+import { FsDriver } from '../fsync/index.js'
+import { createApp, type AppState } from '../http/index.js'
+import type { Logger } from '../log/logger.js'
+import { ownStorage, type OwnedStorage } from '../registry/index.js'
+
+export interface RunningServer {
+  url: string
+  port: number
+  storage: OwnedStorage
+  /** stop accepting, drain for up to the shutdown timeout, release the storage */
+  close(): Promise<void>
+}
+
+export class RootMissingError extends Error {
+  constructor(readonly root: string) {
+    super(
+      `storage.rootDirectory ${root} does not exist. Outpost does not create a configured root: ` +
+        'a missing disk must not silently become an empty registry. Create it (or mount it) first.',
+    )
+    this.name = 'RootMissingError'
+  }
+}
+
+const HOUR = 3_600_000
+
+export async function startServer(config: OutpostConfig, logger: Logger): Promise<RunningServer> {
+  const root = config.storage.rootDirectory
+  if (config.storage.createRoot) await mkdir(root, { recursive: true })
+  const rootInfo = await stat(root).catch(() => null)
+  if (!rootInfo?.isDirectory()) throw new RootMissingError(root)
+
+  const driver = new FsDriver({ root, commit: config.storage.commit })
+  const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
+  const storage = await ownStorage({ driver, localRoot: root, commit: config.storage.commit, log, holder: 'serve' })
+  const state: AppState = { ready: false, started: false }
+  const app = createApp({ registry: storage.registry, logger, state })
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.address }, () =>
+      resolve(s as Server),
+    ) as Server
+    s.once('error', reject)
+  })
+  // Slow uplinks: no request timeout cuts a long upload short; idle sockets still close.
+  server.requestTimeout = 0
+  server.keepAliveTimeout = 30_000
+  const port = (server.address() as AddressInfo).port
+  const url = `http://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
+
+  let stopping = false
+  const upkeep = backgroundUpkeep(storage, config, logger, () => stopping)
+  state.ready = true
+  state.started = true
+  logger.info('listening', { url, root, commit: config.storage.commit, cleanStart: storage.cleanStart })
+
+  return {
+    url,
+    port,
+    storage,
+    async close() {
+      if (stopping) return
+      stopping = true
+      state.ready = false
+      clearInterval(upkeep)
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)
+      await drained
+      clearTimeout(timer)
+      await storage.close()
+      logger.info('stopped cleanly')
+    },
+  }
+}
+
+/** Re-index a fresh engine index in the background, and expire idle upload sessions hourly. */
+function backgroundUpkeep(
+  storage: OwnedStorage,
+  config: OutpostConfig,
+  logger: Logger,
+  stopped: () => boolean,
+): NodeJS.Timeout {
+  const { registry } = storage
+  if (storage.db.fresh) {
+    registry
+      .rebuildIndex(stopped)
+      .then((repos) => logger.info('engine index rebuilt from the layout', { repos }))
+      .catch((err) => logger.error('engine index rebuild failed', { error: String(err) }))
+  }
+  const expire = () =>
+    registry
+      .expireUploads(config.storage.uploadExpiryMs)
+      .then((removed) => removed && logger.info('expired idle upload sessions', { removed }))
+      .catch((err) => logger.error('upload expiry failed', { error: String(err) }))
+  const timer = setInterval(expire, Math.min(HOUR, config.storage.uploadExpiryMs))
+  timer.unref()
+  return timer
+}
