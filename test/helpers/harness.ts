@@ -1,0 +1,183 @@
+// Test harness: a registry on a temporary root, driven in memory through app.request() or over a
+// real socket; a server in a child process for crash tests; and small OCI images made in memory.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { OutpostConfig } from '../../src/config/index.js'
+import { FsDriver } from '../../src/fsync/index.js'
+import { createApp } from '../../src/http/index.js'
+import { silentLogger } from '../../src/log/logger.js'
+import { ownStorage, type OwnedStorage } from '../../src/registry/index.js'
+import { startServer, type RunningServer } from '../../src/server/server.js'
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export async function tempDir(prefix = 'outpost-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+export interface InMemoryRegistry {
+  root: string
+  storage: OwnedStorage
+  app: ReturnType<typeof createApp>
+  /** app.request with paths relative to the registry */
+  request(path: string, init?: RequestInit): Promise<Response>
+  close(): Promise<void>
+}
+
+/** A registry on a fresh temporary root, driven through app.request() (no socket). */
+export async function inMemoryRegistry(options: { root?: string; commit?: boolean } = {}): Promise<InMemoryRegistry> {
+  const root = options.root ?? (await tempDir())
+  const commit = options.commit ?? false
+  const driver = new FsDriver({ root, commit })
+  const storage = await ownStorage({ driver, localRoot: root, commit, log: () => {}, holder: 'test' })
+  const app = createApp({ registry: storage.registry, logger: silentLogger })
+  return {
+    root,
+    storage,
+    app,
+    request: (path, init) => Promise.resolve(app.request(path, init)),
+    close: () => storage.close(),
+  }
+}
+
+export function testConfig(root: string, overrides: Partial<OutpostConfig['storage']> = {}): OutpostConfig {
+  return {
+    storage: { rootDirectory: root, commit: false, createRoot: false, uploadExpiryMs: 86_400_000, ...overrides },
+    http: { address: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000 },
+    log: { level: 'error' },
+  }
+}
+
+/** A real server on 127.0.0.1 with an OS-picked port, in this process. */
+export async function socketServer(root?: string, overrides: Partial<OutpostConfig['storage']> = {}): Promise<RunningServer & { root: string }> {
+  const dir = root ?? (await tempDir())
+  const server = await startServer(testConfig(dir, overrides), silentLogger)
+  return Object.assign(server, { root: dir })
+}
+
+export interface ChildServer {
+  url: string
+  process: ChildProcess
+  /** everything the child printed */
+  output(): string
+  kill(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/**
+ * `outpost serve <config>` in a child process (through tsx), for crash and signal tests.
+ * Resolves once it logs "listening".
+ */
+export async function childServer(root: string, storage: Record<string, unknown> = {}): Promise<ChildServer> {
+  const configPath = join(await tempDir('outpost-config-'), 'config.json')
+  await writeFile(
+    configPath,
+    JSON.stringify({ storage: { rootDirectory: root, ...storage }, http: { address: '127.0.0.1', port: 0 } }),
+  )
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', configPath], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /"msg":"listening","url":"([^"]+)"/.exec(out)
+      if (m) resolve(m[1])
+    }
+    child.stdout!.on('data', check)
+    exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${out}`)))
+  })
+  return {
+    url,
+    process: child,
+    output: () => out,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
+
+// --- OCI content ----------------------------------------------------------------------------
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+}
+
+export interface TestImage {
+  config: Buffer
+  layers: Buffer[]
+  manifest: Buffer
+  digest: string
+  mediaType: string
+}
+
+/** A small OCI image: one config, `layerCount` random layers, and its manifest. */
+export function makeImage(seed: string, layerCount = 1, extra: Record<string, unknown> = {}): TestImage {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }))
+  const layers = Array.from({ length: layerCount }, (_, i) =>
+    Buffer.from(`layer ${i} of ${seed} ${createHash('sha256').update(seed + i).digest('hex')}`),
+  )
+  const mediaType = 'application/vnd.oci.image.manifest.v1+json'
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: layers.map((l) => ({
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: sha256(l),
+        size: l.length,
+      })),
+      ...extra,
+    }),
+  )
+  return { config, layers, manifest, digest: sha256(manifest), mediaType }
+}
+
+type Requester = (path: string, init?: RequestInit) => Promise<Response>
+
+/** Push an image's blobs (monolithic POST) and its manifest under `tag`. */
+export async function pushImage(request: Requester, repo: string, image: TestImage, tag: string): Promise<Response> {
+  for (const blob of [image.config, ...image.layers]) {
+    const res = await request(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob })
+    if (res.status !== 201) throw new Error(`blob push failed: ${res.status} ${await res.text()}`)
+  }
+  return request(`/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': image.mediaType },
+    body: image.manifest,
+  })
+}
+
+/** Every file under `root` (relative paths), for "nothing left behind" checks. */
+export async function listFiles(root: string): Promise<string[]> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true })
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .sort()
+}
+
+/** Files under the root that are not engine state (_outpost/). */
+export async function layoutFiles(root: string): Promise<string[]> {
+  return (await listFiles(root)).filter((f) => !f.startsWith('_outpost/'))
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
+
+/** Whether a command exists on PATH; tests that need a Debian tool skip without it. */
+export async function haveCommand(command: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = spawn('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+    p.on('exit', (code) => resolve(code === 0))
+  })
+}
