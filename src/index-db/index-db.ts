@@ -4,6 +4,7 @@
 import { rename } from 'node:fs/promises'
 import { open, type RootDatabase } from 'lmdb'
 import { makeDirs } from '../fsync/index.js'
+import { probeIndex } from './probe.js'
 
 /** A referrer as the referrers API lists it (image-spec descriptor). */
 export interface ReferrerRecord {
@@ -56,15 +57,19 @@ export class IndexDb {
         noSync: !options.commit,
         noMetaSync: !options.commit,
       })
+    const moveAside = async (reason: string) => {
+      const aside = `${options.path}.broken-${Date.now()}`
+      options.log?.('index unopenable; moved aside and rebuilding', { aside, reason })
+      await rename(options.path, aside)
+      await makeDirs(options.path, options.commit)
+    }
+    if (!(await probeIndex(options.path))) await moveAside('probe process failed to read it')
     let db: RootDatabase
     try {
       db = attempt()
       db.get('version') // touch the environment so corruption shows now, not on a request
     } catch (err) {
-      const aside = `${options.path}.broken-${Date.now()}`
-      options.log?.('index unopenable; moved aside and rebuilding', { aside, error: String(err) })
-      await rename(options.path, aside)
-      await makeDirs(options.path, options.commit)
+      await moveAside(String(err))
       db = attempt()
     }
     const fresh = db.get('version') === undefined
@@ -154,4 +159,3 @@ export class IndexDb {
     return this.db.flushed
   }
 }
-

@@ -1,0 +1,133 @@
+// Never serve bytes that do not match their digest (DESIGN.md invariants 1, 3 and 7): short
+// blobs are absent, blobs are re-hashed after an unclean shutdown, corrupt ones are quarantined,
+// and a lost or unreadable engine index costs a rebuild, never data.
+import assert from 'node:assert/strict'
+import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import {
+  inMemoryRegistry,
+  makeImage,
+  pushImage,
+  removeDir,
+  sha256,
+  tempDir,
+} from './helpers/harness.js'
+
+const roots: string[] = []
+after(async () => {
+  for (const r of roots) await removeDir(r)
+})
+
+function blobPath(root: string, repo: string, digest: string): string {
+  const [alg, hex] = digest.split(':')
+  return join(root, repo, 'blobs', alg, hex)
+}
+
+async function seeded() {
+  const root = await tempDir()
+  roots.push(root)
+  const reg = await inMemoryRegistry({ root })
+  const image = makeImage('crash-verify', 2)
+  assert.equal((await pushImage(reg.request, 'app', image, 'v1')).status, 201)
+  await reg.close()
+  return { root, image }
+}
+
+describe('verification after crashes', () => {
+  it('a short blob is absent even after a clean stop, and can be pushed again', async () => {
+    const { root, image } = await seeded()
+    const layer = sha256(image.layers[0])
+    await truncate(blobPath(root, 'app', layer), 3)
+    const reg = await inMemoryRegistry({ root })
+    try {
+      assert.equal((await reg.request(`/v2/app/blobs/${layer}`, { method: 'HEAD' })).status, 404)
+      assert.equal((await reg.request(`/v2/app/blobs/${layer}`)).status, 404)
+      const again = await reg.request(`/v2/app/blobs/uploads/?digest=${layer}`, {
+        method: 'POST',
+        body: image.layers[0],
+      })
+      assert.equal(again.status, 201)
+      const res = await reg.request(`/v2/app/blobs/${layer}`)
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), image.layers[0])
+    } finally {
+      await reg.close()
+    }
+  })
+
+  it('after an unclean shutdown, a blob with wrong bytes is quarantined, not served', async () => {
+    const { root, image } = await seeded()
+    await rm(join(root, '_outpost/clean-stop')) // as if the process died
+    const layer = sha256(image.layers[1])
+    const path = blobPath(root, 'app', layer)
+    const bytes = await readFile(path)
+    bytes[0] ^= 0xff // same size, different content: only a hash can tell
+    await writeFile(path, bytes)
+    const reg = await inMemoryRegistry({ root })
+    try {
+      assert.equal(reg.storage.cleanStart, false)
+      assert.equal((await reg.request(`/v2/app/blobs/${layer}`)).status, 404)
+      const quarantined = await readdir(join(root, '_outpost/quarantine'))
+      assert.equal(quarantined.length, 1)
+      assert.ok(quarantined[0].startsWith(`sha256-${layer.slice(7)}`))
+      // Intact blobs are verified once and served.
+      const config = await reg.request(`/v2/app/blobs/${sha256(image.config)}`)
+      assert.deepEqual(Buffer.from(await config.arrayBuffer()), image.config)
+      // The manifest is intact too: it is re-checked against its digest on load.
+      const manifest = await reg.request('/v2/app/manifests/v1')
+      assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.manifest)
+    } finally {
+      await reg.close()
+    }
+  })
+
+  it('a manifest whose bytes were damaged is not served', async () => {
+    const { root, image } = await seeded()
+    const path = blobPath(root, 'app', image.digest)
+    const bytes = await readFile(path)
+    bytes[bytes.length - 2] ^= 0x01
+    await writeFile(path, bytes)
+    const reg = await inMemoryRegistry({ root })
+    try {
+      const res = await reg.request('/v2/app/manifests/v1')
+      assert.equal(res.status, 404)
+      assert.equal((await res.json()).errors[0].code, 'MANIFEST_UNKNOWN')
+    } finally {
+      await reg.close()
+    }
+  })
+
+  it('an unreadable engine index is moved aside and rebuilt; no data is lost', async () => {
+    const { root, image } = await seeded()
+    await writeFile(join(root, '_outpost/index/data.mdb'), Buffer.alloc(8192, 0x5a))
+    const reg = await inMemoryRegistry({ root })
+    try {
+      const entries = await readdir(join(root, '_outpost'))
+      assert.ok(
+        entries.some((e) => e.startsWith('index.broken-')),
+        entries.join(','),
+      )
+      const manifest = await reg.request('/v2/app/manifests/v1')
+      assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.manifest)
+      const layer = await reg.request(`/v2/app/blobs/${sha256(image.layers[0])}`)
+      assert.deepEqual(Buffer.from(await layer.arrayBuffer()), image.layers[0])
+    } finally {
+      await reg.close()
+    }
+  })
+
+  it('a deleted engine index is recreated and the registry serves as before', async () => {
+    const { root, image } = await seeded()
+    await rm(join(root, '_outpost/index'), { recursive: true })
+    const reg = await inMemoryRegistry({ root })
+    try {
+      assert.equal(reg.storage.db.fresh, true)
+      const tags = await (await reg.request('/v2/app/tags/list')).json()
+      assert.deepEqual(tags.tags, ['v1'])
+      const manifest = await reg.request(`/v2/app/manifests/${image.digest}`)
+      assert.equal(manifest.status, 200)
+    } finally {
+      await reg.close()
+    }
+  })
+})
