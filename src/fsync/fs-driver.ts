@@ -3,7 +3,18 @@
 // synced before the rename and both directories after it.
 import { randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { link, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises'
+import {
+  type FileHandle,
+  link,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -52,7 +63,8 @@ export class FsDriver implements StorageDriver {
 
   private wrap(key: string, err: unknown): unknown {
     if (isErrno(err, 'ENOENT')) return new StorageNotFoundError(key)
-    if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT')) return new StorageFullError(key, { cause: err })
+    if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT'))
+      return new StorageFullError(key, { cause: err })
     return err
   }
 
@@ -103,8 +115,11 @@ export class FsDriver implements StorageDriver {
   async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {
     const target = this.path(key)
     const staging = options.append ? target : this.tmpPath()
-    await makeDirs(dirname(staging), this.commit)
-    const sink = createWriteStream(staging, { flags: options.append ? 'a' : 'w' })
+    const sink = createWriteStream('', {
+      fd: await this.openForWrite(staging, options.append ? 'a' : 'w').catch((err) => {
+        throw this.wrap(key, err)
+      }),
+    })
     try {
       await pipeline(source, sink, { signal: options.signal })
       if (!options.append) {
@@ -194,6 +209,21 @@ export class FsDriver implements StorageDriver {
     } catch (err) {
       await unlink(tmp).catch(() => {})
       throw this.wrap(from, err)
+    }
+  }
+
+  /**
+   * Open a file for writing, creating its directory. A concurrent prune may remove an empty
+   * directory between the mkdir and the open, so an ENOENT there is retried.
+   */
+  private async openForWrite(path: string, flags: 'a' | 'w'): Promise<FileHandle> {
+    for (let attempt = 0; ; attempt++) {
+      await makeDirs(dirname(path), this.commit)
+      try {
+        return await open(path, flags)
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT') || attempt >= 3) throw err
+      }
     }
   }
 
