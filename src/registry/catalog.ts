@@ -11,15 +11,19 @@ export async function isRepository(driver: StorageDriver, repo: string): Promise
   )
 }
 
-async function* walk(driver: StorageDriver, prefix: string): AsyncGenerator<string> {
+async function* walk(
+  driver: StorageDriver,
+  prefix: string,
+  wanted: (repo: string) => Promise<boolean>,
+): AsyncGenerator<string> {
   for await (const entry of driver.list(prefix)) {
     const { name } = entry
     if (!entry.isPrefix || name.startsWith('.') || name === BLOBS_DIR) continue
     if (prefix === '' && name === ENGINE_DIR) continue
     const repo = prefix === '' ? name : `${prefix}/${name}`
     if (!isValidName(repo)) continue
-    if (await isRepository(driver, repo)) yield repo
-    yield* walk(driver, repo)
+    if (await wanted(repo)) yield repo
+    yield* walk(driver, repo, wanted)
   }
 }
 
@@ -35,6 +39,14 @@ function isValidName(repo: string): boolean {
 /** All repository names in lexical order (distribution-spec: catalog results are lexical). */
 export async function listRepositories(driver: StorageDriver): Promise<string[]> {
   const names: string[] = []
-  for await (const repo of walk(driver, '')) names.push(repo)
+  for await (const repo of walk(driver, '', (r) => isRepository(driver, r))) names.push(repo)
   return names.sort(lexical)
+}
+
+/** Every name with an upload staging area, repository or not (a first push may not have landed). */
+export async function listUploadHolders(driver: StorageDriver): Promise<string[]> {
+  const names: string[] = []
+  const hasUploads = async (r: string) => (await driver.stat(layoutKeys.uploadsDir(r))) !== null
+  for await (const repo of walk(driver, '', hasUploads)) names.push(repo)
+  return names
 }

@@ -4,7 +4,7 @@ import { listTags } from '../fs-layout/index.js'
 import type { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
-import { isRepository, listRepositories } from './catalog.js'
+import { isRepository, listRepositories, listUploadHolders } from './catalog.js'
 import type { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
@@ -99,7 +99,7 @@ export class Registry {
 
   /** Drop upload sessions idle for longer than `maxAgeMs`. */
   async expireUploads(maxAgeMs: number): Promise<number> {
-    return this.uploads.expire(await this.repositories(), maxAgeMs)
+    return this.uploads.expire(await listUploadHolders(this.driver), maxAgeMs)
   }
 
   private referenced(blob: string, manifest: string): RegistryError {
