@@ -34,6 +34,9 @@ export function emptyIndex(): IndexDocument {
 }
 
 export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
+  // A zero-length file is what ext4 leaves of an index.json renamed into place shortly before a
+  // power cut without fsync (commit=false): the update was lost, and there is nothing to keep.
+  if (bytes.length === 0) return emptyIndex()
   let doc: unknown
   try {
     doc = JSON.parse(Buffer.from(bytes).toString('utf8'))
