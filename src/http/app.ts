@@ -83,15 +83,25 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     const method = c.req.method === 'HEAD' ? 'GET' : c.req.method
     const handler = methods[method]
     if (!handler) {
-      c.header('Allow', Object.keys(methods).join(', '))
-      throw new RegistryError('UNSUPPORTED', `${c.req.method} is not supported on ${route.template}`)
+      // RFC 9110 §9.3.2: wherever GET is supported, so is HEAD.
+      const allowed = Object.keys(methods).flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m]))
+      c.header('Allow', allowed.join(', '))
+      throw new RegistryError(
+        'UNSUPPORTED',
+        `${c.req.method} is not supported on ${route.template}`,
+      )
     }
     return handler(c, registry, route.params)
   })
 
   app.onError((err, c) => {
     const reply = errorReply(err)
-    if (reply.internal) logger.error('request failed', { route: c.get('route'), error: String(err), stack: (err as Error)?.stack })
+    if (reply.internal)
+      logger.error('request failed', {
+        route: c.get('route'),
+        error: String(err),
+        stack: (err as Error)?.stack,
+      })
     if (c.req.method === 'HEAD') return c.body(null, reply.status as 500)
     return c.json(reply.body, reply.status as 500)
   })

@@ -31,8 +31,19 @@ export async function getBlob(c: AppContext, registry: Registry, name: string, d
   return sendStream(c, status, headers, stream)
 }
 
-export async function deleteBlob(c: AppContext, registry: Registry, name: string, digestText: string) {
+export async function deleteBlob(
+  c: AppContext,
+  registry: Registry,
+  name: string,
+  digestText: string,
+) {
   const repo = checkRepoName(name)
-  await registry.deleteBlob(repo, Digest.parse(digestText))
+  try {
+    await registry.deleteBlob(repo, Digest.parse(digestText))
+  } catch (err) {
+    // A blob a manifest still holds: 405, and RFC 9110 §15.5.6 wants Allow on every 405.
+    if (err instanceof RegistryError && err.code === 'UNSUPPORTED') c.header('Allow', 'GET, HEAD')
+    throw err
+  }
   return c.body(null, 202)
 }

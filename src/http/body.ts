@@ -30,7 +30,9 @@ export function requestStream(c: AppContext): Readable {
   const incoming = c.env?.incoming
   if (incoming) return incoming
   const body = c.req.raw.body
-  return body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([])
+  return body
+    ? Readable.fromWeb(body as import('node:stream/web').ReadableStream)
+    : Readable.from([])
 }
 
 /** Aborts when the client goes away before the response is complete. */
@@ -48,7 +50,9 @@ export function connectionSignal(c: AppContext): AbortSignal {
 export function hasBody(c: AppContext): boolean {
   const length = c.req.header('content-length')
   if (length !== undefined) return Number(length) > 0
-  return c.req.header('transfer-encoding') !== undefined
+  if (c.req.header('transfer-encoding') !== undefined) return true
+  // A Web Request (app.request, fetch handlers) carries no framing headers until it is sent.
+  return !c.env?.incoming && c.req.raw.body !== null
 }
 
 /** Read a small body whole, refusing more than `limit` bytes without buffering them. */
@@ -73,8 +77,9 @@ export async function sendStream(
   body: Readable,
 ): Promise<Response> {
   const outgoing = c.env?.outgoing
-  if (!outgoing) return new Response(Readable.toWeb(body) as ReadableStream, { status, headers })
-  outgoing.writeHead(status, headers)
+  // Through c.body / c.res the headers set earlier with c.header() (the API version) go out too.
+  if (!outgoing) return c.body(Readable.toWeb(body) as ReadableStream, status as 200, headers)
+  outgoing.writeHead(status, { ...Object.fromEntries(c.res.headers), ...headers })
   const sent: SentInfo = { status, bytes: 0 }
   c.set('sent', sent)
   body.on('data', (chunk: Buffer) => (sent.bytes += chunk.length))

@@ -1,7 +1,9 @@
 // The one table that turns a registry error into the OCI error response (distribution-spec
 // "Error Codes": {"errors":[{"code","message","detail"}]}). Statuses follow the spec where it
 // names one (413 for oversized manifests, 416 for out-of-order chunks, 405 for unsupported
-// operations) and CNCF distribution's conventions elsewhere.
+// operations) and CNCF distribution's conventions elsewhere. Every 4xx code is one the spec lists
+// ("The `code` field MUST be one of the following"), so failures without a code of their own
+// (an unknown endpoint, a malformed `n`) answer UNSUPPORTED with their own status.
 import { RegistryError, type ErrorCode } from '../registry/index.js'
 import { StorageFullError, StorageKeyError } from '../storage/index.js'
 
@@ -31,8 +33,8 @@ const TABLE: Record<ErrorCode, ErrorEntry> = {
   MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413 },
   STORAGE_FULL: { code: 'UNKNOWN', status: 507 },
   UNAVAILABLE: { code: 'UNAVAILABLE', status: 503 },
-  PAGINATION_NUMBER_INVALID: { code: 'PAGINATION_NUMBER_INVALID', status: 400 },
-  NOT_FOUND: { code: 'NOT_FOUND', status: 404 },
+  PAGINATION_NUMBER_INVALID: { code: 'UNSUPPORTED', status: 400 },
+  NOT_FOUND: { code: 'UNSUPPORTED', status: 404 },
 }
 
 export interface ErrorReply {
@@ -47,7 +49,11 @@ export function errorReply(err: unknown): ErrorReply {
   const known = toRegistryError(err)
   if (known) {
     const entry = TABLE[known.code]
-    const error = { code: entry.code, message: known.message, ...(known.detail !== undefined && { detail: known.detail }) }
+    const error = {
+      code: entry.code,
+      message: known.message,
+      ...(known.detail !== undefined && { detail: known.detail }),
+    }
     return { status: entry.status, body: { errors: [error] }, internal: entry.status >= 500 }
   }
   return {
@@ -59,7 +65,8 @@ export function errorReply(err: unknown): ErrorReply {
 
 function toRegistryError(err: unknown): RegistryError | undefined {
   if (err instanceof RegistryError) return err
-  if (err instanceof StorageFullError) return new RegistryError('STORAGE_FULL', 'storage is full; retry later')
+  if (err instanceof StorageFullError)
+    return new RegistryError('STORAGE_FULL', 'storage is full; retry later')
   if (err instanceof StorageKeyError) return new RegistryError('NAME_INVALID', 'invalid name')
   return undefined
 }

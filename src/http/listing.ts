@@ -1,12 +1,20 @@
 // GET /v2/<name>/tags/list and GET /v2/_catalog with `n`/`last` pagination (distribution-spec
-// "Listing Tags": lexical order, `last` exclusive, n=0 an empty list without Link, and a
-// Link: <...>; rel="next" header whenever more results remain).
+// "Listing Tags": lexical order, "i.e. case-insensitive alphanumeric order", `last` exclusive,
+// n=0 an empty list without Link, and a Link: <...>; rel="next" header whenever more remain).
 import { checkRepoName, type Registry } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import type { AppContext } from './body.js'
 
 /** The most results one page carries when a client asks for more (or for all). */
 export const MAX_PAGE = 1000
+
+/** Case-insensitive order; names equal but for case keep a stable byte order between them. */
+export function listingOrder(a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  if (x !== y) return x < y ? -1 : 1
+  return a < b ? -1 : a > b ? 1 : 0
+}
 
 interface Page {
   items: string[]
@@ -19,12 +27,16 @@ function paginate(c: AppContext, all: string[], basePath: string): Page {
   let n = MAX_PAGE
   if (nParam !== undefined) {
     if (!/^\d+$/.test(nParam)) {
-      throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got ${JSON.stringify(nParam)}`)
+      throw new RegistryError(
+        'PAGINATION_NUMBER_INVALID',
+        `n must be a non-negative integer, got ${JSON.stringify(nParam)}`,
+      )
     }
     n = Math.min(Number(nParam), MAX_PAGE)
   }
   if (n === 0) return { items: [] }
-  const from = last === undefined ? all : all.filter((item) => item > last)
+  const sorted = [...all].sort(listingOrder)
+  const from = last === undefined ? sorted : sorted.filter((item) => listingOrder(item, last) > 0)
   const items = from.slice(0, n)
   if (from.length <= n) return { items }
   const query = new URLSearchParams({ n: String(n), last: items[items.length - 1] })

@@ -3,7 +3,12 @@
 import { checkRepoName, MAX_MANIFEST_BYTES, type Registry } from '../registry/index.js'
 import { readBody, type AppContext } from './body.js'
 
-export async function putManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+export async function putManifest(
+  c: AppContext,
+  registry: Registry,
+  name: string,
+  reference: string,
+) {
   const repo = checkRepoName(name)
   const bytes = await readBody(c, MAX_MANIFEST_BYTES)
   const result = await registry.manifests.put(repo, reference, bytes, c.req.header('content-type'))
@@ -17,7 +22,12 @@ export async function putManifest(c: AppContext, registry: Registry, name: strin
   return c.body(null, 201, headers)
 }
 
-export async function getManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+export async function getManifest(
+  c: AppContext,
+  registry: Registry,
+  name: string,
+  reference: string,
+) {
   const repo = checkRepoName(name)
   const manifest = await registry.manifests.get(repo, reference)
   const headers = {
@@ -30,7 +40,12 @@ export async function getManifest(c: AppContext, registry: Registry, name: strin
   return c.body(new Uint8Array(manifest.bytes), 200, headers)
 }
 
-export async function deleteManifest(c: AppContext, registry: Registry, name: string, reference: string) {
+export async function deleteManifest(
+  c: AppContext,
+  registry: Registry,
+  name: string,
+  reference: string,
+) {
   const repo = checkRepoName(name)
   await registry.manifests.delete(repo, reference)
   return c.body(null, 202)

@@ -29,15 +29,24 @@ export function requestedRange(header: string | undefined, size: number): ByteRa
 }
 
 function unsatisfiable(size: number): RegistryError {
-  return new RegistryError('RANGE_NOT_SATISFIABLE', `range not satisfiable; blob has ${size} bytes`, { size })
+  return new RegistryError(
+    'RANGE_NOT_SATISFIABLE',
+    `range not satisfiable; blob has ${size} bytes`,
+    { size },
+  )
 }
 
 /** The Content-Range of an upload chunk; undefined when absent. */
-export function uploadRange(header: string | undefined): { start: number; end: number } | undefined {
+export function uploadRange(
+  header: string | undefined,
+): { start: number; end: number } | undefined {
   if (header === undefined) return undefined
   const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(header.trim())
   if (!m || Number(m[2]) < Number(m[1])) {
-    throw new RegistryError('UPLOAD_RANGE_INVALID', `malformed Content-Range ${JSON.stringify(header)}`)
+    throw new RegistryError(
+      'UPLOAD_RANGE_INVALID',
+      `malformed Content-Range ${JSON.stringify(header)}`,
+    )
   }
   return { start: Number(m[1]), end: Number(m[2]) }
 }

@@ -4,7 +4,12 @@
 import { checkRepoName, Digest, MEDIA_TYPES, type Registry } from '../registry/index.js'
 import type { AppContext } from './body.js'
 
-export async function listReferrers(c: AppContext, registry: Registry, name: string, digestText: string) {
+export async function listReferrers(
+  c: AppContext,
+  registry: Registry,
+  name: string,
+  digestText: string,
+) {
   const repo = checkRepoName(name)
   const subject = Digest.parse(digestText)
   const artifactType = c.req.query('artifactType')

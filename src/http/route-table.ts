@@ -2,14 +2,7 @@
 // contain slashes, so each pattern anchors its resource keyword at the end of the path and the
 // name is whatever precedes it; the name itself is validated by the handler.
 export type RouteName =
-  | 'base'
-  | 'catalog'
-  | 'tags'
-  | 'manifest'
-  | 'blob'
-  | 'uploads'
-  | 'upload'
-  | 'referrers'
+  'base' | 'catalog' | 'tags' | 'manifest' | 'blob' | 'uploads' | 'upload' | 'referrers'
 
 export interface MatchedRoute {
   name: RouteName
@@ -52,7 +45,12 @@ const PATTERNS: Pattern[] = [
     regex: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
     keys: ['name', 'reference'],
   },
-  { name: 'tags', template: '/v2/<name>/tags/list', regex: /^\/v2\/(.+)\/tags\/list$/, keys: ['name'] },
+  {
+    name: 'tags',
+    template: '/v2/<name>/tags/list',
+    regex: /^\/v2\/(.+)\/tags\/list$/,
+    keys: ['name'],
+  },
   {
     name: 'referrers',
     template: '/v2/<name>/referrers/<digest>',
@@ -66,8 +64,17 @@ export function matchRoute(pathname: string): MatchedRoute | undefined {
     const m = pattern.regex.exec(pathname)
     if (!m) continue
     const params: MatchedRoute['params'] = {}
-    pattern.keys.forEach((key, i) => (params[key] = decodeURIComponent(m[i + 1])))
+    pattern.keys.forEach((key, i) => (params[key] = decodeParam(m[i + 1])))
     return { name: pattern.name, template: pattern.template, params }
   }
   return undefined
+}
+
+/** Percent-decode a path parameter; a malformed escape stays as is and fails validation later. */
+function decodeParam(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
 }

@@ -74,7 +74,10 @@ export async function finishUpload(c: AppContext, registry: Registry, name: stri
   const repo = checkRepoName(name)
   const digestParam = c.req.query('digest')
   if (digestParam === undefined) {
-    throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to close an upload')
+    throw new RegistryError(
+      'DIGEST_INVALID',
+      'the digest query parameter is required to close an upload',
+    )
   }
   const digest = Digest.parse(digestParam)
   const body = hasBody(c) ? requestStream(c) : undefined

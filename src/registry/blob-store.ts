@@ -115,10 +115,7 @@ export class BlobStore {
       return true
     }
     const hash = newHash(digest.algorithm)
-    const size = await driver.write(
-      stagedKey,
-      hashStream(await driver.read(source), [hash]),
-    )
+    const size = await driver.write(stagedKey, hashStream(await driver.read(source), [hash]))
     if (!Digest.fromHash(digest.algorithm, hash).equals(digest)) {
       await driver.delete(stagedKey)
       return false

@@ -18,7 +18,10 @@ export class Digest {
     const algorithm = text.slice(0, colon)
     const hex = text.slice(colon + 1)
     if (colon <= 0 || !(algorithm in HEX_LENGTH)) {
-      throw new RegistryError('DIGEST_INVALID', `unsupported digest algorithm in ${JSON.stringify(text)}`)
+      throw new RegistryError(
+        'DIGEST_INVALID',
+        `unsupported digest algorithm in ${JSON.stringify(text)}`,
+      )
     }
     const alg = algorithm as Algorithm
     if (hex.length !== HEX_LENGTH[alg] || !/^[a-f0-9]+$/.test(hex)) {

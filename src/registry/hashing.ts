@@ -18,7 +18,10 @@ export class HashingTap extends Transform {
 }
 
 /** `source` piped through a HashingTap, with errors and early teardown passed both ways. */
-export function hashStream(source: NodeJS.ReadableStream & { destroy(err?: Error): void }, hashes: Hash[]): HashingTap {
+export function hashStream(
+  source: NodeJS.ReadableStream & { destroy(err?: Error): void },
+  hashes: Hash[],
+): HashingTap {
   const tap = new HashingTap(hashes)
   source.on('error', (err: Error) => tap.destroy(err))
   tap.on('close', () => source.destroy())

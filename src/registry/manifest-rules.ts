@@ -11,7 +11,10 @@ export const MEDIA_TYPES = {
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
 } as const
 
-const IMAGE_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest])
+const IMAGE_TYPES: ReadonlySet<string> = new Set([
+  MEDIA_TYPES.ociManifest,
+  MEDIA_TYPES.dockerManifest,
+])
 const INDEX_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList])
 
 /** Layers that live elsewhere and need not be in the repository (image-spec layer.md). */
@@ -107,7 +110,9 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     if (doc.manifests !== undefined) throw invalid('an image manifest has no manifests field')
     const config = descriptor(doc.config, 'config')
     const layers = descriptors(doc.layers, 'layers')
-    const stored = layers.filter((l, i) => !FOREIGN_LAYER_TYPES.has(l.mediaType) || !hasUrls(doc, i))
+    const stored = layers.filter(
+      (l, i) => !FOREIGN_LAYER_TYPES.has(l.mediaType) || !hasUrls(doc, i),
+    )
     return {
       mediaType,
       blobs: [config, ...stored],

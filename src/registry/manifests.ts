@@ -56,23 +56,36 @@ export class ManifestStore {
     }
     for (const blob of parsed.blobs) {
       if (!(await this.blobs.stat(repo, blob.digest))) {
-        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown blob ${blob.digest}`, {
-          digest: blob.digest.toString(),
-        })
+        throw new RegistryError(
+          'MANIFEST_BLOB_UNKNOWN',
+          `manifest references unknown blob ${blob.digest}`,
+          {
+            digest: blob.digest.toString(),
+          },
+        )
       }
     }
-    await this.indexes.ensure(repo)
     await this.indexes.locked(repo, async () => {
       const doc = await this.indexes.read(repo)
       for (const child of parsed.manifests) {
         if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
-          throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `index references unknown manifest ${child.digest}`, {
-            digest: child.digest.toString(),
-          })
+          throw new RegistryError(
+            'MANIFEST_BLOB_UNKNOWN',
+            `index references unknown manifest ${child.digest}`,
+            {
+              digest: child.digest.toString(),
+            },
+          )
         }
       }
+      // Only now, so a refused manifest leaves no new repository behind (DESIGN.md invariant 8).
+      await this.indexes.ensureLocked(repo)
       await this.blobs.putBytes(repo, digest, bytes)
-      const desc: Descriptor = { mediaType: parsed.mediaType, digest: digest.toString(), size: bytes.length }
+      const desc: Descriptor = {
+        mediaType: parsed.mediaType,
+        digest: digest.toString(),
+        size: bytes.length,
+      }
       await this.indexes.updateLocked(repo, (d) => {
         if ('tag' in ref) {
           const before = resolveTag(d, ref.tag)?.digest
@@ -81,7 +94,12 @@ export class ManifestStore {
         }
         return { changed: addUntagged(d, desc), result: undefined }
       })
-      if (parsed.subject) await this.referrers.record(repo, parsed.subject.digest.toString(), referrerOf(desc, parsed))
+      if (parsed.subject)
+        await this.referrers.record(
+          repo,
+          parsed.subject.digest.toString(),
+          referrerOf(desc, parsed),
+        )
       await this.referrers.markCurrent(repo)
     })
     return { digest, subject: parsed.subject?.digest.toString() }
@@ -95,7 +113,8 @@ export class ManifestStore {
       'tag' in ref ? resolveTag(doc, ref.tag) : await this.locate(repo, doc, ref.digest.toString())
     if (!desc) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
     const bytes = await this.load(repo, desc.digest)
-    if (!bytes) throw new RegistryError('MANIFEST_UNKNOWN', `manifest content missing: ${desc.digest}`)
+    if (!bytes)
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest content missing: ${desc.digest}`)
     return { bytes, mediaType: desc.mediaType, digest: desc.digest }
   }
 
@@ -106,8 +125,12 @@ export class ManifestStore {
         throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
       }
       const removed = await this.indexes.updateLocked(repo, (d) => {
-        if ('tag' in ref) return { changed: true, result: removeTag(d, ref.tag) !== undefined }
-        return { changed: true, result: removeManifest(d, ref.digest.toString()) }
+        // Nothing removed, nothing written: an unknown reference leaves index.json untouched.
+        const found =
+          'tag' in ref
+            ? removeTag(d, ref.tag) !== undefined
+            : removeManifest(d, ref.digest.toString())
+        return { changed: found, result: found }
       })
       if (!removed) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
       if ('digest' in ref) {
@@ -143,12 +166,18 @@ export class ManifestStore {
    * A manifest's descriptor when the repository holds it: listed in index.json, or a child of
    * an index listed there (layouts written by skopeo list only the top-level index).
    */
-  private async locate(repo: string, doc: IndexDocument, digest: string): Promise<Descriptor | undefined> {
+  private async locate(
+    repo: string,
+    doc: IndexDocument,
+    digest: string,
+  ): Promise<Descriptor | undefined> {
     const listed = findManifest(doc, digest)
     if (listed) return listed
     for (const desc of doc.manifests) {
       if (!INDEX_TYPES.has(desc.mediaType)) continue
-      const child = (await this.parsed(repo, desc))?.manifests.find((m) => m.digest.toString() === digest)
+      const child = (await this.parsed(repo, desc))?.manifests.find(
+        (m) => m.digest.toString() === digest,
+      )
       if (child) return { mediaType: child.mediaType, digest, size: child.size }
     }
     return undefined
@@ -158,7 +187,8 @@ export class ManifestStore {
     const bytes = await this.load(repo, digest)
     if (!bytes) return undefined
     try {
-      const subject = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } }).subject
+      const subject = (JSON.parse(bytes.toString('utf8')) as { subject?: { digest?: unknown } })
+        .subject
       return typeof subject?.digest === 'string' ? subject.digest : undefined
     } catch {
       return undefined

@@ -11,14 +11,23 @@ const MAX_NAME_LENGTH = 255
 
 export function checkRepoName(name: string): string {
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
-    throw new RegistryError('NAME_INVALID', `repository name must be 1 to ${MAX_NAME_LENGTH} characters`)
+    throw new RegistryError(
+      'NAME_INVALID',
+      `repository name must be 1 to ${MAX_NAME_LENGTH} characters`,
+    )
   }
   for (const component of name.split('/')) {
     if (!COMPONENT.test(component)) {
-      throw new RegistryError('NAME_INVALID', `invalid repository name component ${JSON.stringify(component)}`)
+      throw new RegistryError(
+        'NAME_INVALID',
+        `invalid repository name component ${JSON.stringify(component)}`,
+      )
     }
     if (RESERVED_COMPONENTS.has(component)) {
-      throw new RegistryError('NAME_INVALID', `repository name component ${JSON.stringify(component)} is reserved by the image layout`)
+      throw new RegistryError(
+        'NAME_INVALID',
+        `repository name component ${JSON.stringify(component)} is reserved by the image layout`,
+      )
     }
   }
   return name

@@ -35,7 +35,8 @@ export class Referrers {
   /** Note that the records now describe the current index.json (call under the repo lock). */
   async markCurrent(repo: string): Promise<void> {
     const info = await this.options.indexes.stat(repo)
-    if (info) await this.options.db.setRepoFact(repo, FACT, { size: info.size, mtimeMs: info.mtimeMs })
+    if (info)
+      await this.options.db.setRepoFact(repo, FACT, { size: info.size, mtimeMs: info.mtimeMs })
   }
 
   async list(repo: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {

@@ -63,6 +63,8 @@ export class Registry {
   async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
     if (from === repo) return (await this.blobs.stat(repo, digest)) !== null
     if (!(await isRepository(this.driver, from))) return false
+    // Check first: a mount that falls back to a session must not create the repository.
+    if (!(await this.blobs.stat(from, digest))) return false
     await this.indexes.ensure(repo)
     return this.blobs.mount(repo, digest, from, this.uploads.stagingKey(repo))
   }
@@ -80,7 +82,8 @@ export class Registry {
         if (desc.digest === wanted) throw this.referenced(wanted, desc.digest)
         const parsed = await this.manifests.parsed(repo, desc)
         const uses = [...(parsed?.blobs ?? []), ...(parsed?.manifests ?? [])]
-        if (uses.some((d) => d.digest.toString() === wanted)) throw this.referenced(wanted, desc.digest)
+        if (uses.some((d) => d.digest.toString() === wanted))
+          throw this.referenced(wanted, desc.digest)
       }
       await this.blobs.delete(repo, digest)
     })
@@ -103,6 +106,10 @@ export class Registry {
   }
 
   private referenced(blob: string, manifest: string): RegistryError {
-    return new RegistryError('DENIED', `blob ${blob} is referenced by manifest ${manifest}; delete the manifest first`)
+    // distribution-spec "Deleting Blobs": a refused deletion is 400 or 405; 405 says why.
+    return new RegistryError(
+      'UNSUPPORTED',
+      `blob ${blob} is referenced by manifest ${manifest}; delete the manifest first`,
+    )
   }
 }

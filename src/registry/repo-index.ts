@@ -76,14 +76,17 @@ export class RepoIndexes {
 
   /** Create oci-layout and an empty index.json for a new repository (under its lock). */
   async ensure(repo: string): Promise<void> {
-    await this.locked(repo, async () => {
-      if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
-        await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
-      }
-      if (!(await this.driver.stat(layoutKeys.index(repo)))) {
-        await this.write(repo, emptyIndex())
-      }
-    })
+    await this.locked(repo, () => this.ensureLocked(repo))
+  }
+
+  /** As `ensure`, for a caller that already holds the repository's lock. */
+  async ensureLocked(repo: string): Promise<void> {
+    if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
+      await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
+    }
+    if (!(await this.driver.stat(layoutKeys.index(repo)))) {
+      await this.write(repo, emptyIndex())
+    }
   }
 
   private async write(repo: string, doc: IndexDocument): Promise<void> {

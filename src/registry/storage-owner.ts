@@ -53,7 +53,10 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       throw new StorageBusyError(`${owner.holder ?? 'another process'} (pid ${owner.pid})`)
     }
   }
-  await driver.put(LOCK_FILE, Buffer.from(JSON.stringify({ pid: process.pid, holder: options.holder })))
+  await driver.put(
+    LOCK_FILE,
+    Buffer.from(JSON.stringify({ pid: process.pid, holder: options.holder })),
+  )
   // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
   await driver.deletePrefix(`${ENGINE_DIR}/tmp`)
 

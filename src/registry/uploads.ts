@@ -92,7 +92,10 @@ export class UploadSessions {
           : (await this.options.blobs.hashObject(key, digest.algorithm)).digest
       if (!actual.equals(digest)) {
         await this.discard(repo, id)
-        throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual}, not ${digest}`)
+        throw new RegistryError(
+          'DIGEST_INVALID',
+          `uploaded content has digest ${actual}, not ${digest}`,
+        )
       }
       await this.options.ensureRepository(repo)
       await this.options.blobs.publish(repo, digest, key, state.offset)
