@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
 import { createLogger } from '../log/logger.js'
 import { StorageBusyError } from '../registry/index.js'
-import { RootMissingError, startServer } from '../server/server.js'
+import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { MAIN_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 
 function version(): string {
@@ -29,17 +29,13 @@ async function serveCommand(args: string[]): Promise<void> {
     throw err
   }
   const logger = createLogger({ level: config.log.level })
-  let server
-  try {
-    server = await startServer(config, logger)
-  } catch (err) {
-    if (err instanceof RootMissingError || err instanceof StorageBusyError) fail(err.message, 1)
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      fail(`${config.http.address}:${config.http.port} is already in use`, 1)
-    }
-    throw err
-  }
+  // The handlers go in before the server starts: a signal that lands between the "listening" line
+  // and their installation would otherwise kill the process by default, skipping the clean stop.
+  let server: RunningServer | undefined
+  let requested: string | undefined
   const stop = (signal: string) => {
+    requested = signal
+    if (!server) return // still starting: stop as soon as it is up
     logger.info('shutting down', { signal })
     server.close().then(
       () => process.exit(0),
@@ -51,6 +47,16 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
+  try {
+    server = await startServer(config, logger)
+  } catch (err) {
+    if (err instanceof RootMissingError || err instanceof StorageBusyError) fail(err.message, 1)
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      fail(`${config.http.address}:${config.http.port} is already in use`, 1)
+    }
+    throw err
+  }
+  if (requested) stop(requested)
 }
 
 async function verifyCommand(args: string[]): Promise<void> {

@@ -18,7 +18,8 @@ export function parseDuration(text: string): number {
   while (at < text.length) {
     re.lastIndex = at
     const m = re.exec(text)
-    if (!m) throw new Error(`invalid duration ${JSON.stringify(text)} (expected e.g. "90m", "1h30m")`)
+    if (!m)
+      throw new Error(`invalid duration ${JSON.stringify(text)} (expected e.g. "90m", "1h30m")`)
     total += Number(m[1]) * UNIT_MS[m[2]]
     at = re.lastIndex
   }

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import type { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { parseJsonc } from './jsonc.js'
-import { configSchema, type RawConfig } from './schema.js'
+import { configSchema, knownKeys, type RawConfig } from './schema.js'
 
 export interface OutpostConfig {
   storage: {
@@ -56,19 +56,33 @@ export function parseConfig(text: string, file = '<config>'): OutpostConfig {
   try {
     raw = parseJsonc(text)
   } catch (err) {
-    throw new ConfigError(file, [`not valid JSON: ${(err as Error).message}`])
+    throw new ConfigError(file, [
+      `not valid JSON${where(text, err as Error)}: ${(err as Error).message}`,
+    ])
   }
   const result = configSchema.safeParse(raw)
-  if (!result.success) throw new ConfigError(file, result.error.issues.map(describeIssue))
+  if (!result.success) throw new ConfigError(file, result.error.issues.flatMap(describeIssue))
   return resolveConfig(result.data, process.cwd(), false)
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** " at line L, column C" from JSON.parse's "at position N", which Node 20 gives without them. */
+function where(text: string, err: Error): string {
+  const m = /at position (\d+)/.exec(err.message)
+  if (!m) return ''
+  const before = text.slice(0, Number(m[1])).split('\n')
+  return ` at line ${before.length}, column ${before[before.length - 1].length + 1}`
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
   const path = issue.path.map(String).join('.') || '(top level)'
   if (issue.code === 'unrecognized_keys') {
-    return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+    // Name each unknown key by its own path (storage.foo), and what the object accepts.
+    const known = knownKeys(issue.path)
+    const expected = known ? ` (expected one of: ${known.join(', ')})` : ''
+    const prefix = issue.path.length ? `${path}.` : ''
+    return issue.keys.map((k) => `${prefix}${k}: unknown key${expected}`)
   }
-  return `${path}: ${issue.message}`
+  return [`${path}: ${issue.message}`]
 }
 
 function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): OutpostConfig {

@@ -6,21 +6,27 @@ import { parseDuration } from './duration.js'
 
 const NOT_YET = 'not supported yet'
 
-const duration = z.string().refine(
-  (s) => {
-    try {
-      parseDuration(s)
-      return true
-    } catch {
-      return false
-    }
-  },
-  { message: 'expected a Go duration such as "90m" or "1h30m"' },
-)
+/** A duration in milliseconds, or NaN when the text is not a Go duration. */
+function durationMs(text: string): number {
+  try {
+    return parseDuration(text)
+  } catch {
+    return NaN
+  }
+}
+
+const duration = z.string().refine((s) => !Number.isNaN(durationMs(s)), {
+  message: 'expected a Go duration such as "90m" or "1h30m"',
+})
 
 /** A key Outpost recognises but cannot honour yet: only values that change nothing pass. */
-function notYet<T extends z.ZodType>(schema: T, harmless: (v: z.infer<T>) => boolean, what: string) {
-  return schema.refine(harmless, { message: `${what}: ${NOT_YET}` })
+function notYet<T extends z.ZodType>(
+  schema: T,
+  harmless: (v: z.infer<T>) => boolean,
+  what: string,
+  hint?: string,
+) {
+  return schema.refine(harmless, { message: `${what} is ${NOT_YET}${hint ? ` (${hint})` : ''}` })
 }
 
 const storageDriver = z.looseObject({ name: z.string() })
@@ -29,28 +35,39 @@ const cacheDriver = z.looseObject({ name: z.string() })
 const storageFields = {
   rootDirectory: z.string().min(1),
   commit: z.boolean().optional(),
-  dedupe: notYet(z.boolean(), (v) => v === false, 'dedupe: true (set "dedupe": false)').optional(),
-  gc: notYet(z.boolean(), (v) => v === false, 'gc: true (set "gc": false)').optional(),
+  dedupe: notYet(z.boolean(), (v) => v === false, 'dedupe: true', 'set "dedupe": false').optional(),
+  gc: notYet(z.boolean(), (v) => v === false, 'gc: true', 'set "gc": false').optional(),
   gcDelay: notYet(duration, () => false, 'gcDelay').optional(),
   gcInterval: notYet(duration, () => false, 'gcInterval').optional(),
   retention: notYet(z.unknown(), () => false, 'retention').optional(),
   storageDriver: notYet(storageDriver, () => false, 'storageDriver (S3)').optional(),
   cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
   remoteCache: notYet(z.boolean(), (v) => v === false, 'remoteCache: true').optional(),
-  // Outpost's own: how long an idle upload session is kept before it is removed.
-  uploadExpiry: duration.optional(),
+  // Outpost's own: how long an idle upload session is kept before it is removed. It also paces
+  // the expiry sweep, so a zero or sub-second value would spin; one second is the floor.
+  uploadExpiry: duration
+    .refine((s) => !(durationMs(s) < 1000), { message: 'expected at least "1s"' })
+    .optional(),
 }
 
 const subPath = z.strictObject(storageFields)
 
 const storage = z.strictObject({
   ...storageFields,
-  subPaths: notYet(z.record(z.string(), subPath), (v) => Object.keys(v).length === 0, 'subPaths').optional(),
+  subPaths: notYet(
+    z.record(z.string(), subPath),
+    (v) => Object.keys(v).length === 0,
+    'subPaths',
+  ).optional(),
 })
 
 const port = z.union([
   z.number().int().min(0).max(65535),
-  z.string().regex(/^\d{1,5}$/, 'expected a port number').transform(Number).pipe(z.number().max(65535)),
+  z
+    .string()
+    .regex(/^\d{1,5}$/, 'expected a port number')
+    .transform(Number)
+    .pipe(z.number().max(65535)),
 ])
 
 const http = z.strictObject({
@@ -67,13 +84,18 @@ const http = z.strictObject({
 
 const log = z.strictObject({
   level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
-  output: notYet(z.string(), () => false, 'log.output (logs go to stdout)').optional(),
+  output: notYet(z.string(), () => false, 'log.output', 'logs go to stdout').optional(),
   audit: notYet(z.string(), () => false, 'log.audit').optional(),
 })
 
 /** An extension is acceptable only when it is switched off. */
 const disabledExtension = (name: string) =>
-  notYet(z.looseObject({ enable: z.boolean().optional() }), (v) => v.enable === false, `extensions.${name}`)
+  notYet(
+    z.looseObject({ enable: z.boolean().optional() }),
+    (v) => v.enable === false,
+    `the ${name} extension`,
+    'set "enable": false or leave it out',
+  )
 
 const extensions = z.strictObject({
   scrub: disabledExtension('scrub').optional(),
@@ -94,3 +116,19 @@ export const configSchema = z.strictObject({
 })
 
 export type RawConfig = z.infer<typeof configSchema>
+
+/** The keys an object at `path` accepts, to say what was expected after an unknown key. */
+export function knownKeys(path: readonly PropertyKey[]): string[] | undefined {
+  let schema: z.ZodType | undefined = configSchema
+  const unwrap = (t: z.ZodType) => (t instanceof z.ZodOptional ? (t.unwrap() as z.ZodType) : t)
+  for (const segment of path) {
+    schema = unwrap(schema)
+    if (schema instanceof z.ZodObject)
+      schema = schema.shape[String(segment)] as z.ZodType | undefined
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType
+    else return undefined
+    if (!schema) return undefined
+  }
+  schema = unwrap(schema)
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined
+}

@@ -39,27 +39,49 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
 
   const driver = new FsDriver({ root, commit: config.storage.commit })
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
-  const storage = await ownStorage({ driver, localRoot: root, commit: config.storage.commit, log, holder: 'serve' })
+  const storage = await ownStorage({
+    driver,
+    localRoot: root,
+    commit: config.storage.commit,
+    log,
+    holder: 'serve',
+  })
   const state: AppState = { ready: false, started: false }
   const app = createApp({ registry: storage.registry, logger, state })
 
+  let stopping = false
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.address }, () =>
-      resolve(s as Server),
+    const s = serve(
+      { fetch: app.fetch, port: config.http.port, hostname: config.http.address },
+      () => resolve(s as Server),
     ) as Server
     s.once('error', reject)
   })
   // Slow uplinks: no request timeout cuts a long upload short; idle sockets still close.
   server.requestTimeout = 0
   server.keepAliveTimeout = 30_000
+  // While stopping, no connection is kept alive past its response: a keep-alive client (Go's
+  // transport keeps idle connections for 90 s) would otherwise hold the drain open until the
+  // shutdown timeout. Requests arriving on an open connection are answered with Connection:
+  // close; a response already under way closes its connection once it has finished.
+  server.on('request', (_req, res) => {
+    if (stopping && !res.headersSent) res.setHeader('Connection', 'close')
+    res.once('finish', () => {
+      if (stopping) setImmediate(() => server.closeIdleConnections())
+    })
+  })
   const port = (server.address() as AddressInfo).port
   const url = `http://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
 
-  let stopping = false
   const upkeep = backgroundUpkeep(storage, config, logger, () => stopping)
   state.ready = true
   state.started = true
-  logger.info('listening', { url, root, commit: config.storage.commit, cleanStart: storage.cleanStart })
+  logger.info('listening', {
+    url,
+    root,
+    commit: config.storage.commit,
+    cleanStart: storage.cleanStart,
+  })
 
   return {
     url,
