@@ -59,12 +59,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.set('route', c.req.path)
     await next()
     const sent = c.get('sent')
-    const length = c.res.headers.get('content-length')
     logger.info('request', {
       method: c.req.method,
       route: c.get('route'),
       status: sent?.status ?? c.res.status,
-      bytes: sent?.bytes ?? (length ? Number(length) : 0),
+      bytes: sent?.bytes ?? (await bodyBytes(c.req.method, c.res)),
       ms: Math.round((performance.now() - began) * 10) / 10,
     })
   })
@@ -107,4 +106,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   })
   app.notFound((c) => c.json(errorReply(new RegistryError('NOT_FOUND', 'not found')).body, 404))
   return app
+}
+
+/** Bytes of a response that was not streamed: its Content-Length, or the measured small body. */
+async function bodyBytes(method: string, res: Response): Promise<number> {
+  if (method === 'HEAD' || !res.body) return 0
+  const length = res.headers.get('content-length')
+  if (length !== null) return Number(length)
+  return (await res.clone().arrayBuffer()).byteLength
 }
