@@ -2,7 +2,7 @@
 // before it is renamed into place, and the directories that changed are synced after, so a
 // power cut leaves the old state or the new one (DESIGN.md invariant 3). With commit off these
 // make no fsync calls at all; `fsyncCount` lets tests prove it.
-import { mkdir, open, stat } from 'node:fs/promises'
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 let calls = 0
@@ -12,11 +12,16 @@ export function fsyncCount(): number {
   return calls
 }
 
+/** fsync an open file; every sync goes through here or fsyncPath, so fsyncCount sees it. */
+export async function syncHandle(handle: FileHandle): Promise<void> {
+  calls++
+  await handle.sync()
+}
+
 export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r')
   try {
-    calls++
-    await handle.sync()
+    await syncHandle(handle)
   } finally {
     await handle.close()
   }
@@ -27,6 +32,12 @@ export async function fsyncPath(path: string): Promise<void> {
  * directory entries survive a power cut along with what is later renamed into them.
  */
 export async function makeDirs(dir: string, durable: boolean): Promise<void> {
+  const created = await createDirs(dir)
+  if (durable) await syncCreatedDirs(created)
+}
+
+/** mkdir -p; returns the directories it created, innermost first. */
+export async function createDirs(dir: string): Promise<string[]> {
   const missing: string[] = []
   let cursor = dir
   for (;;) {
@@ -40,8 +51,11 @@ export async function makeDirs(dir: string, durable: boolean): Promise<void> {
     if (parent === cursor) break
     cursor = parent
   }
-  if (missing.length === 0) return
-  await mkdir(dir, { recursive: true })
-  if (!durable) return
-  for (const created of missing.reverse()) await fsyncPath(dirname(created))
+  if (missing.length > 0) await mkdir(dir, { recursive: true })
+  return missing
+}
+
+/** Sync the parent of each directory `createDirs` made, outermost first. */
+export async function syncCreatedDirs(created: string[]): Promise<void> {
+  for (const dir of [...created].reverse()) await fsyncPath(dirname(dir))
 }

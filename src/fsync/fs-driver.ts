@@ -28,7 +28,7 @@ import {
   type StorageDriver,
   type WriteOptions,
 } from '../storage/driver.js'
-import { fsyncPath, makeDirs } from './durable.js'
+import { createDirs, fsyncPath, makeDirs, syncCreatedDirs, syncHandle } from './durable.js'
 
 export interface FsDriverOptions {
   /** Absolute directory that holds everything this driver stores. */
@@ -84,7 +84,7 @@ export class FsDriver implements StorageDriver {
       const handle = await open(tmp, 'w')
       try {
         await handle.writeFile(bytes)
-        if (this.commit) await handle.sync()
+        if (this.commit) await syncHandle(handle)
       } finally {
         await handle.close()
       }
@@ -214,15 +214,29 @@ export class FsDriver implements StorageDriver {
 
   /**
    * Open a file for writing, creating its directory. A concurrent prune may remove an empty
-   * directory between the mkdir and the open, so an ENOENT there is retried.
+   * directory between the mkdir and the open, so an ENOENT there is retried. New directories
+   * are synced only once the file exists in them: the file keeps a prune away meanwhile.
    */
   private async openForWrite(path: string, flags: 'a' | 'w'): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
-      await makeDirs(dirname(path), this.commit)
+      let created: string[]
+      let handle: FileHandle
       try {
-        return await open(path, flags)
+        // mkdir -p itself can fail with ENOENT when a prune removes the directory while it
+        // runs (observed under concurrent pushes), so both steps are retried.
+        created = await createDirs(dirname(path))
+        handle = await open(path, flags)
       } catch (err) {
         if (!isErrno(err, 'ENOENT') || attempt >= 3) throw err
+        continue
+      }
+      if (!this.commit) return handle
+      try {
+        await syncCreatedDirs(created)
+        return handle
+      } catch (err) {
+        await handle.close()
+        throw err
       }
     }
   }
@@ -233,6 +247,11 @@ export class FsDriver implements StorageDriver {
     await rename(source, target)
     if (!this.commit) return
     await fsyncPath(dirname(target))
-    if (dirname(source) !== dirname(target)) await fsyncPath(dirname(source))
+    if (dirname(source) === dirname(target)) return
+    // An emptied staging directory (an upload session's) may be pruned by a concurrent request
+    // as soon as the rename leaves it: a directory that is gone has no entry left to sync.
+    await fsyncPath(dirname(source)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err
+    })
   }
 }

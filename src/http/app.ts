@@ -4,7 +4,7 @@ import { Hono } from 'hono'
 import type { Logger } from '../log/logger.js'
 import { RegistryError, type Registry } from '../registry/index.js'
 import { deleteBlob, getBlob } from './blobs.js'
-import type { AppContext, AppEnv } from './body.js'
+import { API_VERSION_HEADER, type AppContext, type AppEnv } from './body.js'
 import { errorReply } from './errors.js'
 import { listCatalog, listTags } from './listing.js'
 import { deleteManifest, getManifest, putManifest } from './manifests.js'
@@ -74,7 +74,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   app.all('/v2/*', async (c) => {
     // distribution-spec: every /v2/ response names the API version.
-    c.header('Docker-Distribution-API-Version', 'registry/2.0')
+    for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value)
     const route = matchRoute(c.req.path)
     if (!route) throw new RegistryError('NOT_FOUND', `no such endpoint: ${c.req.path}`)
     c.set('route', route.template)

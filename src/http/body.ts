@@ -9,6 +9,9 @@ import type { Context } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { RegistryError } from '../registry/index.js'
 
+/** distribution-spec: every /v2/ response names the API version. */
+export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const
+
 export interface NodeBindings {
   incoming?: IncomingMessage
   outgoing?: ServerResponse
@@ -79,7 +82,9 @@ export async function sendStream(
   const outgoing = c.env?.outgoing
   // Through c.body / c.res the headers set earlier with c.header() (the API version) go out too.
   if (!outgoing) return c.body(Readable.toWeb(body) as ReadableStream, status as 200, headers)
-  outgoing.writeHead(status, { ...Object.fromEntries(c.res.headers), ...headers })
+  // Not through c.res: reading it makes Hono build a response of its own, and the adapter would
+  // then try to write headers a second time (ERR_HTTP_HEADERS_SENT).
+  outgoing.writeHead(status, { ...API_VERSION_HEADER, ...headers })
   const sent: SentInfo = { status, bytes: 0 }
   c.set('sent', sent)
   body.on('data', (chunk: Buffer) => (sent.bytes += chunk.length))
