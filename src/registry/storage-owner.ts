@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { CLEAN_STOP_FILE, ENGINE_DIR, INDEX_DB_DIR, LOCK_FILE } from '../fs-layout/index.js'
+import { acquireLock, LockHeldError } from '../fsync/index.js'
 import { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
@@ -35,62 +36,58 @@ export class StorageBusyError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStorage> {
+  const { driver, log } = options
+  let release: () => Promise<void>
   try {
-    process.kill(pid, 0)
-    return true
+    release = await acquireLock(join(options.localRoot, LOCK_FILE), options.holder)
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    if (err instanceof LockHeldError) throw new StorageBusyError(err.owner)
+    throw err
+  }
+  try {
+    // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
+    await driver.deletePrefix(`${ENGINE_DIR}/tmp`)
+    const { epoch, cleanStart } = await takeCleanStop(driver)
+    if (!cleanStart)
+      log('unclean shutdown detected; blobs are re-verified before they are first served')
+    const db = await IndexDb.open({
+      path: join(options.localRoot, INDEX_DB_DIR),
+      commit: options.commit,
+      log,
+    })
+    const registry = new Registry({ driver, db, epoch, log })
+    return {
+      registry,
+      db,
+      cleanStart,
+      async close() {
+        await db.flushed()
+        await db.close()
+        await driver.put(CLEAN_STOP_FILE, Buffer.from(epoch))
+        await release()
+      },
+    }
+  } catch (err) {
+    await release()
+    throw err
   }
 }
 
-export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStorage> {
-  const { driver, log } = options
-  const lock = await driver.get(LOCK_FILE).catch(() => null)
-  if (lock) {
-    const owner = JSON.parse(lock.toString('utf8') || '{}') as { pid?: number; holder?: string }
-    if (owner.pid && owner.pid !== process.pid && alive(owner.pid)) {
-      throw new StorageBusyError(`${owner.holder ?? 'another process'} (pid ${owner.pid})`)
-    }
-  }
-  await driver.put(
-    LOCK_FILE,
-    Buffer.from(JSON.stringify({ pid: process.pid, holder: options.holder })),
-  )
-  // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
-  await driver.deletePrefix(`${ENGINE_DIR}/tmp`)
-
-  let epoch: string
-  let cleanStart: boolean
+/**
+ * Read and remove the clean-stop marker. Present: the last run stopped cleanly and its epoch
+ * (what it verified) is still trusted. Absent: a crash, so a new epoch makes every blob be
+ * re-hashed before it is first served.
+ */
+async function takeCleanStop(
+  driver: StorageDriver,
+): Promise<{ epoch: string; cleanStart: boolean }> {
   try {
-    epoch = (await driver.get(CLEAN_STOP_FILE)).toString('utf8').trim()
-    cleanStart = epoch.length > 0
+    const epoch = (await driver.get(CLEAN_STOP_FILE)).toString('utf8').trim()
     await driver.delete(CLEAN_STOP_FILE)
+    if (epoch.length > 0) return { epoch, cleanStart: true }
   } catch (err) {
     if (!(err instanceof StorageNotFoundError)) throw err
-    epoch = ''
-    cleanStart = false
   }
-  if (!cleanStart) {
-    epoch = randomUUID()
-    log('unclean shutdown detected; blobs are re-verified before they are first served')
-  }
-
-  const db = await IndexDb.open({
-    path: join(options.localRoot, INDEX_DB_DIR),
-    commit: options.commit,
-    log,
-  })
-  const registry = new Registry({ driver, db, epoch, log })
-  return {
-    registry,
-    db,
-    cleanStart,
-    async close() {
-      await db.flushed()
-      await db.close()
-      await driver.put(CLEAN_STOP_FILE, Buffer.from(epoch))
-      await driver.delete(LOCK_FILE)
-    },
-  }
+  return { epoch: randomUUID(), cleanStart: false }
 }
