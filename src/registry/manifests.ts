@@ -54,18 +54,12 @@ export class ManifestStore {
     if ('digest' in ref && !ref.digest.equals(digest)) {
       throw new RegistryError('DIGEST_INVALID', `manifest has digest ${digest}, not ${ref.digest}`)
     }
-    for (const blob of parsed.blobs) {
-      if (!(await this.blobs.stat(repo, blob.digest))) {
-        throw new RegistryError(
-          'MANIFEST_BLOB_UNKNOWN',
-          `manifest references unknown blob ${blob.digest}`,
-          {
-            digest: blob.digest.toString(),
-          },
-        )
-      }
-    }
+    // Verify outside the lock (hashing a blob not yet verified in this run may take a while),
+    // then confirm under it: a blob DELETE or a GC pass holds the same lock, so no manifest is
+    // ever stored pointing at a blob that was just removed.
+    await this.requireBlobs(repo, parsed)
     await this.indexes.locked(repo, async () => {
+      await this.requireBlobs(repo, parsed)
       const doc = await this.indexes.read(repo)
       for (const child of parsed.manifests) {
         if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
@@ -103,6 +97,20 @@ export class ManifestStore {
       await this.referrers.markCurrent(repo)
     })
     return { digest, subject: parsed.subject?.digest.toString() }
+  }
+
+  private async requireBlobs(repo: string, parsed: ParsedManifest): Promise<void> {
+    for (const blob of parsed.blobs) {
+      if (!(await this.blobs.stat(repo, blob.digest))) {
+        throw new RegistryError(
+          'MANIFEST_BLOB_UNKNOWN',
+          `manifest references unknown blob ${blob.digest}`,
+          {
+            digest: blob.digest.toString(),
+          },
+        )
+      }
+    }
   }
 
   async get(repo: string, reference: string): Promise<StoredManifest> {
