@@ -1,3 +1,4 @@
 // Public face of configuration.
 export { ConfigError, defaultConfig, loadConfig, parseConfig, type OutpostConfig } from './load.js'
 export { parseDuration } from './duration.js'
+export * from './storage-settings.js'

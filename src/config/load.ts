@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { parseJsonc } from './jsonc.js'
 import { configSchema, knownKeys, type RawConfig } from './schema.js'
+import { resolveStorageSettings, type StorageSettings } from './storage-settings.js'
 
 export interface OutpostConfig {
   storage: {
@@ -14,7 +15,7 @@ export interface OutpostConfig {
     /** the no-config default root is created; a configured one must already exist */
     createRoot: boolean
     uploadExpiryMs: number
-  }
+  } & StorageSettings
   http: { address: string; port: number; shutdownTimeoutMs: number }
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
 }
@@ -92,6 +93,7 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       commit: raw.storage.commit ?? false,
       createRoot,
       uploadExpiryMs: parseDuration(raw.storage.uploadExpiry ?? DEFAULTS.uploadExpiry),
+      ...resolveStorageSettings(raw.storage),
     },
     http: {
       address: raw.http?.address ?? DEFAULTS.address,

@@ -29,17 +29,39 @@ function notYet<T extends z.ZodType>(
   return schema.refine(harmless, { message: `${what} is ${NOT_YET}${hint ? ` (${hint})` : ''}` })
 }
 
+/** "5%", "512MB", "1GiB", "1048576": a share of the filesystem or a byte count. */
+export const SPACE = /^(\d+(?:\.\d+)?)\s*(%|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/
+
+// zot's storage.retention: which untagged manifests and orphaned referrers GC may remove.
+const retentionPolicy = z.strictObject({
+  repositories: z.array(z.string().min(1)).min(1),
+  deleteReferrers: z.boolean().optional(),
+  deleteUntagged: z.boolean().optional(),
+  keepTags: notYet(z.unknown(), () => false, 'retention by tag (keepTags)').optional(),
+})
+
+const retention = z.strictObject({
+  dryRun: z.boolean().optional(),
+  delay: duration.optional(),
+  policies: z.array(retentionPolicy).optional(),
+})
+
 const storageDriver = z.looseObject({ name: z.string() })
 const cacheDriver = z.looseObject({ name: z.string() })
 
 const storageFields = {
   rootDirectory: z.string().min(1),
   commit: z.boolean().optional(),
-  dedupe: notYet(z.boolean(), (v) => v === false, 'dedupe: true', 'set "dedupe": false').optional(),
-  gc: notYet(z.boolean(), (v) => v === false, 'gc: true', 'set "gc": false').optional(),
-  gcDelay: notYet(duration, () => false, 'gcDelay').optional(),
-  gcInterval: notYet(duration, () => false, 'gcInterval').optional(),
-  retention: notYet(z.unknown(), () => false, 'retention').optional(),
+  dedupe: z.boolean().optional(),
+  gc: z.boolean().optional(),
+  gcDelay: duration.optional(),
+  gcInterval: duration.optional(),
+  retention: retention.optional(),
+  // Outpost's own: space uploads must leave free ("5%" of the filesystem, or "512MB").
+  minFreeSpace: z
+    .string()
+    .regex(SPACE, 'expected a percentage such as "5%" or a size such as "512MB"')
+    .optional(),
   storageDriver: notYet(storageDriver, () => false, 'storageDriver (S3)').optional(),
   cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
   remoteCache: notYet(z.boolean(), (v) => v === false, 'remoteCache: true').optional(),

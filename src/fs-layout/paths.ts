@@ -39,7 +39,9 @@ export const layoutKeys = {
   ociLayout: (repo: string) => `${repo}/${OCI_LAYOUT_FILE}`,
   index: (repo: string) => `${repo}/${INDEX_FILE}`,
   blobsDir: (repo: string) => `${repo}/${BLOBS_DIR}`,
-  blob: (repo: string, digest: BlobAddress) => `${repo}/${BLOBS_DIR}/${digest.algorithm}/${digest.hex}`,
+  blobAlgorithmDir: (repo: string, algorithm: string) => `${repo}/${BLOBS_DIR}/${algorithm}`,
+  blob: (repo: string, digest: BlobAddress) =>
+    `${repo}/${BLOBS_DIR}/${digest.algorithm}/${digest.hex}`,
   uploadsDir: (repo: string) => `${repo}/${UPLOADS_DIR}`,
   upload: (repo: string, sessionId: string) => `${repo}/${UPLOADS_DIR}/${sessionId}`,
 }

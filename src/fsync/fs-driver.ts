@@ -13,6 +13,7 @@ import {
   rm,
   rmdir,
   stat,
+  statfs,
   unlink,
 } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -136,7 +137,12 @@ export class FsDriver implements StorageDriver {
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
       const info = await stat(this.path(key))
-      return { size: info.size, mtimeMs: info.mtimeMs }
+      return {
+        size: info.size,
+        mtimeMs: info.mtimeMs,
+        identity: `${info.dev}:${info.ino}`,
+        links: info.nlink,
+      }
     } catch (err) {
       if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
       throw err
@@ -181,6 +187,11 @@ export class FsDriver implements StorageDriver {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.path(prefix), { recursive: true, force: true })
+  }
+
+  async space(): Promise<{ free: number; total: number }> {
+    const fs = await statfs(this.localRoot)
+    return { free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize }
   }
 
   async prune(prefix: string): Promise<void> {

@@ -23,6 +23,12 @@ function blobCreated(c: AppContext, repo: string, digest: Digest) {
   })
 }
 
+/** The body length the client declared, when it did. */
+function declaredLength(c: AppContext): number | undefined {
+  const header = c.req.header('content-length')
+  return header === undefined || !/^\d+$/.test(header) ? undefined : Number(header)
+}
+
 /** The Content-Range of a chunk, checked against Content-Length when both are sent. */
 function chunkRange(c: AppContext) {
   const range = uploadRange(c.req.header('content-range'))
@@ -39,7 +45,10 @@ export async function startUpload(c: AppContext, registry: Registry, name: strin
   const mount = c.req.query('mount')
   if (digestParam !== undefined) {
     const digest = Digest.parse(digestParam)
-    await registry.uploads.putWhole(repo, digest, requestStream(c), { signal: connectionSignal(c) })
+    await registry.uploads.putWhole(repo, digest, requestStream(c), {
+      length: declaredLength(c),
+      signal: connectionSignal(c),
+    })
     return blobCreated(c, repo, digest)
   }
   if (mount !== undefined) {
@@ -65,6 +74,7 @@ export async function appendUpload(c: AppContext, registry: Registry, name: stri
   const range = chunkRange(c)
   const progress = await registry.uploads.append(repo, id, requestStream(c), {
     range,
+    length: declaredLength(c),
     signal: connectionSignal(c),
   })
   return c.body(null, 202, sessionHeaders(repo, progress))
@@ -83,6 +93,7 @@ export async function finishUpload(c: AppContext, registry: Registry, name: stri
   const body = hasBody(c) ? requestStream(c) : undefined
   await registry.uploads.finish(repo, id, digest, body, {
     range: body ? chunkRange(c) : undefined,
+    length: declaredLength(c),
     signal: connectionSignal(c),
   })
   return blobCreated(c, repo, digest)

@@ -21,6 +21,13 @@ export interface VerifiedRecord {
   epoch: string
 }
 
+/** A repository holding a blob: when it entered the repository (for GC's gcDelay) and its size. */
+export interface HolderRecord {
+  size: number
+  /** wall and monotonic time with the boot they belong to (see src/registry/clock.ts) */
+  entered: { wall: number; mono: number; boot: string }
+}
+
 export interface SessionRecord {
   repo: string
   createdAt: number
@@ -132,6 +139,37 @@ export class IndexDb {
 
   setRepoFact(repo: string, fact: string, value: unknown): Promise<boolean> {
     return this.db.put(`f${SEP}${repo}${SEP}${fact}`, value)
+  }
+
+  // --- digest -> repositories holding it (dedupe sources, GC ages) -----------------------------
+  putHolder(digest: string, repo: string, record: HolderRecord): Promise<boolean> {
+    return this.db.put(`h${SEP}${digest}${SEP}${repo}`, record)
+  }
+
+  getHolder(digest: string, repo: string): HolderRecord | undefined {
+    return this.db.get(`h${SEP}${digest}${SEP}${repo}`) as HolderRecord | undefined
+  }
+
+  deleteHolder(digest: string, repo: string): Promise<boolean> {
+    return this.db.remove(`h${SEP}${digest}${SEP}${repo}`)
+  }
+
+  holders(digest: string): Array<[string, HolderRecord]> {
+    const start = `h${SEP}${digest}${SEP}`
+    const out: Array<[string, HolderRecord]> = []
+    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
+      out.push([String(key).slice(start.length), value as HolderRecord])
+    }
+    return out
+  }
+
+  // --- engine-wide facts (progress of background passes) ---------------------------------------
+  getMeta<T>(name: string): T | undefined {
+    return this.db.get(`m${SEP}${name}`) as T | undefined
+  }
+
+  setMeta(name: string, value: unknown): Promise<boolean> {
+    return this.db.put(`m${SEP}${name}`, value)
   }
 
   // --- upload sessions --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { StorageNotFoundError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStream } from './hashing.js'
+import { stampNow, type Clock } from './clock.js'
 
 export interface BlobInfo {
   size: number
@@ -22,6 +23,9 @@ export interface BlobStoreOptions {
   /** identifies this run; verification records of other runs are not trusted */
   epoch: string
   log: (msg: string, fields?: Record<string, unknown>) => void
+  /** share identical content across repositories through the driver's link capability */
+  dedupe: boolean
+  clock: Clock
 }
 
 export class BlobStore {
@@ -41,7 +45,7 @@ export class BlobStore {
     // A short or missing blob (a power cut without fsync) is absent: the client pushes it again.
     let pending = this.verifying.get(key)
     if (!pending) {
-      pending = this.verify(key, digest).finally(() => this.verifying.delete(key))
+      pending = this.verify(repo, digest).finally(() => this.verifying.delete(key))
       this.verifying.set(key, pending)
     }
     return pending
@@ -79,39 +83,50 @@ export class BlobStore {
       throw err
     }
     if (!Digest.of(digest.algorithm, bytes).equals(digest)) {
-      await this.quarantine(layoutKeys.blob(repo, digest), digest)
+      await this.quarantine(repo, digest)
       return null
     }
     return bytes
   }
 
-  /** Make staged bytes, already hashed to `digest`, visible as the repository's blob. */
+  /**
+   * Make staged bytes, already hashed to `digest`, visible as the repository's blob. With dedupe,
+   * content another repository already holds is linked to instead of stored again.
+   */
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    await this.options.driver.move(stagedKey, key)
-    await this.options.db.setVerified(key, { size, epoch: this.options.epoch })
+    const source = await this.linkSource(repo, digest, size)
+    if (source) {
+      await this.options.driver.link!(source, key)
+      await this.options.driver.delete(stagedKey)
+    } else {
+      await this.options.driver.move(stagedKey, key)
+    }
+    await this.recordHeld(repo, digest, size)
   }
 
   /** Store small bytes (a manifest) whose digest the caller computed. */
   async putBytes(repo: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    await this.options.driver.put(key, bytes)
-    await this.options.db.setVerified(key, { size: bytes.length, epoch: this.options.epoch })
+    const source = await this.linkSource(repo, digest, bytes.length)
+    if (source) await this.options.driver.link!(source, key)
+    else await this.options.driver.put(key, bytes)
+    await this.recordHeld(repo, digest, bytes.length)
   }
 
   /**
-   * Cross-repository mount (distribution-spec "Mounting a blob from another repository"):
-   * shares the bytes when the driver can link, copies them otherwise. False when `from` lacks it.
+   * Cross-repository mount (distribution-spec "Mounting a blob from another repository"): with
+   * dedupe the bytes are shared by a link, without it they are copied (and hashed on the way).
+   * False when `from` lacks the blob.
    */
   async mount(repo: string, digest: Digest, from: string, stagedKey: string): Promise<boolean> {
     const info = await this.stat(from, digest)
     if (!info) return false
     const source = layoutKeys.blob(from, digest)
     const { driver } = this.options
-    if (driver.link) {
+    if (this.options.dedupe && driver.link) {
       await driver.link(source, layoutKeys.blob(repo, digest))
-      const key = layoutKeys.blob(repo, digest)
-      await this.options.db.setVerified(key, { size: info.size, epoch: this.options.epoch })
+      await this.recordHeld(repo, digest, info.size)
       return true
     }
     const hash = newHash(digest.algorithm)
@@ -120,14 +135,60 @@ export class BlobStore {
       await driver.delete(stagedKey)
       return false
     }
-    await this.publish(repo, digest, stagedKey, size)
+    await this.options.driver.move(stagedKey, layoutKeys.blob(repo, digest))
+    await this.recordHeld(repo, digest, size)
     return true
   }
 
+  /** Another repository's verified copy of this content to link to, when dedupe is on. */
+  async linkSource(repo: string, digest: Digest, size: number): Promise<string | undefined> {
+    if (!this.options.dedupe || !this.options.driver.link) return undefined
+    for (const [holder] of this.options.db.holders(digest.toString())) {
+      if (holder === repo) continue
+      const info = await this.stat(holder, digest)
+      if (info?.size === size) return layoutKeys.blob(holder, digest)
+      if (!info) await this.options.db.deleteHolder(digest.toString(), holder)
+    }
+    return undefined
+  }
+
+  /**
+   * Startup dedupe of a blob already on disk: link it to another repository's copy when the two
+   * are separate files with the same verified content. Returns the bytes saved (0 when kept).
+   */
+  async dedupeExisting(repo: string, digest: Digest): Promise<number> {
+    const key = layoutKeys.blob(repo, digest)
+    const { db, driver } = this.options
+    const own = await driver.stat(key)
+    if (!own) return 0
+    if (!db.getHolder(digest.toString(), repo)) {
+      await db.putHolder(digest.toString(), repo, {
+        size: own.size,
+        entered: stampNow(this.options.clock),
+      })
+    }
+    const source = await this.linkSource(repo, digest, own.size)
+    if (!source) return 0
+    if ((await driver.stat(source))?.identity === own.identity && own.identity !== undefined)
+      return 0
+    if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before it is replaced
+    await driver.link!(source, key)
+    return own.size
+  }
+
+  /** Note that `repo` holds verified bytes of `digest` from now on (dedupe source, GC age). */
+  async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
+    const { db, epoch, clock } = this.options
+    await db.setVerified(layoutKeys.blob(repo, digest), { size, epoch })
+    await db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) })
+  }
+
+  /** Remove this repository's copy; other repositories sharing the bytes keep theirs. */
   async delete(repo: string, digest: Digest): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
     await this.options.driver.delete(key)
     await this.options.db.deleteVerified(key)
+    await this.options.db.deleteHolder(digest.toString(), repo)
   }
 
   /** Hash a stored object with the given algorithm, streaming. */
@@ -141,7 +202,8 @@ export class BlobStore {
     return { digest: Digest.fromHash(algorithm, hash), size }
   }
 
-  private async verify(key: string, digest: Digest): Promise<BlobInfo | null> {
+  private async verify(repo: string, digest: Digest): Promise<BlobInfo | null> {
+    const key = layoutKeys.blob(repo, digest)
     let result
     try {
       result = await this.hashObject(key, digest.algorithm)
@@ -150,7 +212,7 @@ export class BlobStore {
       throw err
     }
     if (!result.digest.equals(digest)) {
-      await this.quarantine(key, digest)
+      await this.quarantine(repo, digest)
       return null
     }
     await this.options.db.setVerified(key, { size: result.size, epoch: this.options.epoch })
@@ -158,10 +220,12 @@ export class BlobStore {
   }
 
   /** Bytes that do not match their digest are kept as evidence and served to no one. */
-  private async quarantine(key: string, digest: Digest): Promise<void> {
+  private async quarantine(repo: string, digest: Digest): Promise<void> {
+    const key = layoutKeys.blob(repo, digest)
     const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
     this.options.log('blob does not match its digest; quarantined', { key, aside })
     await this.options.driver.move(key, aside).catch(() => {})
     await this.options.db.deleteVerified(key)
+    await this.options.db.deleteHolder(digest.toString(), repo)
   }
 }

@@ -3,17 +3,33 @@
 import type { Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 
+/** Called every `everyBytes` bytes; a rejection aborts the stream (e.g. the disk reserve). */
+export interface Checkpoint {
+  everyBytes: number
+  check: () => Promise<void>
+}
+
 export class HashingTap extends Transform {
   bytes = 0
+  private nextCheck: number
 
-  constructor(private readonly hashes: Hash[]) {
+  constructor(
+    private readonly hashes: Hash[],
+    private readonly checkpoint?: Checkpoint,
+  ) {
     super({ highWaterMark: 256 * 1024 })
+    this.nextCheck = checkpoint?.everyBytes ?? Infinity
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     for (const hash of this.hashes) hash.update(chunk)
     this.bytes += chunk.length
-    callback(null, chunk)
+    if (this.bytes < this.nextCheck) return callback(null, chunk)
+    this.nextCheck = this.bytes + this.checkpoint!.everyBytes
+    this.checkpoint!.check().then(
+      () => callback(null, chunk),
+      (err: Error) => callback(err),
+    )
   }
 }
 
@@ -21,8 +37,9 @@ export class HashingTap extends Transform {
 export function hashStream(
   source: NodeJS.ReadableStream & { destroy(err?: Error): void },
   hashes: Hash[],
+  checkpoint?: Checkpoint,
 ): HashingTap {
-  const tap = new HashingTap(hashes)
+  const tap = new HashingTap(hashes, checkpoint)
   source.on('error', (err: Error) => tap.destroy(err))
   tap.on('close', () => source.destroy())
   source.pipe(tap)

@@ -1,16 +1,19 @@
 // The registry API that src/http calls: repositories, blobs, uploads, manifests, tags and
 // referrers over one storage driver and the engine index. Backend-agnostic by construction.
-import { listTags } from '../fs-layout/index.js'
+import { layoutKeys, listTags } from '../fs-layout/index.js'
 import type { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
 import { isRepository, listRepositories, listUploadHolders } from './catalog.js'
-import type { Digest } from './digest.js'
+import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
 import { Referrers } from './referrers.js'
 import { RepoIndexes } from './repo-index.js'
 import { UploadSessions } from './uploads.js'
+import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
+import { systemClock, type Clock } from './clock.js'
+import { collectRepository, type GcPolicy, type RepoGcDeps, type RepoGcResult } from './repo-gc.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -20,6 +23,11 @@ export interface RegistryOptions {
   /** identifies this run; see BlobStore */
   epoch: string
   log: LogFn
+  /** link identical content across repositories (needs the driver's link capability) */
+  dedupe: boolean
+  clock?: Clock
+  /** uploads are refused before they would leave less free space than this */
+  minFreeSpace?: FreeSpaceSetting
 }
 
 export class Registry {
@@ -29,17 +37,21 @@ export class Registry {
   readonly referrers: Referrers
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
+  private readonly gcDeps: RepoGcDeps
 
   constructor(options: RegistryOptions) {
     const { driver, db, epoch, log } = options
+    const clock = options.clock ?? systemClock
+    const dedupe = options.dedupe && driver.link !== undefined
     this.driver = driver
     this.indexes = new RepoIndexes(driver)
-    this.blobs = new BlobStore({ driver, db, epoch, log })
+    this.blobs = new BlobStore({ driver, db, epoch, log, dedupe, clock })
     this.uploads = new UploadSessions({
       driver,
       db,
       blobs: this.blobs,
       ensureRepository: (repo) => this.indexes.ensure(repo),
+      space: new SpaceGuard(driver, options.minFreeSpace ?? { bytes: 0 }),
     })
     this.referrers = new Referrers({
       db,
@@ -47,6 +59,34 @@ export class Registry {
       parse: (repo, desc) => this.manifests.parsed(repo, desc),
     })
     this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers)
+    this.gcDeps = {
+      driver,
+      db,
+      clock,
+      indexes: this.indexes,
+      blobs: this.blobs,
+      manifests: this.manifests,
+      referrers: this.referrers,
+    }
+  }
+
+  /** The digests of the blobs a repository stores (manifests included). */
+  async *blobDigests(repo: string): AsyncGenerator<Digest> {
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      for await (const entry of this.driver.list(layoutKeys.blobAlgorithmDir(repo, algorithm))) {
+        if (entry.isPrefix) continue
+        try {
+          yield Digest.parse(`${algorithm}:${entry.name}`)
+        } catch {
+          // not a blob name (a stray file written by another tool): not ours to touch
+        }
+      }
+    }
+  }
+
+  /** One garbage-collection pass over one repository, under its lock. */
+  collectGarbage(repo: string, policy: GcPolicy): Promise<RepoGcResult> {
+    return collectRepository(this.gcDeps, repo, policy)
   }
 
   repositories(): Promise<string[]> {

@@ -8,6 +8,8 @@ import { acquireLock, LockHeldError } from '../fsync/index.js'
 import { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
+import type { Clock } from './clock.js'
+import type { FreeSpaceSetting } from './space-guard.js'
 import { Registry, type LogFn } from './registry.js'
 
 export interface OwnedStorage {
@@ -15,6 +17,8 @@ export interface OwnedStorage {
   db: IndexDb
   /** false after a crash or power cut: blobs are re-hashed before they are first served */
   cleanStart: boolean
+  /** whether identical blobs are linked across repositories in this run */
+  dedupe: boolean
   /** writes the clean-stop marker and releases the lock */
   close(): Promise<void>
 }
@@ -27,6 +31,10 @@ export interface OwnStorageOptions {
   log: LogFn
   /** what holds the lock, e.g. "serve" */
   holder: string
+  /** link identical blobs across repositories (zot's dedupe; default true) */
+  dedupe?: boolean
+  clock?: Clock
+  minFreeSpace?: FreeSpaceSetting
 }
 
 export class StorageBusyError extends Error {
@@ -56,11 +64,25 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       commit: options.commit,
       log,
     })
-    const registry = new Registry({ driver, db, epoch, log })
+    let dedupe = options.dedupe ?? true
+    if (dedupe && !(await canLink(driver))) {
+      log('the storage cannot hard-link; dedupe is disabled')
+      dedupe = false
+    }
+    const registry = new Registry({
+      driver,
+      db,
+      epoch,
+      log,
+      dedupe,
+      clock: options.clock,
+      minFreeSpace: options.minFreeSpace,
+    })
     return {
       registry,
       db,
       cleanStart,
+      dedupe,
       async close() {
         await db.flushed()
         await db.close()
@@ -90,4 +112,20 @@ async function takeCleanStop(
     if (!(err instanceof StorageNotFoundError)) throw err
   }
   return { epoch: randomUUID(), cleanStart: false }
+}
+
+/** Whether the driver can really share bytes (some filesystems refuse hard links). */
+async function canLink(driver: StorageDriver): Promise<boolean> {
+  if (!driver.link) return false
+  const probe = `${ENGINE_DIR}/tmp/link-probe-${randomUUID()}`
+  try {
+    await driver.put(probe, Buffer.from('probe'))
+    await driver.link(probe, `${probe}-linked`)
+    return true
+  } catch {
+    return false
+  } finally {
+    await driver.delete(probe).catch(() => {})
+    await driver.delete(`${probe}-linked`).catch(() => {})
+  }
 }

@@ -13,6 +13,7 @@ import { RegistryError } from './errors.js'
 import { hashStream } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
 import { checkSessionId } from './names.js'
+import { RECHECK_BYTES, type SpaceGuard } from './space-guard.js'
 
 export interface UploadProgress {
   id: string
@@ -23,6 +24,8 @@ export interface UploadProgress {
 export interface AppendOptions {
   /** Content-Range of a chunk: must start where the session ends */
   range?: { start: number; end: number }
+  /** the body's length when the client declared it (Content-Length) */
+  length?: number
   signal?: AbortSignal
 }
 
@@ -38,6 +41,7 @@ export interface UploadSessionsOptions {
   blobs: BlobStore
   /** creates the repository's oci-layout and index.json before its first blob appears */
   ensureRepository: (repo: string) => Promise<void>
+  space: SpaceGuard
 }
 
 const EMPTY = () => Readable.from([])
@@ -49,6 +53,7 @@ export class UploadSessions {
   constructor(private readonly options: UploadSessionsOptions) {}
 
   async start(repo: string, algorithm: Algorithm = 'sha256'): Promise<UploadProgress> {
+    await this.options.space.check()
     const id = randomUUID()
     await this.options.driver.write(layoutKeys.upload(repo, id), EMPTY(), { append: true })
     await this.options.db.putSession(id, { repo, createdAt: Date.now() })
@@ -162,7 +167,13 @@ export class UploadSessions {
         `chunk starts at ${options.range.start}, but the session holds ${state.offset} bytes`,
       )
     }
-    const tap = hashStream(body, [state.hash])
+    // Refuse up front what would cross the free-space reserve, and re-check as bytes stream in
+    // (a chunked body declares no length).
+    await this.options.space.check(options.length ?? 0)
+    const tap = hashStream(body, [state.hash], {
+      everyBytes: RECHECK_BYTES,
+      check: () => this.options.space.check(),
+    })
     try {
       await this.options.driver.write(layoutKeys.upload(repo, id), tap, {
         append: true,

@@ -10,11 +10,13 @@ import { FsDriver } from '../fsync/index.js'
 import { createApp, type AppState } from '../http/index.js'
 import type { Logger } from '../log/logger.js'
 import { ownStorage, type OwnedStorage } from '../registry/index.js'
+import { startUpkeep, type Upkeep } from './upkeep.js'
 
 export interface RunningServer {
   url: string
   port: number
   storage: OwnedStorage
+  upkeep: Upkeep
   /** stop accepting, drain for up to the shutdown timeout, release the storage */
   close(): Promise<void>
 }
@@ -28,8 +30,6 @@ export class RootMissingError extends Error {
     this.name = 'RootMissingError'
   }
 }
-
-const HOUR = 3_600_000
 
 export async function startServer(config: OutpostConfig, logger: Logger): Promise<RunningServer> {
   const root = config.storage.rootDirectory
@@ -45,6 +45,8 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     commit: config.storage.commit,
     log,
     holder: 'serve',
+    dedupe: config.storage.dedupe,
+    minFreeSpace: config.storage.minFreeSpace,
   })
   const state: AppState = { ready: false, started: false }
   const app = createApp({ registry: storage.registry, logger, state })
@@ -73,13 +75,15 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const port = (server.address() as AddressInfo).port
   const url = `http://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
 
-  const upkeep = backgroundUpkeep(storage, config, logger, () => stopping)
+  const upkeep = startUpkeep(storage, config, logger)
   state.ready = true
   state.started = true
   logger.info('listening', {
     url,
     root,
     commit: config.storage.commit,
+    dedupe: storage.dedupe,
+    gc: config.storage.gc,
     cleanStart: storage.cleanStart,
   })
 
@@ -87,11 +91,12 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     url,
     port,
     storage,
+    upkeep,
     async close() {
       if (stopping) return
       stopping = true
       state.ready = false
-      clearInterval(upkeep)
+      await upkeep.stop()
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)
@@ -101,28 +106,4 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       logger.info('stopped cleanly')
     },
   }
-}
-
-/** Re-index a fresh engine index in the background, and expire idle upload sessions hourly. */
-function backgroundUpkeep(
-  storage: OwnedStorage,
-  config: OutpostConfig,
-  logger: Logger,
-  stopped: () => boolean,
-): NodeJS.Timeout {
-  const { registry } = storage
-  if (storage.db.fresh) {
-    registry
-      .rebuildIndex(stopped)
-      .then((repos) => logger.info('engine index rebuilt from the layout', { repos }))
-      .catch((err) => logger.error('engine index rebuild failed', { error: String(err) }))
-  }
-  const expire = () =>
-    registry
-      .expireUploads(config.storage.uploadExpiryMs)
-      .then((removed) => removed && logger.info('expired idle upload sessions', { removed }))
-      .catch((err) => logger.error('upload expiry failed', { error: String(err) }))
-  const timer = setInterval(expire, Math.min(HOUR, config.storage.uploadExpiryMs))
-  timer.unref()
-  return timer
 }

@@ -7,6 +7,10 @@ import type { Readable } from 'node:stream'
 export interface ObjectInfo {
   size: number
   mtimeMs: number
+  /** same value for two keys that share their bytes (device and inode on a filesystem) */
+  identity?: string
+  /** how many keys share these bytes (hard-link count) */
+  links?: number
 }
 
 export interface ByteRange {
@@ -64,6 +68,8 @@ export interface StorageDriver {
   prune(prefix: string): Promise<void>
   /** Capability: share the bytes of `from` at `to` without copying (hard link). */
   link?(from: string, to: string): Promise<void>
+  /** Capability: free and total bytes where this driver stores data (a filesystem's statfs). */
+  space?(): Promise<{ free: number; total: number }>
   /** Capability: where this driver stores data on the local filesystem, when it does. */
   readonly localRoot?: string
 }
@@ -77,7 +83,10 @@ export class StorageNotFoundError extends Error {
 
 /** The store is out of space: surfaces to clients as a retryable server error. */
 export class StorageFullError extends Error {
-  constructor(readonly key: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly key: string,
+    options?: { cause?: unknown },
+  ) {
     super(`storage full while writing ${key}`, options)
     this.name = 'StorageFullError'
   }

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { OutpostConfig } from '../../src/config/index.js'
+import { resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
@@ -46,7 +46,14 @@ export async function inMemoryRegistry(options: { root?: string; commit?: boolea
 
 export function testConfig(root: string, overrides: Partial<OutpostConfig['storage']> = {}): OutpostConfig {
   return {
-    storage: { rootDirectory: root, commit: false, createRoot: false, uploadExpiryMs: 86_400_000, ...overrides },
+    storage: {
+      rootDirectory: root,
+      commit: false,
+      createRoot: false,
+      uploadExpiryMs: 86_400_000,
+      ...resolveStorageSettings({ rootDirectory: root }),
+      ...overrides,
+    },
     http: { address: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000 },
     log: { level: 'error' },
   }

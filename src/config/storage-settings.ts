@@ -1,0 +1,85 @@
+// The storage section resolved into what the engine runs on, with zot's defaults: dedupe on, GC
+// on, and the seed's GC table (zot storage guide, "Configuring garbage collection"):
+//   gc false                      -> off
+//   gc omitted, or true without gcInterval -> every 1 h
+//   gcInterval 0                  -> once
+//   gcInterval > 0                -> at that interval
+// The first pass runs after gcDelay (default 1 h), and nothing younger than gcDelay is collected.
+import { parseDuration } from './duration.js'
+import { SPACE, type RawConfig } from './schema.js'
+
+const HOUR = 3_600_000
+
+export interface GcSettings {
+  enabled: boolean
+  delayMs: number
+  /** 0: one pass only */
+  intervalMs: number
+}
+
+export interface RetentionPolicy {
+  repositories: string[]
+  deleteUntagged: boolean
+  deleteReferrers: boolean
+}
+
+export interface RetentionSettings {
+  /** report untagged and orphaned manifests without removing them */
+  dryRun: boolean
+  /** minimum age of a manifest before retention removes it; defaults to gcDelay */
+  delayMs: number
+  /** first match wins; none configured means delete untagged and orphaned referrers everywhere */
+  policies: RetentionPolicy[]
+}
+
+export type FreeSpace = { percent: number } | { bytes: number }
+
+export interface StorageSettings {
+  dedupe: boolean
+  gc: GcSettings
+  retention: RetentionSettings
+  minFreeSpace: FreeSpace
+}
+
+const UNIT: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+}
+
+export function parseSpace(text: string): FreeSpace {
+  const m = SPACE.exec(text)
+  if (!m) throw new Error(`invalid space ${JSON.stringify(text)}`)
+  if (m[2] === '%') return { percent: Number(m[1]) }
+  return { bytes: Math.round(Number(m[1]) * UNIT[m[2] ?? 'B']) }
+}
+
+/** Space kept free by default: enough for the system's own writes on a small SD card. */
+export const DEFAULT_MIN_FREE_SPACE = '5%'
+
+export function resolveStorageSettings(storage: RawConfig['storage']): StorageSettings {
+  const delayMs = storage.gcDelay !== undefined ? parseDuration(storage.gcDelay) : HOUR
+  const gcOn = storage.gc !== false
+  const intervalMs = storage.gcInterval !== undefined ? parseDuration(storage.gcInterval) : HOUR
+  const retention = storage.retention
+  return {
+    dedupe: storage.dedupe ?? true,
+    gc: { enabled: gcOn, delayMs, intervalMs },
+    retention: {
+      dryRun: retention?.dryRun ?? false,
+      delayMs: retention?.delay !== undefined ? parseDuration(retention.delay) : delayMs,
+      policies: (retention?.policies ?? [{ repositories: ['**'] }]).map((p) => ({
+        repositories: p.repositories,
+        deleteUntagged: p.deleteUntagged ?? true,
+        deleteReferrers: p.deleteReferrers ?? true,
+      })),
+    },
+    minFreeSpace: parseSpace(storage.minFreeSpace ?? DEFAULT_MIN_FREE_SPACE),
+  }
+}

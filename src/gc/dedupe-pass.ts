@@ -1,0 +1,92 @@
+// The startup dedupe pass (zot storage guide, "Deduplication": "If the dedupe status upon startup
+// is true, zot deduplicates all blobs found in storage"): identical blobs already on disk, from
+// layouts copied in or written while dedupe was off, become hard links to one copy. It runs in
+// the background at a modest fixed rate, records where it got to so a restart resumes there, and
+// logs its progress; requests are served throughout.
+import type { IndexDb } from '../index-db/index.js'
+import type { Registry } from '../registry/index.js'
+
+export interface DedupePassOptions {
+  registry: Registry
+  db: IndexDb
+  log: (msg: string, fields?: Record<string, unknown>) => void
+  /** blobs examined per second at most (Infinity: unpaced) */
+  blobsPerSecond?: number
+  shouldStop?: () => boolean
+}
+
+export interface DedupePassResult {
+  repositories: number
+  blobs: number
+  linked: number
+  bytesSaved: number
+  ms: number
+  complete: boolean
+}
+
+interface Progress {
+  /** the last repository fully processed in an unfinished pass */
+  after?: string
+}
+
+const PROGRESS = 'dedupe-pass'
+const DEFAULT_RATE = 500
+
+export async function runDedupePass(options: DedupePassOptions): Promise<DedupePassResult> {
+  const { registry, db, log } = options
+  const began = performance.now()
+  const rate = options.blobsPerSecond ?? DEFAULT_RATE
+  const resumeAfter = db.getMeta<Progress>(PROGRESS)?.after
+  const result: DedupePassResult = {
+    repositories: 0,
+    blobs: 0,
+    linked: 0,
+    bytesSaved: 0,
+    ms: 0,
+    complete: false,
+  }
+  const pace = pacer(rate)
+  const repos = (await registry.repositories()).filter(
+    (r) => resumeAfter === undefined || r > resumeAfter,
+  )
+  if (resumeAfter !== undefined) log('dedupe pass resuming', { after: resumeAfter })
+  for (const repo of repos) {
+    if (options.shouldStop?.()) return finish(false)
+    for await (const digest of registry.blobDigests(repo)) {
+      if (options.shouldStop?.()) return finish(false)
+      await pace()
+      result.blobs++
+      const saved = await registry.blobs.dedupeExisting(repo, digest)
+      if (saved > 0) {
+        result.linked++
+        result.bytesSaved += saved
+      }
+    }
+    result.repositories++
+    await db.setMeta(PROGRESS, { after: repo } satisfies Progress)
+    if (result.repositories % 50 === 0)
+      log('dedupe pass progress', { ...result, remaining: repos.length - result.repositories })
+  }
+  await db.setMeta(PROGRESS, {} satisfies Progress)
+  return finish(true)
+
+  function finish(complete: boolean): DedupePassResult {
+    result.complete = complete
+    result.ms = Math.round(performance.now() - began)
+    log(complete ? 'dedupe pass complete' : 'dedupe pass paused', { ...result })
+    return result
+  }
+}
+
+/** Resolves in time to keep to `perSecond` calls per second on average. */
+function pacer(perSecond: number): () => Promise<void> {
+  if (!Number.isFinite(perSecond)) return () => new Promise((r) => setImmediate(r))
+  const interval = 1000 / perSecond
+  let next = performance.now()
+  return async () => {
+    next += interval
+    const wait = next - performance.now()
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait))
+    else if (wait < -1000) next = performance.now() // fell behind (slow disk): do not burst to catch up
+  }
+}
