@@ -4,6 +4,8 @@ export const MAIN_HELP = `outpost - an OCI registry for edge and IoT hardware
 Usage:
   outpost serve [config.json]     serve the registry (no config: 127.0.0.1:5000, storing under ./data)
   outpost verify <config.json>    check a configuration file without serving
+  outpost gc <config.json> [--dry-run]
+                                  one garbage-collection pass while no server runs
   outpost version                 print the version (also: outpost --version)
   outpost <command> --help        help for one command
 
@@ -32,4 +34,16 @@ prints what it resolves to. Exits 0 when valid, 2 when not, naming each problem 
 
 Example:
   outpost verify /etc/outpost/config.json
+`
+
+export const GC_HELP = `outpost gc <config.json> [--dry-run]
+
+Runs one garbage-collection pass over the storage of the given configuration and prints what was
+removed (or, with --dry-run, what would be) and the bytes freed. It uses the configuration's
+gcDelay and retention policies. It refuses to run while a server holds the storage: the server
+collects garbage online on its own schedule (storage.gc, gcDelay, gcInterval).
+
+Examples:
+  outpost gc /etc/outpost/config.json --dry-run
+  systemctl stop outpost && outpost gc /etc/outpost/config.json && systemctl start outpost
 `

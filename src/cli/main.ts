@@ -6,7 +6,8 @@ import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../c
 import { createLogger } from '../log/logger.js'
 import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
-import { MAIN_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
+import { runGcCommand } from './gc-command.js'
+import { GC_HELP, MAIN_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
@@ -71,6 +72,27 @@ async function verifyCommand(args: string[]): Promise<void> {
   }
 }
 
+async function gcCommand(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(GC_HELP)
+  const dryRun = args.includes('--dry-run')
+  const files = args.filter((a) => a !== '--dry-run')
+  if (files.length !== 1) fail(`gc takes exactly one config file\n\n${GC_HELP}`)
+  let config: OutpostConfig
+  try {
+    config = await loadConfig(files[0])
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
+    throw err
+  }
+  try {
+    await runGcCommand(config, dryRun, (line) => process.stdout.write(`${line}\n`))
+  } catch (err) {
+    if (err instanceof StorageBusyError)
+      fail(`${err.message}; stop it first (gc runs online inside the server)`, 1)
+    throw err
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
@@ -78,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
       return serveCommand(rest)
     case 'verify':
       return verifyCommand(rest)
+    case 'gc':
+      return gcCommand(rest)
     case 'version':
     case '--version':
     case '-v':

@@ -90,7 +90,8 @@ export async function collectRepository(
         }
         const info = await deps.driver.stat(layoutKeys.blob(repo, { algorithm, hex: entry.name }))
         result.blobs.push(digest)
-        result.bytes += info?.size ?? 0
+        // Bytes another repository still links to are not freed by removing this name.
+        if (info && (info.links ?? 1) <= 1) result.bytes += info.size
         if (!policy.dryRun) await deps.blobs.delete(repo, Digest.parse(digest))
       }
     }
