@@ -95,22 +95,17 @@ export class BlobStore {
    */
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    const source = await this.linkSource(repo, digest, size)
-    if (source) {
-      await this.options.driver.link!(source, key)
-      await this.options.driver.delete(stagedKey)
-    } else {
-      await this.options.driver.move(stagedKey, key)
-    }
+    if (await this.linkFromHolder(repo, digest, size)) await this.options.driver.delete(stagedKey)
+    else await this.options.driver.move(stagedKey, key)
     await this.recordHeld(repo, digest, size)
   }
 
   /** Store small bytes (a manifest) whose digest the caller computed. */
   async putBytes(repo: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    const source = await this.linkSource(repo, digest, bytes.length)
-    if (source) await this.options.driver.link!(source, key)
-    else await this.options.driver.put(key, bytes)
+    if (!(await this.linkFromHolder(repo, digest, bytes.length))) {
+      await this.options.driver.put(key, bytes)
+    }
     await this.recordHeld(repo, digest, bytes.length)
   }
 
@@ -138,6 +133,23 @@ export class BlobStore {
     await this.options.driver.move(stagedKey, layoutKeys.blob(repo, digest))
     await this.recordHeld(repo, digest, size)
     return true
+  }
+
+  /**
+   * Link this repository's name for `digest` to another repository's verified copy. False when
+   * there is none, or when it vanished before the link (its repository was just collected): the
+   * caller then stores its own bytes.
+   */
+  private async linkFromHolder(repo: string, digest: Digest, size: number): Promise<boolean> {
+    const source = await this.linkSource(repo, digest, size)
+    if (!source) return false
+    try {
+      await this.options.driver.link!(source, layoutKeys.blob(repo, digest))
+      return true
+    } catch (err) {
+      if (err instanceof StorageNotFoundError) return false
+      throw err
+    }
   }
 
   /** Another repository's verified copy of this content to link to, when dedupe is on. */
