@@ -120,7 +120,12 @@ export class BlobStore {
     const source = layoutKeys.blob(from, digest)
     const { driver } = this.options
     if (this.options.dedupe && driver.link) {
-      await driver.link(source, layoutKeys.blob(repo, digest))
+      try {
+        await driver.link(source, layoutKeys.blob(repo, digest))
+      } catch (err) {
+        if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
+        throw err
+      }
       await this.recordHeld(repo, digest, info.size)
       return true
     }
