@@ -1,6 +1,7 @@
 // The outpost command as an operator meets it (DESIGN.md §5, §6): version, help with examples,
 // verify's exit codes, serve's refusal of a missing root, the zero-config default on
-// 127.0.0.1:5000 under ./data, and one server per storage root.
+// 127.0.0.1:5000 under ./data, one server per storage root, and gc's help (what gc does to a
+// storage is test/gc-cli.test.ts).
 import assert from 'node:assert/strict'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
@@ -52,6 +53,7 @@ describe('version and help', () => {
     assert.match(main.stdout, /^Usage:/m)
     assert.match(main.stdout, /outpost serve \[config\.json\]/)
     assert.match(main.stdout, /outpost verify <config\.json>/)
+    assert.match(main.stdout, /outpost gc <config\.json> \[--dry-run\]/)
     assert.match(main.stdout, /^Examples:\n {2}outpost serve\n/m)
 
     const serve = await runOutpost(['serve', '--help'])
@@ -86,20 +88,41 @@ describe('outpost verify', () => {
     assert.equal(resolved.storage.uploadExpiryMs, 5_400_000)
   })
 
+  it("exits 0 on zot's storage example, resolving dedupe and the GC schedule", async () => {
+    const r = await runOutpost(['verify', fixture('zot-storage-example.json')])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /zot-storage-example\.json: valid/)
+    const { storage } = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))
+    assert.equal(storage.commit, true)
+    assert.equal(storage.dedupe, true)
+    assert.deepEqual(storage.gc, { enabled: true, delayMs: 3_600_000, intervalMs: 86_400_000 })
+    assert.deepEqual(storage.minFreeSpace, { percent: 5 })
+  })
+
+  it("exits 2 on zot's S3 example, naming the S3 driver and the DynamoDB cache", async () => {
+    const r = await runOutpost(['verify', fixture('zot-s3-example.json')])
+    assert.equal(r.code, 2)
+    assert.equal(r.stdout, '')
+    assert.match(r.stderr, /storage\.storageDriver: .*not supported yet/)
+    assert.match(r.stderr, /storage\.cacheDriver: .*not supported yet/)
+    assert.doesNotMatch(r.stderr, /storage\.dedupe/)
+  })
+
   it('exits 2 on an invalid file and names every problem by its JSON path', async () => {
     const r = await runOutpost(['verify', fixture('invalid-several.json')])
     assert.equal(r.code, 2)
     assert.equal(r.stdout, '')
     assert.match(r.stderr, /invalid-several\.json/)
-    for (const problem of [
+    const problems = [
       /storage\.foo: unknown key/,
       /storage\.commit: .*expected boolean/,
-      /storage\.gc: .*not supported yet/,
+      /storage\.gcInterval: .*Go duration/,
+      /storage\.remoteCache: .*not supported yet/,
       /http\.port: /,
       /log\.level: /,
-    ]) {
-      assert.match(r.stderr, problem)
-    }
+    ]
+    for (const problem of problems) assert.match(r.stderr, problem)
+    assert.equal(r.stderr.match(/^\s+- /gm)?.length, problems.length, r.stderr)
   })
 
   it('exits 2 when the file is missing or not given', async () => {
@@ -187,5 +210,32 @@ describe('outpost serve', () => {
     } finally {
       blocker.close()
     }
+  })
+})
+
+describe('outpost gc', () => {
+  it('prints usage with examples for gc --help, before reading any config', async () => {
+    // The missing root would fail a real pass: exit 0 shows --help ran nothing.
+    for (const args of [
+      ['gc', '--help'],
+      ['gc', '-h'],
+      ['gc', fixture('missing-root.json'), '--help'],
+    ]) {
+      const r = await runOutpost(args)
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      assert.match(r.stdout, /^outpost gc <config\.json> \[--dry-run\]\n/)
+      assert.match(r.stdout, /--dry-run/)
+      assert.match(r.stdout, /gcDelay/)
+      assert.match(r.stdout, /refuses to run while a server holds the storage/)
+      assert.match(r.stdout, /^Examples:\n {2}outpost gc \S+\.json --dry-run\n/m)
+    }
+  })
+
+  it('is listed by outpost --help with what it does', async () => {
+    const r = await runOutpost(['--help'])
+    assert.equal(r.code, 0)
+    const usage = r.stdout.slice(r.stdout.indexOf('Usage:'), r.stdout.indexOf('Examples:'))
+    assert.match(usage, /outpost gc <config\.json> \[--dry-run\]\s+one garbage-collection pass/)
   })
 })

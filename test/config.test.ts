@@ -1,14 +1,24 @@
 // The zot-compatible configuration (DESIGN.md §5): zot's own documented examples, a plain local
-// config, and every way a file can be wrong. Each failure must name its JSON path, so every
+// config, the storage settings dedupe and GC run on (the seed's gc table, retention, the free-space
+// reserve) and every way a file can be wrong. Each failure must name its JSON path, so every
 // assertion below looks for the path in the error text.
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { ConfigError, parseConfig, type OutpostConfig } from '../src/config/index.js'
+import {
+  ConfigError,
+  defaultConfig,
+  parseConfig,
+  resolveStorageSettings,
+  type OutpostConfig,
+  type StorageSettings,
+} from '../src/config/index.js'
 import { REPO_ROOT } from './helpers/harness.js'
 
 const NOT_YET = 'not supported yet'
+const MINUTE = 60_000
+const HOUR = 3_600_000
 
 function fixture(name: string): Promise<string> {
   return readFile(join(REPO_ROOT, 'test/fixtures', name), 'utf8')
@@ -43,17 +53,48 @@ function paths(err: ConfigError): string[] {
   return err.problems.map((p) => p.slice(0, p.indexOf(': ')))
 }
 
+/** The resolved storage section of a config whose storage has `fields`. */
+function storageOf(fields: Record<string, unknown>): OutpostConfig['storage'] {
+  return parseConfig(config(fields)).storage
+}
+
+/** What a storage section naming none of dedupe, gc*, retention or minFreeSpace resolves to. */
+const DEFAULTS: StorageSettings = {
+  dedupe: true,
+  gc: { enabled: true, delayMs: HOUR, intervalMs: HOUR },
+  retention: {
+    dryRun: false,
+    delayMs: HOUR,
+    policies: [{ repositories: ['**'], deleteUntagged: true, deleteReferrers: true }],
+  },
+  minFreeSpace: { percent: 5 },
+}
+
 describe("zot's documented examples", () => {
-  it('rejects the S3 example: dedupe, the S3 driver and the DynamoDB cache are not supported yet', async () => {
+  it('accepts the storage example: commit, dedupe, and GC every 24h after a 1h delay', async () => {
+    const { storage } = parseConfig(await fixture('zot-storage-example.json'))
+    assert.equal(storage.rootDirectory, '/tmp/zot')
+    assert.equal(storage.commit, true)
+    assert.equal(storage.dedupe, true)
+    assert.deepEqual(storage.gc, { enabled: true, delayMs: HOUR, intervalMs: 24 * HOUR })
+  })
+
+  it('rejects the three-subPaths example: subPaths are not supported yet', async () => {
+    const err = rejection(await fixture('zot-subpaths-example.json'))
+    assert.deepEqual(paths(err), ['storage.subPaths'])
+    assertProblem(err, 'storage.subPaths', NOT_YET)
+  })
+
+  it('rejects the S3 example: the S3 driver and the DynamoDB cache are not supported yet', async () => {
     const err = rejection(await fixture('zot-s3-example.json'))
-    const expected = ['storage.dedupe', 'storage.storageDriver', 'storage.cacheDriver']
+    const expected = ['storage.storageDriver', 'storage.cacheDriver']
     assert.deepEqual(paths(err).sort(), [...expected].sort())
     for (const path of expected) assertProblem(err, path, NOT_YET)
   })
 
-  it('rejects the DynamoDB example: dedupe, remoteCache and cacheDriver are not supported yet', async () => {
+  it('rejects the DynamoDB example: remoteCache and cacheDriver are not supported yet', async () => {
     const err = rejection(await fixture('zot-dynamodb-example.json'))
-    const expected = ['storage.dedupe', 'storage.remoteCache', 'storage.cacheDriver']
+    const expected = ['storage.remoteCache', 'storage.cacheDriver']
     assert.deepEqual(paths(err).sort(), [...expected].sort())
     for (const path of expected) assertProblem(err, path, NOT_YET)
   })
@@ -72,13 +113,6 @@ describe("zot's documented examples", () => {
       err.message,
     )
   })
-
-  it('rejects the storage example: dedupe and garbage collection are not supported yet', async () => {
-    const err = rejection(await fixture('zot-storage-example.json'))
-    const expected = ['storage.dedupe', 'storage.gc', 'storage.gcDelay', 'storage.gcInterval']
-    assert.deepEqual(paths(err).sort(), [...expected].sort())
-    for (const path of expected) assertProblem(err, path, NOT_YET)
-  })
 })
 
 describe('a valid configuration', () => {
@@ -89,7 +123,18 @@ describe('a valid configuration', () => {
         rootDirectory: '/var/lib/outpost',
         commit: true,
         createRoot: false,
-        uploadExpiryMs: 90 * 60_000,
+        uploadExpiryMs: 90 * MINUTE,
+        dedupe: false,
+        gc: { enabled: true, delayMs: 2 * HOUR, intervalMs: 0 },
+        retention: {
+          dryRun: true,
+          delayMs: 48 * HOUR,
+          policies: [
+            { repositories: ['ci/**'], deleteUntagged: true, deleteReferrers: true },
+            { repositories: ['**'], deleteUntagged: false, deleteReferrers: false },
+          ],
+        },
+        minFreeSpace: { bytes: 512_000_000 },
       },
       http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 90 * 60_000 },
       log: { level: 'info' },
@@ -103,11 +148,12 @@ describe('a valid configuration', () => {
         rootDirectory: '/srv/registry',
         commit: false,
         createRoot: false,
-        uploadExpiryMs: 24 * 3_600_000,
+        uploadExpiryMs: 24 * HOUR,
+        ...DEFAULTS,
       },
       http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 30_000 },
       log: { level: 'info' },
-    })
+    } satisfies OutpostConfig)
   })
 
   it('leaves comment markers and commas inside strings alone', () => {
@@ -122,7 +168,7 @@ describe('a valid configuration', () => {
   it('accepts the switched-off values of keys it does not implement yet', () => {
     const resolved = parseConfig(
       config(
-        { gc: false, dedupe: false, remoteCache: false, subPaths: {} },
+        { remoteCache: false, subPaths: {} },
         { extensions: { scrub: { enable: false }, metrics: { enable: false } } },
       ),
     )
@@ -134,6 +180,198 @@ describe('a valid configuration', () => {
       assert.equal(parseConfig(config({}, { http: { port } })).http.port, 8080)
     }
     assert.equal(parseConfig(config({}, { http: { port: '0' } })).http.port, 0)
+  })
+})
+
+describe('storage defaults', () => {
+  it('dedupe on, GC hourly after 1h, untagged and orphaned referrers deleted, 5% kept free', () => {
+    assert.deepEqual(resolveStorageSettings({ rootDirectory: '/srv/registry' }), DEFAULTS)
+  })
+
+  it('gives the zero-configuration default the same settings', () => {
+    const { storage } = defaultConfig('/home/pi')
+    assert.equal(storage.rootDirectory, '/home/pi/data')
+    assert.equal(storage.createRoot, true)
+    const { dedupe, gc, retention, minFreeSpace } = storage
+    assert.deepEqual({ dedupe, gc, retention, minFreeSpace }, DEFAULTS)
+  })
+
+  it('hands every resolution its own default policy list', () => {
+    const first = resolveStorageSettings({ rootDirectory: '/a' })
+    first.retention.policies[0].deleteUntagged = false
+    first.retention.policies.push({
+      repositories: ['x'],
+      deleteUntagged: false,
+      deleteReferrers: false,
+    })
+    assert.deepEqual(resolveStorageSettings({ rootDirectory: '/b' }).retention, DEFAULTS.retention)
+  })
+})
+
+describe('the seed\'s gc table (zot storage guide, "Configuring garbage collection")', () => {
+  const gcOf = (fields: Record<string, unknown>) => storageOf(fields).gc
+
+  it('gc false: GC disabled', () => {
+    assert.equal(gcOf({ gc: false }).enabled, false)
+  })
+
+  it('gc omitted: enabled with a 1 hour interval', () => {
+    assert.deepEqual(gcOf({}), { enabled: true, delayMs: HOUR, intervalMs: HOUR })
+  })
+
+  it('gc true, gcInterval omitted: enabled with a 1 hour interval', () => {
+    assert.deepEqual(gcOf({ gc: true }), { enabled: true, delayMs: HOUR, intervalMs: HOUR })
+  })
+
+  it('gc true, gcInterval 0: one pass only (interval 0)', () => {
+    for (const zero of ['0', '0s', '0h0m']) {
+      assert.deepEqual(gcOf({ gc: true, gcInterval: zero }), {
+        enabled: true,
+        delayMs: HOUR,
+        intervalMs: 0,
+      })
+    }
+  })
+
+  it('gc true, gcInterval > 0: that interval', () => {
+    assert.deepEqual(gcOf({ gc: true, gcInterval: '30m' }), {
+      enabled: true,
+      delayMs: HOUR,
+      intervalMs: 30 * MINUTE,
+    })
+    assert.equal(gcOf({ gc: true, gcInterval: '24h' }).intervalMs, 24 * HOUR)
+  })
+
+  it('gcDelay (default 1h) sets the first pass and the minimum age, of blobs and manifests', () => {
+    const storage = storageOf({ gcDelay: '90m' })
+    assert.deepEqual(storage.gc, { enabled: true, delayMs: 90 * MINUTE, intervalMs: HOUR })
+    assert.equal(storage.retention.delayMs, 90 * MINUTE)
+    assert.equal(storageOf({ gcDelay: '0' }).gc.delayMs, 0)
+  })
+
+  it('accepts gcDelay and gcInterval beside gc false, as zot does (it ignores them)', () => {
+    const storage = storageOf({ gc: false, gcDelay: '2h', gcInterval: '12h' })
+    assert.equal(storage.gc.enabled, false)
+  })
+
+  it('takes dedupe as a boolean, true unless it is false', () => {
+    assert.equal(storageOf({ dedupe: false }).dedupe, false)
+    assert.equal(storageOf({ dedupe: true }).dedupe, true)
+    assert.equal(storageOf({}).dedupe, true)
+  })
+})
+
+describe('retention (zot storage.retention)', () => {
+  // zot's retention guide, with the repositories of the brief; keepTags as zot writes it.
+  const zotPolicy = {
+    repositories: ['infra/*', 'prod/*'],
+    deleteReferrers: false,
+    keepTags: [
+      { patterns: ['v2.*', '.*-prod'], mostRecentlyPushedCount: 10, pulledWithin: '720h' },
+    ],
+  }
+  const zotRetention = { dryRun: false, delay: '24h', policies: [zotPolicy] }
+
+  it('rejects keepTags: retention by tag is not supported yet', () => {
+    const err = rejection(config({ retention: zotRetention }))
+    assert.deepEqual(paths(err), ['storage.retention.policies.0.keepTags'])
+    assertProblem(err, 'storage.retention.policies.0.keepTags', NOT_YET)
+  })
+
+  it("accepts the same policy without keepTags, with zot's defaults for what it omits", () => {
+    const { keepTags: _keepTags, ...withoutKeepTags } = zotPolicy
+    const { retention } = storageOf({ retention: { ...zotRetention, policies: [withoutKeepTags] } })
+    assert.deepEqual(retention, {
+      dryRun: false,
+      delayMs: 24 * HOUR,
+      policies: [
+        { repositories: ['infra/*', 'prod/*'], deleteUntagged: true, deleteReferrers: false },
+      ],
+    })
+  })
+
+  it('keeps policies in their order (the first match wins) and reads dryRun', () => {
+    const { retention } = storageOf({
+      retention: {
+        dryRun: true,
+        policies: [
+          { repositories: ['ci/**'], deleteReferrers: true },
+          { repositories: ['**'], deleteUntagged: false, deleteReferrers: false },
+        ],
+      },
+    })
+    assert.equal(retention.dryRun, true)
+    assert.deepEqual(retention.policies, [
+      { repositories: ['ci/**'], deleteUntagged: true, deleteReferrers: true },
+      { repositories: ['**'], deleteUntagged: false, deleteReferrers: false },
+    ])
+  })
+
+  it('treats an empty policy list like none: the default policy applies', () => {
+    assert.deepEqual(storageOf({ retention: { policies: [] } }).retention, DEFAULTS.retention)
+  })
+
+  it('defaults retention.delay to gcDelay', () => {
+    assert.equal(storageOf({ gcDelay: '3h' }).retention.delayMs, 3 * HOUR)
+    assert.equal(
+      storageOf({ gcDelay: '3h', retention: { delay: '5m' } }).retention.delayMs,
+      5 * MINUTE,
+    )
+  })
+
+  it('names the path of each malformed retention setting', () => {
+    const policy = (p: Record<string, unknown>) => config({ retention: { policies: [p] } })
+    const cases: Array<[string, string, string]> = [
+      [policy({}), 'storage.retention.policies.0.repositories', 'expected array'],
+      [policy({ repositories: [] }), 'storage.retention.policies.0.repositories', ''],
+      [policy({ repositories: [''] }), 'storage.retention.policies.0.repositories.0', ''],
+      [policy({ repositories: '**' }), 'storage.retention.policies.0.repositories', 'array'],
+      [
+        policy({ repositories: ['**'], deleteUntagged: 'no' }),
+        'storage.retention.policies.0.deleteUntagged',
+        'expected boolean',
+      ],
+      // An older zot spelling: named, with what a policy accepts.
+      [policy({ repoNames: ['**'] }), 'storage.retention.policies.0.repoNames', 'repositories'],
+      [config({ retention: { dryRun: 'yes' } }), 'storage.retention.dryRun', 'expected boolean'],
+      [config({ retention: { delay: '1 day' } }), 'storage.retention.delay', 'Go duration'],
+      [config({ retention: { policies: {} } }), 'storage.retention.policies', 'expected array'],
+      [config({ retention: { keep: 1 } }), 'storage.retention.keep', 'policies'],
+    ]
+    for (const [text, path, expected] of cases) assertProblem(rejection(text), path, expected)
+  })
+})
+
+describe("storage.minFreeSpace (Outpost's own)", () => {
+  it('accepts a share of the filesystem or a byte count', () => {
+    const cases: Array<[string, StorageSettings['minFreeSpace']]> = [
+      ['5%', { percent: 5 }],
+      ['0.5%', { percent: 0.5 }],
+      ['512MB', { bytes: 512_000_000 }],
+      ['1GiB', { bytes: 1024 ** 3 }],
+      ['64KiB', { bytes: 65_536 }],
+      ['1048576', { bytes: 1_048_576 }],
+      ['0', { bytes: 0 }],
+    ]
+    for (const [text, expected] of cases) {
+      assert.deepEqual(storageOf({ minFreeSpace: text }).minFreeSpace, expected, text)
+    }
+  })
+
+  it('rejects what is neither, naming storage.minFreeSpace', () => {
+    for (const bad of ['lots', '-5%', '-512MB', '5 percent', '512mb', '1e6', '']) {
+      assertProblem(rejection(config({ minFreeSpace: bad })), 'storage.minFreeSpace', '"5%"')
+    }
+    assertProblem(rejection(config({ minFreeSpace: 512 })), 'storage.minFreeSpace', 'string')
+  })
+
+  it('rejects a reserve of the whole filesystem, which would refuse every upload', () => {
+    for (const all of ['100%', '150%']) {
+      const err = rejection(config({ minFreeSpace: all }))
+      assert.deepEqual(paths(err), ['storage.minFreeSpace'])
+      assertProblem(err, 'storage.minFreeSpace', 'under 100%')
+    }
+    assert.deepEqual(storageOf({ minFreeSpace: '99%' }).minFreeSpace, { percent: 99 })
   })
 })
 
@@ -173,6 +411,9 @@ describe('an invalid configuration', () => {
       [config({ rootDirectory: 42 }), 'storage.rootDirectory', 'expected string'],
       [config({ rootDirectory: '' }), 'storage.rootDirectory', ''],
       [config({ gc: 'false' }), 'storage.gc', 'expected boolean'],
+      [config({ dedupe: 1 }), 'storage.dedupe', 'expected boolean'],
+      [config({ gcDelay: 3600 }), 'storage.gcDelay', 'expected string'],
+      [config({ retention: [] }), 'storage.retention', 'expected object'],
       [config({}, { http: { address: 127 } }), 'http.address', 'expected string'],
       [config({}, { http: [] }), 'http', 'expected object'],
       [config({}, { log: { level: 'verbose' } }), 'log.level', 'debug'],
@@ -185,11 +426,11 @@ describe('an invalid configuration', () => {
 
   it('says "not supported yet" for each zot feature Outpost does not have yet', () => {
     const cases: Array<[string, string]> = [
-      [config({ gc: true }), 'storage.gc'],
-      [config({ dedupe: true }), 'storage.dedupe'],
-      [config({ gcDelay: '1h' }), 'storage.gcDelay'],
-      [config({ gcInterval: '24h' }), 'storage.gcInterval'],
       [config({ subPaths: { '/a': { rootDirectory: '/tmp/zot1' } } }), 'storage.subPaths'],
+      [
+        config({ retention: { policies: [{ repositories: ['**'], keepTags: [] }] } }),
+        'storage.retention.policies.0.keepTags',
+      ],
       [
         config({ storageDriver: { name: 's3', bucket: 'b', region: 'r' } }),
         'storage.storageDriver',
@@ -217,30 +458,43 @@ describe('an invalid configuration', () => {
 })
 
 describe('durations', () => {
-  const parsers = {
-    uploadExpiry: (v: string) => parseConfig(config({ uploadExpiry: v })).storage.uploadExpiryMs,
-    shutdownTimeout: (v: string) =>
-      parseConfig(config({}, { http: { shutdownTimeout: v } })).http.shutdownTimeoutMs,
+  // Every Go duration the file takes: how to write it, and where its milliseconds end up.
+  const keys: Record<string, [(v: unknown) => string, (c: OutpostConfig) => number]> = {
+    'storage.uploadExpiry': [(v) => config({ uploadExpiry: v }), (c) => c.storage.uploadExpiryMs],
+    'storage.gcDelay': [(v) => config({ gcDelay: v }), (c) => c.storage.gc.delayMs],
+    'storage.gcInterval': [(v) => config({ gcInterval: v }), (c) => c.storage.gc.intervalMs],
+    'storage.retention.delay': [
+      (v) => config({ retention: { delay: v } }),
+      (c) => c.storage.retention.delayMs,
+    ],
+    'http.shutdownTimeout': [
+      (v) => config({}, { http: { shutdownTimeout: v } }),
+      (c) => c.http.shutdownTimeoutMs,
+    ],
   }
-  const ms = (key: keyof typeof parsers, value: string) => parsers[key](value)
+  const ms = (key: string, value: string) => keys[key][1](parseConfig(keys[key][0](value)))
 
-  it('accepts Go durations for uploadExpiry and shutdownTimeout', () => {
-    for (const key of ['uploadExpiry', 'shutdownTimeout'] as const) {
-      assert.equal(ms(key, '90m'), 5_400_000)
-      assert.equal(ms(key, '1h30m'), 5_400_000)
-      assert.equal(ms(key, '1.5h'), 5_400_000)
-      assert.equal(ms(key, '45s'), 45_000)
-      assert.equal(ms(key, '2m30s500ms'), 150_500)
+  it('accepts Go durations wherever a duration is expected', () => {
+    for (const key of Object.keys(keys)) {
+      assert.equal(ms(key, '90m'), 5_400_000, key)
+      assert.equal(ms(key, '1h30m'), 5_400_000, key)
+      assert.equal(ms(key, '1.5h'), 5_400_000, key)
+      assert.equal(ms(key, '45s'), 45_000, key)
+      assert.equal(ms(key, '2m30s500ms'), 150_500, key)
     }
-    assert.equal(ms('shutdownTimeout', '0'), 0)
-    assert.equal(ms('shutdownTimeout', '250ms'), 250)
+    for (const key of ['http.shutdownTimeout', 'storage.gcDelay', 'storage.gcInterval']) {
+      assert.equal(ms(key, '0'), 0, key)
+      assert.equal(ms(key, '250ms'), 250, key)
+    }
   })
 
   it('rejects text that is not a Go duration, naming the key', () => {
     for (const bad of ['90', '1d', 'h', '1h30', '', '-5m', '90 m', 'ninety minutes', 90]) {
-      assertProblem(rejection(config({ uploadExpiry: bad })), 'storage.uploadExpiry', '')
-      const err = rejection(config({}, { http: { shutdownTimeout: bad } }))
-      assertProblem(err, 'http.shutdownTimeout', typeof bad === 'number' ? 'string' : 'Go duration')
+      for (const [key, [text]] of Object.entries(keys)) {
+        const expected =
+          typeof bad === 'number' ? 'string' : key === 'storage.uploadExpiry' ? '' : 'Go duration'
+        assertProblem(rejection(text(bad)), key, expected)
+      }
     }
   })
 
@@ -252,6 +506,6 @@ describe('durations', () => {
         'at least "1s"',
       )
     }
-    assert.equal(ms('uploadExpiry', '1s'), 1000)
+    assert.equal(ms('storage.uploadExpiry', '1s'), 1000)
   })
 })

@@ -61,6 +61,10 @@ const storageFields = {
   minFreeSpace: z
     .string()
     .regex(SPACE, 'expected a percentage such as "5%" or a size such as "512MB"')
+    // A reserve of the whole filesystem (or more) would refuse every upload.
+    .refine((s) => SPACE.exec(s)?.[2] !== '%' || parseFloat(s) < 100, {
+      message: 'expected a percentage under 100%',
+    })
     .optional(),
   storageDriver: notYet(storageDriver, () => false, 'storageDriver (S3)').optional(),
   cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
@@ -148,6 +152,7 @@ export function knownKeys(path: readonly PropertyKey[]): string[] | undefined {
     if (schema instanceof z.ZodObject)
       schema = schema.shape[String(segment)] as z.ZodType | undefined
     else if (schema instanceof z.ZodRecord) schema = schema.valueType as z.ZodType
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType
     else return undefined
     if (!schema) return undefined
   }

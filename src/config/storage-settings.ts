@@ -28,7 +28,8 @@ export interface RetentionSettings {
   dryRun: boolean
   /** minimum age of a manifest before retention removes it; defaults to gcDelay */
   delayMs: number
-  /** first match wins; none configured means delete untagged and orphaned referrers everywhere */
+  /** first match wins; none configured (or an empty list) means delete untagged and orphaned
+   *  referrers everywhere */
   policies: RetentionPolicy[]
 }
 
@@ -60,6 +61,11 @@ export function parseSpace(text: string): FreeSpace {
   return { bytes: Math.round(Number(m[1]) * UNIT[m[2] ?? 'B']) }
 }
 
+/** No policies configured (or an empty list): untagged manifests and orphaned referrers go. */
+const defaultPolicies = (): RetentionPolicy[] => [
+  { repositories: ['**'], deleteUntagged: true, deleteReferrers: true },
+]
+
 /** Space kept free by default: enough for the system's own writes on a small SD card. */
 export const DEFAULT_MIN_FREE_SPACE = '5%'
 
@@ -74,11 +80,14 @@ export function resolveStorageSettings(storage: RawConfig['storage']): StorageSe
     retention: {
       dryRun: retention?.dryRun ?? false,
       delayMs: retention?.delay !== undefined ? parseDuration(retention.delay) : delayMs,
-      policies: (retention?.policies ?? [{ repositories: ['**'] }]).map((p) => ({
-        repositories: p.repositories,
-        deleteUntagged: p.deleteUntagged ?? true,
-        deleteReferrers: p.deleteReferrers ?? true,
-      })),
+      policies: retention?.policies?.length
+        ? retention.policies.map((p) => ({
+            repositories: p.repositories,
+            // zot's defaults for a policy that omits them: untagged go, orphaned referrers stay
+            deleteUntagged: p.deleteUntagged ?? true,
+            deleteReferrers: p.deleteReferrers ?? false,
+          }))
+        : defaultPolicies(),
     },
     minFreeSpace: parseSpace(storage.minFreeSpace ?? DEFAULT_MIN_FREE_SPACE),
   }

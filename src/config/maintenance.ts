@@ -1,0 +1,80 @@
+// Outpost's own `maintenance` section: the budget background work (GC, scrub, the dedupe pass)
+// runs under, and zot's `extensions.scrub`. Defaults are safe on a 1 GB Raspberry Pi with an SD
+// card: half the CPU, 64 MB of memory left to others, 8 MB/s of disk, any time of day.
+import { z } from 'zod'
+import { parseDuration } from './duration.js'
+import { parseSpace } from './storage-settings.js'
+
+const SIZE = /^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|KiB|MiB|GiB)?$/
+const RATE = /^(\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|KiB|MiB|GiB)?)\/s$/
+const WINDOW = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/
+
+export const maintenanceSchema = z.strictObject({
+  cpuPercent: z.number().min(1).max(100).optional(),
+  minFreeMemory: z.string().regex(SIZE, 'expected a size such as "64MB"').optional(),
+  ioRate: z.string().regex(RATE, 'expected a rate such as "8MB/s"').optional(),
+  window: z.string().regex(WINDOW, 'expected local times such as "01:00-05:00"').optional(),
+})
+
+export const scrubSchema = z.looseObject({
+  enable: z.boolean().optional(),
+  interval: z
+    .string()
+    .refine((s) => {
+      try {
+        return parseDuration(s) >= 60_000
+      } catch {
+        return false
+      }
+    }, 'expected a Go duration of at least "1m", such as "24h"')
+    .optional(),
+})
+
+export interface MaintenanceSettings {
+  cpuPercent: number
+  minFreeMemory: number
+  ioRate: number
+  window?: { start: number; end: number }
+}
+
+export interface ScrubSettings {
+  enabled: boolean
+  intervalMs: number
+}
+
+export const MAINTENANCE_DEFAULTS = {
+  cpuPercent: 50,
+  minFreeMemory: '64MB',
+  ioRate: '8MB/s',
+}
+
+function bytes(text: string): number {
+  const space = parseSpace(text)
+  return 'bytes' in space ? space.bytes : 0
+}
+
+export function resolveMaintenance(
+  raw: z.infer<typeof maintenanceSchema> | undefined,
+): MaintenanceSettings {
+  const rate = RATE.exec(raw?.ioRate ?? MAINTENANCE_DEFAULTS.ioRate)!
+  const window = raw?.window ? WINDOW.exec(raw.window) : null
+  return {
+    cpuPercent: raw?.cpuPercent ?? MAINTENANCE_DEFAULTS.cpuPercent,
+    minFreeMemory: bytes(raw?.minFreeMemory ?? MAINTENANCE_DEFAULTS.minFreeMemory),
+    ioRate: bytes(rate[1]),
+    ...(window && {
+      window: {
+        start: Number(window[1]) * 60 + Number(window[2]),
+        end: Number(window[3]) * 60 + Number(window[4]),
+      },
+    }),
+  }
+}
+
+/** zot's scrub extension: off unless enabled; default interval 24h. */
+export function resolveScrub(raw: z.infer<typeof scrubSchema> | undefined): ScrubSettings {
+  return {
+    enabled: raw !== undefined && raw.enable !== false,
+    intervalMs: parseDuration(raw?.interval ?? '24h'),
+  }
+}
