@@ -5,6 +5,7 @@ import type { OutpostConfig } from '../config/index.js'
 import { FsDriver } from '../fsync/index.js'
 import { GarbageCollector, type GcPassResult } from '../gc/index.js'
 import { ownStorage } from '../registry/index.js'
+import { RootMissingError } from '../server/server.js'
 
 export async function runGcCommand(
   config: OutpostConfig,
@@ -12,9 +13,7 @@ export async function runGcCommand(
   out: (line: string) => void,
 ): Promise<GcPassResult> {
   const root = config.storage.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) {
-    throw new Error(`storage.rootDirectory ${root} does not exist`)
-  }
+  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
   const storage = await ownStorage({
     driver: new FsDriver({ root, commit: config.storage.commit }),
     localRoot: root,

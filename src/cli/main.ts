@@ -87,8 +87,10 @@ async function gcCommand(args: string[]): Promise<void> {
   try {
     await runGcCommand(config, dryRun, (line) => process.stdout.write(`${line}\n`))
   } catch (err) {
-    if (err instanceof StorageBusyError)
+    if (err instanceof StorageBusyError) {
       fail(`${err.message}; stop it first (gc runs online inside the server)`, 1)
+    }
+    if (err instanceof RootMissingError) fail(err.message, 1)
     throw err
   }
 }

@@ -217,6 +217,11 @@ export class FsDriver implements StorageDriver {
       await makeDirs(dirname(tmp), this.commit)
       await link(this.path(from), tmp)
       await this.publish(tmp, this.path(to))
+      // rename(2) does nothing when both names are already links to one inode (the target held
+      // this content already), leaving the temporary name as a stray extra link: remove it.
+      await unlink(tmp).catch((err: unknown) => {
+        if (!isErrno(err, 'ENOENT')) throw err
+      })
     } catch (err) {
       await unlink(tmp).catch(() => {})
       throw this.wrap(from, err)

@@ -81,6 +81,12 @@ export class GarbageCollector {
       result.bytes += one.bytes
       if (one.repositoryRemoved) result.removedRepositories.push(repo)
       if (one.manifests.length || one.blobs.length) result.details.push(one)
+      if (one.retainedByDryRun?.length) {
+        this.options.log('retention dry run: would remove manifests', {
+          repo,
+          manifests: one.retainedByDryRun,
+        })
+      }
       await (this.options.pause ?? breathe)()
     }
     result.ms = Math.round(performance.now() - began)

@@ -3,6 +3,7 @@
 // layouts copied in or written while dedupe was off, become hard links to one copy. It runs in
 // the background at a modest fixed rate, records where it got to so a restart resumes there, and
 // logs its progress; requests are served throughout.
+import type { Budget } from '../budget/index.js'
 import type { IndexDb } from '../index-db/index.js'
 import type { Registry } from '../registry/index.js'
 
@@ -10,8 +11,10 @@ export interface DedupePassOptions {
   registry: Registry
   db: IndexDb
   log: (msg: string, fields?: Record<string, unknown>) => void
-  /** blobs examined per second at most (Infinity: unpaced) */
+  /** blobs examined per second at most (Infinity: unpaced); ignored when a budget is given */
   blobsPerSecond?: number
+  /** the budget service: each blob is a small unit of background work */
+  budget?: Budget
   shouldStop?: () => boolean
 }
 
@@ -31,6 +34,8 @@ interface Progress {
 
 const PROGRESS = 'dedupe-pass'
 const DEFAULT_RATE = 500
+/** What one blob's examination costs in I/O terms: a stat or two and a link. */
+const BLOB_UNIT_BYTES = 4096
 
 export async function runDedupePass(options: DedupePassOptions): Promise<DedupePassResult> {
   const { registry, db, log } = options
@@ -45,7 +50,8 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
     ms: 0,
     complete: false,
   }
-  const pace = pacer(rate)
+  const budget = options.budget
+  const pace = budget ? () => budget.acquire(BLOB_UNIT_BYTES, options.shouldStop) : pacer(rate)
   const repos = (await registry.repositories()).filter(
     (r) => resumeAfter === undefined || r > resumeAfter,
   )

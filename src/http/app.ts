@@ -16,12 +16,16 @@ export interface AppState {
   /** false while starting and once shutdown began: /readyz answers 503 */
   ready: boolean
   started: boolean
+  /** requests being served right now (background work yields to them) */
+  inFlight?: number
 }
 
 export interface AppOptions {
   registry: Registry
   logger: Logger
   state?: AppState
+  /** the last scrub report, when scrub is enabled (GET /v2/_outpost/scrub) */
+  scrubStatus?: () => unknown
 }
 
 type Handler = (c: AppContext, registry: Registry, p: MatchedRoute['params']) => Promise<Response>
@@ -57,7 +61,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.use(async (c, next) => {
     const began = performance.now()
     c.set('route', c.req.path)
-    await next()
+    state.inFlight = (state.inFlight ?? 0) + 1
+    try {
+      await next()
+    } finally {
+      state.inFlight--
+    }
     const sent = c.get('sent')
     logger.info('request', {
       method: c.req.method,
@@ -71,6 +80,17 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get('/livez', (c) => c.text('ok'))
   app.get('/readyz', (c) => (state.ready ? c.text('ok') : c.text('not ready', 503)))
   app.get('/startupz', (c) => (state.started ? c.text('ok') : c.text('starting', 503)))
+
+  // Outpost's own status under /v2/_outpost/: '_' can never start a repository name.
+  app.get('/v2/_outpost/scrub', (c) => {
+    c.set('route', '/v2/_outpost/scrub')
+    for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value)
+    return c.json(
+      options.scrubStatus
+        ? { enabled: true, ...(options.scrubStatus() as object) }
+        : { enabled: false },
+    )
+  })
 
   app.all('/v2/*', async (c) => {
     // distribution-spec: every /v2/ response names the API version.

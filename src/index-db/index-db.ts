@@ -31,6 +31,8 @@ export interface HolderRecord {
 export interface SessionRecord {
   repo: string
   createdAt: number
+  /** last activity, as a clock stamp (see src/registry/clock.ts): idle time survives clock jumps */
+  touched?: { wall: number; mono: number; boot: string }
 }
 
 export interface IndexDbOptions {

@@ -12,6 +12,7 @@ import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStream } from './hashing.js'
 import { stampNow, type Clock } from './clock.js'
+import { forgetLost, lostIn } from './quarantine.js'
 
 export interface BlobInfo {
   size: number
@@ -32,6 +33,11 @@ export class BlobStore {
   private readonly verifying = new Map<string, Promise<BlobInfo | null>>()
 
   constructor(private readonly options: BlobStoreOptions) {}
+
+  /** Whether a cross-repository mount shares bytes (true) or copies them (false). */
+  get mountsByLink(): boolean {
+    return this.options.dedupe && this.options.driver.link !== undefined
+  }
 
   /** Size of a blob that is present and verified, or null. */
   async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
@@ -119,9 +125,9 @@ export class BlobStore {
     if (!info) return false
     const source = layoutKeys.blob(from, digest)
     const { driver } = this.options
-    if (this.options.dedupe && driver.link) {
+    if (this.mountsByLink) {
       try {
-        await driver.link(source, layoutKeys.blob(repo, digest))
+        await driver.link!(source, layoutKeys.blob(repo, digest))
       } catch (err) {
         if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
         throw err
@@ -193,11 +199,30 @@ export class BlobStore {
     return own.size
   }
 
-  /** Note that `repo` holds verified bytes of `digest` from now on (dedupe source, GC age). */
+  /**
+   * Note that `repo` holds verified bytes of `digest` from now on (dedupe source, GC age), and
+   * give them back to repositories that lost them to quarantine (see quarantine.ts).
+   */
   async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
     const { db, epoch, clock } = this.options
     await db.setVerified(layoutKeys.blob(repo, digest), { size, epoch })
     await db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) })
+    const waiting = lostIn(db, digest, repo)
+    if (waiting.length === 0) return
+    for (const other of waiting) {
+      if (!(await this.options.driver.stat(layoutKeys.index(other)))) continue // repository gone
+      const source = layoutKeys.blob(repo, digest)
+      const target = layoutKeys.blob(other, digest)
+      if (this.options.driver.link) await this.options.driver.link(source, target)
+      else await this.options.driver.write(target, await this.options.driver.read(source))
+      await db.setVerified(target, { size, epoch })
+      await db.putHolder(digest.toString(), other, { size, entered: stampNow(clock) })
+    }
+    await forgetLost(db, digest)
+    this.options.log('quarantined blob restored by a verified upload', {
+      digest: digest.toString(),
+      repositories: waiting,
+    })
   }
 
   /** Remove this repository's copy; other repositories sharing the bytes keep theirs. */

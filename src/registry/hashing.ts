@@ -33,15 +33,24 @@ export class HashingTap extends Transform {
   }
 }
 
-/** `source` piped through a HashingTap, with errors and early teardown passed both ways. */
+/**
+ * `source` piped through a HashingTap, with errors passed downstream. When the tap closes early,
+ * a stored object's stream is destroyed (no leaked file handle); a client's request body is only
+ * unpiped (`keepSource`), because destroying it would reset the connection before the error
+ * response (a 507, a 416) reaches the client.
+ */
 export function hashStream(
   source: NodeJS.ReadableStream & { destroy(err?: Error): void },
   hashes: Hash[],
   checkpoint?: Checkpoint,
+  keepSource = false,
 ): HashingTap {
   const tap = new HashingTap(hashes, checkpoint)
   source.on('error', (err: Error) => tap.destroy(err))
-  tap.on('close', () => source.destroy())
+  tap.on('close', () => {
+    if (keepSource) source.unpipe(tap)
+    else source.destroy()
+  })
   source.pipe(tap)
   return tap
 }

@@ -149,6 +149,11 @@ export class ManifestStore {
     })
   }
 
+  /** Drop cached bytes of a manifest found corrupt or removed. */
+  forget(repo: string, digest: string): void {
+    this.cache.delete(`${repo}@${digest}`)
+  }
+
   /** Manifest bytes, checked against their digest; null when absent or corrupt. */
   async load(repo: string, digest: string): Promise<Buffer | null> {
     const key = `${repo}@${digest}`

@@ -13,6 +13,7 @@ import { RepoIndexes } from './repo-index.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from './clock.js'
+import { scrubRepository, type RepoScrubResult, type ScrubContext } from './repo-scrub.js'
 import { collectRepository, type GcPolicy, type RepoGcDeps, type RepoGcResult } from './repo-gc.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
@@ -38,20 +39,25 @@ export class Registry {
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
   private readonly gcDeps: RepoGcDeps
+  private readonly log: LogFn
+  private readonly space: SpaceGuard
 
   constructor(options: RegistryOptions) {
     const { driver, db, epoch, log } = options
     const clock = options.clock ?? systemClock
     const dedupe = options.dedupe && driver.link !== undefined
     this.driver = driver
+    this.log = log
     this.indexes = new RepoIndexes(driver)
+    this.space = new SpaceGuard(driver, options.minFreeSpace ?? { bytes: 0 })
     this.blobs = new BlobStore({ driver, db, epoch, log, dedupe, clock })
     this.uploads = new UploadSessions({
       driver,
       db,
       blobs: this.blobs,
       ensureRepository: (repo) => this.indexes.ensure(repo),
-      space: new SpaceGuard(driver, options.minFreeSpace ?? { bytes: 0 }),
+      space: this.space,
+      clock,
     })
     this.referrers = new Referrers({
       db,
@@ -84,6 +90,20 @@ export class Registry {
     }
   }
 
+  /** Verify one repository's layout, manifests and blobs (a scrub pass's unit). */
+  scrubRepository(repo: string, ctx: ScrubContext): Promise<RepoScrubResult> {
+    return scrubRepository(
+      {
+        driver: this.driver,
+        db: this.gcDeps.db,
+        log: this.log,
+        forget: (r, digest) => this.manifests.forget(r, digest),
+      },
+      repo,
+      ctx,
+    )
+  }
+
   /** One garbage-collection pass over one repository, under its lock. */
   collectGarbage(repo: string, policy: GcPolicy): Promise<RepoGcResult> {
     return collectRepository(this.gcDeps, repo, policy)
@@ -104,7 +124,10 @@ export class Registry {
     if (from === repo) return (await this.blobs.stat(repo, digest)) !== null
     if (!(await isRepository(this.driver, from))) return false
     // Check first: a mount that falls back to a session must not create the repository.
-    if (!(await this.blobs.stat(from, digest))) return false
+    const info = await this.blobs.stat(from, digest)
+    if (!info) return false
+    // A mount that copies (no dedupe) writes the whole blob: it answers to the reserve too.
+    if (!this.blobs.mountsByLink) await this.space.check(info.size)
     await this.indexes.ensure(repo)
     return this.blobs.mount(repo, digest, from, this.uploads.stagingKey(repo))
   }

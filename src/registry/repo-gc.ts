@@ -35,6 +35,8 @@ export interface RepoGcResult {
   blobs: string[]
   bytes: number
   repositoryRemoved: boolean
+  /** manifests retention would remove, kept because retention.dryRun is set */
+  retainedByDryRun?: string[]
 }
 
 export interface RepoGcDeps {
@@ -68,8 +70,9 @@ export async function collectRepository(
     const dead = [...new Set(doc.manifests.map((d) => d.digest))].filter(
       (d) => !marks.manifests.has(d),
     )
-    result.manifests = dead
+    result.manifests = policy.retentionDryRun ? [] : dead
     if (policy.retentionDryRun) {
+      result.retainedByDryRun = dead
       // Reported, not removed: what they reference must stay too.
       const reported = new Set(dead)
       for (const desc of doc.manifests) {

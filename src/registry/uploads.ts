@@ -12,6 +12,7 @@ import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStream } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
+import { ageMs, stampNow, type Clock } from './clock.js'
 import { checkSessionId } from './names.js'
 import { RECHECK_BYTES, type SpaceGuard } from './space-guard.js'
 
@@ -42,6 +43,7 @@ export interface UploadSessionsOptions {
   /** creates the repository's oci-layout and index.json before its first blob appears */
   ensureRepository: (repo: string) => Promise<void>
   space: SpaceGuard
+  clock: Clock
 }
 
 const EMPTY = () => Readable.from([])
@@ -56,7 +58,7 @@ export class UploadSessions {
     await this.options.space.check()
     const id = randomUUID()
     await this.options.driver.write(layoutKeys.upload(repo, id), EMPTY(), { append: true })
-    await this.options.db.putSession(id, { repo, createdAt: Date.now() })
+    await this.touch(repo, id)
     this.live.set(id, { algorithm, hash: newHash(algorithm), offset: 0 })
     return { id, offset: 0 }
   }
@@ -138,19 +140,36 @@ export class UploadSessions {
     return layoutKeys.upload(repo, randomUUID())
   }
 
-  /** Drop sessions idle for longer than `maxAgeMs`. Returns how many were removed. */
-  async expire(repos: Iterable<string>, maxAgeMs: number, now = Date.now()): Promise<number> {
+  /**
+   * Drop sessions idle for longer than `maxAgeMs`. Idle time comes from activity stamps, not
+   * file mtimes, so a wall clock leaping forward (NTP on a board without a real-time clock) does
+   * not make every upload look abandoned. A session with no record counts as active from now.
+   */
+  async expire(repos: Iterable<string>, maxAgeMs: number): Promise<number> {
     let removed = 0
     for (const repo of repos) {
       for await (const entry of this.options.driver.list(layoutKeys.uploadsDir(repo))) {
         const id = entry.name
-        const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
-        if (!info || now - info.mtimeMs < maxAgeMs) continue
+        const touched = this.options.db.getSession(id)?.touched
+        if (!touched) {
+          await this.touch(repo, id)
+          continue
+        }
+        if (ageMs(touched, this.options.clock) < maxAgeMs) continue
         await this.lock.run(id, () => this.discard(repo, id))
         removed++
       }
     }
     return removed
+  }
+
+  private async touch(repo: string, id: string): Promise<void> {
+    const previous = this.options.db.getSession(id)
+    await this.options.db.putSession(id, {
+      repo,
+      createdAt: previous?.createdAt ?? this.options.clock.wallMs(),
+      touched: stampNow(this.options.clock),
+    })
   }
 
   private async appendLocked(
@@ -170,10 +189,15 @@ export class UploadSessions {
     // Refuse up front what would cross the free-space reserve, and re-check as bytes stream in
     // (a chunked body declares no length).
     await this.options.space.check(options.length ?? 0)
-    const tap = hashStream(body, [state.hash], {
-      everyBytes: RECHECK_BYTES,
-      check: () => this.options.space.check(),
-    })
+    const tap = hashStream(
+      body,
+      [state.hash],
+      {
+        everyBytes: RECHECK_BYTES,
+        check: () => this.options.space.check(),
+      },
+      true,
+    )
     try {
       await this.options.driver.write(layoutKeys.upload(repo, id), tap, {
         append: true,
@@ -185,6 +209,7 @@ export class UploadSessions {
       throw err
     }
     state.offset += tap.bytes
+    await this.touch(repo, id)
   }
 
   private async state(repo: string, id: string): Promise<LiveState> {

@@ -11,6 +11,8 @@ import { FsDriver } from '../../src/fsync/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
 import { ownStorage, type OwnedStorage } from '../../src/registry/index.js'
+import type { Clock } from '../../src/registry/clock.js'
+import type { FreeSpaceSetting } from '../../src/registry/space-guard.js'
 import { startServer, type RunningServer } from '../../src/server/server.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -29,11 +31,29 @@ export interface InMemoryRegistry {
 }
 
 /** A registry on a fresh temporary root, driven through app.request() (no socket). */
-export async function inMemoryRegistry(options: { root?: string; commit?: boolean } = {}): Promise<InMemoryRegistry> {
+export async function inMemoryRegistry(
+  options: {
+    root?: string
+    commit?: boolean
+    /** passed to ownStorage (which defaults it to true) */
+    dedupe?: boolean
+    clock?: Clock
+    minFreeSpace?: FreeSpaceSetting
+  } = {},
+): Promise<InMemoryRegistry> {
   const root = options.root ?? (await tempDir())
   const commit = options.commit ?? false
   const driver = new FsDriver({ root, commit })
-  const storage = await ownStorage({ driver, localRoot: root, commit, log: () => {}, holder: 'test' })
+  const storage = await ownStorage({
+    driver,
+    localRoot: root,
+    commit,
+    log: () => {},
+    holder: 'test',
+    dedupe: options.dedupe,
+    clock: options.clock,
+    minFreeSpace: options.minFreeSpace,
+  })
   const app = createApp({ registry: storage.registry, logger: silentLogger })
   return {
     root,
@@ -44,7 +64,10 @@ export async function inMemoryRegistry(options: { root?: string; commit?: boolea
   }
 }
 
-export function testConfig(root: string, overrides: Partial<OutpostConfig['storage']> = {}): OutpostConfig {
+export function testConfig(
+  root: string,
+  overrides: Partial<OutpostConfig['storage']> = {},
+): OutpostConfig {
   return {
     storage: {
       rootDirectory: root,
@@ -60,7 +83,10 @@ export function testConfig(root: string, overrides: Partial<OutpostConfig['stora
 }
 
 /** A real server on 127.0.0.1 with an OS-picked port, in this process. */
-export async function socketServer(root?: string, overrides: Partial<OutpostConfig['storage']> = {}): Promise<RunningServer & { root: string }> {
+export async function socketServer(
+  root?: string,
+  overrides: Partial<OutpostConfig['storage']> = {},
+): Promise<RunningServer & { root: string }> {
   const dir = root ?? (await tempDir())
   const server = await startServer(testConfig(dir, overrides), silentLogger)
   return Object.assign(server, { root: dir })
@@ -78,20 +104,32 @@ export interface ChildServer {
  * `outpost serve <config>` in a child process (through tsx), for crash and signal tests.
  * Resolves once it logs "listening".
  */
-export async function childServer(root: string, storage: Record<string, unknown> = {}): Promise<ChildServer> {
+export async function childServer(
+  root: string,
+  storage: Record<string, unknown> = {},
+): Promise<ChildServer> {
   const configPath = join(await tempDir('outpost-config-'), 'config.json')
   await writeFile(
     configPath,
-    JSON.stringify({ storage: { rootDirectory: root, ...storage }, http: { address: '127.0.0.1', port: 0 } }),
+    JSON.stringify({
+      storage: { rootDirectory: root, ...storage },
+      http: { address: '127.0.0.1', port: 0 },
+    }),
   )
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', configPath], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'src/cli/main.ts'), 'serve', configPath],
+    {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
   const url = await new Promise<string>((resolve, reject) => {
     const check = () => {
       const m = /"msg":"listening","url":"([^"]+)"/.exec(out)
@@ -126,17 +164,29 @@ export interface TestImage {
 }
 
 /** A small OCI image: one config, `layerCount` random layers, and its manifest. */
-export function makeImage(seed: string, layerCount = 1, extra: Record<string, unknown> = {}): TestImage {
+export function makeImage(
+  seed: string,
+  layerCount = 1,
+  extra: Record<string, unknown> = {},
+): TestImage {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }))
   const layers = Array.from({ length: layerCount }, (_, i) =>
-    Buffer.from(`layer ${i} of ${seed} ${createHash('sha256').update(seed + i).digest('hex')}`),
+    Buffer.from(
+      `layer ${i} of ${seed} ${createHash('sha256')
+        .update(seed + i)
+        .digest('hex')}`,
+    ),
   )
   const mediaType = 'application/vnd.oci.image.manifest.v1+json'
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(config),
+        size: config.length,
+      },
       layers: layers.map((l) => ({
         mediaType: 'application/vnd.oci.image.layer.v1.tar',
         digest: sha256(l),
@@ -151,9 +201,17 @@ export function makeImage(seed: string, layerCount = 1, extra: Record<string, un
 type Requester = (path: string, init?: RequestInit) => Promise<Response>
 
 /** Push an image's blobs (monolithic POST) and its manifest under `tag`. */
-export async function pushImage(request: Requester, repo: string, image: TestImage, tag: string): Promise<Response> {
+export async function pushImage(
+  request: Requester,
+  repo: string,
+  image: TestImage,
+  tag: string,
+): Promise<Response> {
   for (const blob of [image.config, ...image.layers]) {
-    const res = await request(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob })
+    const res = await request(`/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, {
+      method: 'POST',
+      body: blob,
+    })
     if (res.status !== 201) throw new Error(`blob push failed: ${res.status} ${await res.text()}`)
   }
   return request(`/v2/${repo}/manifests/${tag}`, {
@@ -168,7 +226,9 @@ export async function listFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true })
   return entries
     .filter((e) => e.isFile())
-    .map((e) => relative(root, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .map((e) =>
+      relative(root, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)),
+    )
     .sort()
 }
 

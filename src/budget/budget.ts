@@ -1,0 +1,161 @@
+// The budget service (DESIGN.md invariant 9): background work (GC, scrub, the dedupe pass) asks
+// before each small unit and is told to wait while the machine is busy with something else.
+// It pauses while others' CPU load is above budget or available memory is below the floor, keeps
+// the work's own read+write rate at or under ioRate with a token bucket, runs only inside the
+// maintenance window when one is set, and slows down while requests are in flight.
+import type { Sample, Sampler } from './sampler.js'
+
+export interface BudgetSettings {
+  /** pause while CPU load from others exceeds this percent of all CPUs */
+  cpuPercent: number
+  /** pause while available memory is below this many bytes */
+  minFreeMemory: number
+  /** bytes per second background work may read and write */
+  ioRate: number
+  /** minutes after local midnight [start, end); undefined: any time. May wrap midnight. */
+  window?: { start: number; end: number }
+}
+
+export interface BudgetClock {
+  now(): number
+  sleep(ms: number): Promise<void>
+  /** minutes since local midnight */
+  minuteOfDay(): number
+}
+
+export const realBudgetClock: BudgetClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  minuteOfDay: () => {
+    const d = new Date()
+    return d.getHours() * 60 + d.getMinutes()
+  },
+}
+
+export type ThrottleReason = 'cpu' | 'memory' | 'window'
+
+export interface BudgetCounters {
+  /** bytes granted to background work */
+  bytes: number
+  /** milliseconds spent waiting for I/O tokens */
+  ioWaitMs: number
+  /** milliseconds paused for each reason */
+  pausedMs: Record<ThrottleReason, number>
+  /** times throttling started, per reason */
+  throttles: Record<ThrottleReason, number>
+}
+
+export interface BudgetOptions {
+  settings: BudgetSettings
+  sampler: Sampler
+  clock?: BudgetClock
+  /** requests being served right now; background work yields while there are any */
+  inFlight?: () => number
+  log?: (msg: string, fields?: Record<string, unknown>) => void
+  /** how long a sample stays fresh */
+  sampleEveryMs?: number
+  /** how long to wait before re-checking a paused condition */
+  pauseStepMs?: number
+}
+
+export class Budget {
+  readonly counters: BudgetCounters = {
+    bytes: 0,
+    ioWaitMs: 0,
+    pausedMs: { cpu: 0, memory: 0, window: 0 },
+    throttles: { cpu: 0, memory: 0, window: 0 },
+  }
+  private tokens: number
+  private refilledAt: number
+  private sample?: { at: number; value: Sample }
+  private throttled?: ThrottleReason
+  private readonly clock: BudgetClock
+
+  constructor(private readonly options: BudgetOptions) {
+    this.clock = options.clock ?? realBudgetClock
+    this.tokens = options.settings.ioRate // a one-second burst
+    this.refilledAt = this.clock.now()
+  }
+
+  get settings(): BudgetSettings {
+    return this.options.settings
+  }
+
+  /**
+   * Wait until a unit of background work that reads or writes `ioBytes` may run. Units should be
+   * small (a megabyte, one blob, one repository's index) so that a pause takes effect quickly.
+   */
+  async acquire(ioBytes = 0, shouldStop: () => boolean = () => false): Promise<void> {
+    for (;;) {
+      if (shouldStop()) return
+      const reason = await this.blocked()
+      if (!reason) break
+      this.noteThrottle(reason)
+      const step = this.options.pauseStepMs ?? 1000
+      await this.clock.sleep(step)
+      this.counters.pausedMs[reason] += step
+    }
+    this.noteThrottle(undefined)
+    await this.takeTokens(ioBytes)
+    // Foreground first: while requests are in flight, leave the CPU and disk to them a moment.
+    if ((this.options.inFlight?.() ?? 0) > 0) await this.clock.sleep(5)
+  }
+
+  private async blocked(): Promise<ThrottleReason | undefined> {
+    const { settings } = this.options
+    if (settings.window && !inWindow(this.clock.minuteOfDay(), settings.window)) return 'window'
+    const sample = await this.currentSample()
+    if (sample.othersCpuPercent > settings.cpuPercent) return 'cpu'
+    if (sample.availableMemory < settings.minFreeMemory) return 'memory'
+    return undefined
+  }
+
+  private async currentSample(): Promise<Sample> {
+    const now = this.clock.now()
+    if (!this.sample || now - this.sample.at >= (this.options.sampleEveryMs ?? 1000)) {
+      this.sample = { at: now, value: await this.options.sampler.sample() }
+    }
+    return this.sample.value
+  }
+
+  /** Token bucket: refill at ioRate, at most one second's worth; a debt is slept off. */
+  private async takeTokens(bytes: number): Promise<void> {
+    const rate = this.options.settings.ioRate
+    this.counters.bytes += bytes
+    if (!Number.isFinite(rate) || bytes === 0) return
+    const now = this.clock.now()
+    this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) / 1000) * rate)
+    this.refilledAt = now
+    this.tokens -= bytes
+    if (this.tokens >= 0) return
+    const waitMs = (-this.tokens / rate) * 1000
+    this.counters.ioWaitMs += waitMs
+    await this.clock.sleep(waitMs)
+  }
+
+  private noteThrottle(reason: ThrottleReason | undefined): void {
+    if (reason === this.throttled) return
+    if (reason) {
+      this.counters.throttles[reason]++
+      this.options.log?.('background work paused', { reason })
+    } else {
+      this.options.log?.('background work resumed', { after: this.throttled })
+    }
+    this.throttled = reason
+  }
+}
+
+export function inWindow(minute: number, window: { start: number; end: number }): boolean {
+  if (window.start === window.end) return true
+  return window.start < window.end
+    ? minute >= window.start && minute < window.end
+    : minute >= window.start || minute < window.end
+}
+
+/** A budget that never waits, for offline commands asked to run flat out and for tests. */
+export function unlimitedBudget(): Budget {
+  return new Budget({
+    settings: { cpuPercent: 100, minFreeMemory: 0, ioRate: Infinity },
+    sampler: { sample: async () => ({ othersCpuPercent: 0, availableMemory: Infinity }) },
+  })
+}

@@ -1,0 +1,187 @@
+// Scrub of one repository (zot storage guide, "Scrub": hashes computed periodically so bit rot is
+// caught early). Checks that the layout files parse, that every manifest reachable from
+// index.json exists and hashes to its digest, and that every config and layer exists, has its
+// descriptor's size and hashes to its digest. Bytes shared by hard links are hashed once per pass.
+// Corrupt blobs are quarantined everywhere they are linked (see quarantine.ts).
+import {
+  layoutKeys,
+  parseIndex,
+  REF_NAME,
+  type Descriptor,
+  type IndexDocument,
+} from '../fs-layout/index.js'
+import type { IndexDb } from '../index-db/index.js'
+import type { StorageDriver } from '../storage/index.js'
+import { Digest, newHash } from './digest.js'
+import { parseManifest } from './manifest-rules.js'
+import { quarantineEverywhere } from './quarantine.js'
+
+export interface ScrubItem {
+  repo: string
+  /** the tag of the affected image, when the broken part hangs under a tagged manifest */
+  tag?: string
+  /** the manifest (image) affected */
+  manifest?: string
+  /** the blob found broken (a manifest, config or layer), when one is */
+  blob?: string
+  error: string
+}
+
+export interface RepoScrubResult {
+  repo: string
+  images: number
+  ok: number
+  affected: ScrubItem[]
+  bytesHashed: number
+}
+
+/** Per-pass memory of what was hashed, keyed by the bytes' identity, so shared bytes hash once. */
+export type HashMemo = Map<string, string | null>
+
+export interface ScrubContext {
+  /** wait for the budget before hashing `bytes` more */
+  pace: (bytes: number) => Promise<void>
+  memo: HashMemo
+  shouldStop: () => boolean
+}
+
+export interface RepoScrubDeps {
+  driver: StorageDriver
+  db: IndexDb
+  log: (msg: string, fields?: Record<string, unknown>) => void
+  /** forget cached parses/bytes of a digest that was found corrupt */
+  forget: (repo: string, digest: string) => void
+}
+
+export async function scrubRepository(
+  deps: RepoScrubDeps,
+  repo: string,
+  ctx: ScrubContext,
+): Promise<RepoScrubResult> {
+  const result: RepoScrubResult = { repo, images: 0, ok: 0, affected: [], bytesHashed: 0 }
+  const layoutError = await checkLayoutFile(deps.driver, repo)
+  if (layoutError) result.affected.push({ repo, error: layoutError })
+  let doc: IndexDocument
+  try {
+    doc = parseIndex(await deps.driver.get(layoutKeys.index(repo)), layoutKeys.index(repo))
+  } catch (err) {
+    result.affected.push({ repo, error: `index.json: ${(err as Error).message}` })
+    return result
+  }
+  for (const desc of doc.manifests) {
+    if (ctx.shouldStop()) break
+    result.images++
+    const tag = desc.annotations?.[REF_NAME]
+    const before = result.affected.length
+    await checkManifest(deps, repo, ctx, result, desc, { tag, manifest: desc.digest })
+    if (result.affected.length === before) result.ok++
+    else
+      deps.log('scrub found a damaged image', {
+        repo,
+        tag,
+        manifest: desc.digest,
+        errors: result.affected.slice(before),
+      })
+  }
+  return result
+}
+
+async function checkLayoutFile(driver: StorageDriver, repo: string): Promise<string | undefined> {
+  try {
+    const layout = JSON.parse((await driver.get(layoutKeys.ociLayout(repo))).toString('utf8'))
+    if (typeof layout?.imageLayoutVersion !== 'string') return 'oci-layout: no imageLayoutVersion'
+  } catch (err) {
+    return `oci-layout: ${(err as Error).message}`
+  }
+  return undefined
+}
+
+type Where = Pick<ScrubItem, 'tag' | 'manifest'>
+
+async function checkManifest(
+  deps: RepoScrubDeps,
+  repo: string,
+  ctx: ScrubContext,
+  result: RepoScrubResult,
+  desc: Descriptor,
+  where: Where,
+): Promise<void> {
+  if (!(await checkBlob(deps, repo, ctx, result, desc, where))) return
+  const bytes = await deps.driver.get(layoutKeys.blob(repo, Digest.parse(desc.digest)))
+  let parsed
+  try {
+    parsed = parseManifest(bytes, desc.mediaType)
+  } catch (err) {
+    result.affected.push({
+      repo,
+      ...where,
+      blob: desc.digest,
+      error: `manifest: ${(err as Error).message}`,
+    })
+    return
+  }
+  for (const blob of parsed.blobs) {
+    const child = { mediaType: blob.mediaType, digest: blob.digest.toString(), size: blob.size }
+    await checkBlob(deps, repo, ctx, result, child, where)
+  }
+  for (const m of parsed.manifests) {
+    const child = { mediaType: m.mediaType, digest: m.digest.toString(), size: m.size }
+    await checkManifest(deps, repo, ctx, result, child, where)
+  }
+}
+
+/** Exists, has the descriptor's size, hashes to its digest. False (and reported) otherwise. */
+async function checkBlob(
+  deps: RepoScrubDeps,
+  repo: string,
+  ctx: ScrubContext,
+  result: RepoScrubResult,
+  desc: Descriptor,
+  where: Where,
+): Promise<boolean> {
+  const report = (error: string) => {
+    result.affected.push({ repo, ...where, blob: desc.digest, error })
+    return false
+  }
+  let digest: Digest
+  try {
+    digest = Digest.parse(desc.digest)
+  } catch {
+    return report('invalid digest')
+  }
+  const key = layoutKeys.blob(repo, digest)
+  const info = await deps.driver.stat(key)
+  if (!info) return report('missing')
+  if (info.size !== desc.size) return report(`size ${info.size}, descriptor says ${desc.size}`)
+  const identity = info.identity ?? key
+  let actual = ctx.memo.get(identity)
+  if (actual === undefined) {
+    actual = await hashPaced(deps.driver, key, digest, ctx, result)
+    ctx.memo.set(identity, actual)
+  }
+  if (actual === null) return report('unreadable')
+  if (actual === digest.toString()) return true
+  await quarantineEverywhere(deps, repo, digest)
+  deps.forget(repo, digest.toString())
+  return report(`digest mismatch: content hashes to ${actual}`)
+}
+
+async function hashPaced(
+  driver: StorageDriver,
+  key: string,
+  digest: Digest,
+  ctx: ScrubContext,
+  result: RepoScrubResult,
+): Promise<string | null> {
+  const hash = newHash(digest.algorithm)
+  try {
+    for await (const chunk of await driver.read(key)) {
+      await ctx.pace((chunk as Buffer).length)
+      hash.update(chunk as Buffer)
+      result.bytesHashed += (chunk as Buffer).length
+    }
+  } catch {
+    return null
+  }
+  return `${digest.algorithm}:${hash.digest('hex')}`
+}

@@ -1,0 +1,2 @@
+// Public face of scrub.
+export { Scrubber, type ScrubCounters, type ScrubReport } from './scrubber.js'

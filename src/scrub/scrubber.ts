@@ -1,0 +1,108 @@
+// Scrub passes over every repository, paced by the budget service, resumable after a shutdown,
+// and reported: the last report is kept in the engine index (GET /v2/_outpost/scrub, `outpost
+// scrub`), with counters for metrics.
+import type { Budget } from '../budget/index.js'
+import type { IndexDb } from '../index-db/index.js'
+import type { HashMemo, Registry, ScrubItem } from '../registry/index.js'
+
+export interface ScrubReport {
+  startedAt: string
+  endedAt?: string
+  /** false while running, or when a shutdown interrupted the pass */
+  complete: boolean
+  repositories: number
+  images: number
+  ok: number
+  affectedCount: number
+  bytesHashed: number
+  affected: ScrubItem[]
+}
+
+export interface ScrubCounters {
+  passes: number
+  bytesHashed: number
+  affected: number
+}
+
+interface Progress {
+  /** the last repository fully scrubbed in the unfinished pass, and the report so far */
+  after?: string
+  report?: ScrubReport
+}
+
+const PROGRESS = 'scrub-progress'
+const LAST_REPORT = 'scrub-report'
+/** At most this many affected items are kept in a report (the counts stay exact). */
+const MAX_ITEMS = 1000
+
+export interface ScrubberOptions {
+  registry: Registry
+  db: IndexDb
+  budget: Budget
+  log: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+export class Scrubber {
+  readonly counters: ScrubCounters = { passes: 0, bytesHashed: 0, affected: 0 }
+  private current?: ScrubReport
+
+  constructor(private readonly options: ScrubberOptions) {}
+
+  /** The pass in progress, or the last finished (or interrupted) one. */
+  lastReport(): { running: boolean; report?: ScrubReport } {
+    if (this.current) return { running: true, report: this.current }
+    return { running: false, report: this.options.db.getMeta<ScrubReport>(LAST_REPORT) }
+  }
+
+  /** True when a pass was interrupted and should resume soon after start. */
+  interrupted(): boolean {
+    return this.options.db.getMeta<Progress>(PROGRESS)?.report !== undefined
+  }
+
+  async runPass(shouldStop: () => boolean = () => false): Promise<ScrubReport> {
+    const { registry, db, budget, log } = this.options
+    const progress = db.getMeta<Progress>(PROGRESS) ?? {}
+    const report: ScrubReport = progress.report ?? {
+      startedAt: new Date().toISOString(),
+      complete: false,
+      repositories: 0,
+      images: 0,
+      ok: 0,
+      affectedCount: 0,
+      bytesHashed: 0,
+      affected: [],
+    }
+    if (progress.after !== undefined) log('scrub pass resuming', { after: progress.after })
+    this.current = report
+    const memo: HashMemo = new Map()
+    const ctx = { memo, shouldStop, pace: (bytes: number) => budget.acquire(bytes, shouldStop) }
+    try {
+      for (const repo of await registry.repositories()) {
+        if (progress.after !== undefined && repo <= progress.after) continue
+        await budget.acquire(0, shouldStop)
+        if (shouldStop()) return report
+        const one = await registry.scrubRepository(repo, ctx)
+        if (shouldStop()) return report // an unfinished repository is scrubbed again on resume
+        report.repositories++
+        report.images += one.images
+        report.ok += one.ok
+        report.bytesHashed += one.bytesHashed
+        report.affectedCount += one.affected.length
+        report.affected.push(...one.affected.slice(0, MAX_ITEMS - report.affected.length))
+        this.counters.bytesHashed += one.bytesHashed
+        this.counters.affected += one.affected.length
+        await db.setMeta(PROGRESS, { after: repo, report } satisfies Progress)
+      }
+      report.complete = true
+      report.endedAt = new Date().toISOString()
+      this.counters.passes++
+      await db.setMeta(LAST_REPORT, report)
+      await db.setMeta(PROGRESS, {} satisfies Progress)
+      const { affected: _items, ...summary } = report
+      log(report.affectedCount ? 'scrub pass found damage' : 'scrub pass clean', summary)
+      return report
+    } finally {
+      this.current = undefined
+    }
+  }
+}
