@@ -79,7 +79,9 @@ export class SystemSampler implements Sampler {
         major: Math.floor(info.dev / 256) & 0xfff,
         minor: (info.dev & 0xff) | ((info.dev >> 12) & 0xfff00),
       }
-    await si.currentLoad() // the first reading only starts the measurement
+    // The first reading only starts the measurement (and takes half a second): not awaited, so
+    // it does not hold up startup.
+    si.currentLoad().catch(() => {})
     return sampler
   }
 

@@ -6,6 +6,8 @@ Usage:
   outpost verify <config.json>    check a configuration file without serving
   outpost gc <config.json> [--dry-run]
                                   one garbage-collection pass while no server runs
+  outpost scrub <config.json> [--json]
+                                  verify every blob's hash now; exit 1 when anything is damaged
   outpost version                 print the version (also: outpost --version)
   outpost <command> --help        help for one command
 
@@ -46,4 +48,19 @@ collects garbage online on its own schedule (storage.gc, gcDelay, gcInterval).
 Examples:
   outpost gc /etc/outpost/config.json --dry-run
   systemctl stop outpost && outpost gc /etc/outpost/config.json && systemctl start outpost
+`
+
+export const SCRUB_HELP = `outpost scrub <config.json> [--json]
+
+Runs one scrub pass over the storage of the given configuration: the layout files must parse,
+and every manifest, config and layer reachable from each repository's index.json must exist,
+have its descriptor's size and hash to its digest. Bytes shared by hard links are hashed once.
+A corrupt blob is moved to _outpost/quarantine/ (out of every repository linking it); the next
+push of that content restores it. Prints a REPOSITORY TAG STATUS AFFECTED-BLOB ERROR table, or
+JSON with --json. Exits 0 when everything is intact, 1 when anything is affected. Refuses while a
+server holds the storage: the server scrubs on its own schedule (extensions.scrub).
+
+Examples:
+  outpost scrub /etc/outpost/config.json
+  outpost scrub /etc/outpost/config.json --json | jq '.affected'
 `

@@ -7,7 +7,8 @@ import { createLogger } from '../log/logger.js'
 import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { runGcCommand } from './gc-command.js'
-import { GC_HELP, MAIN_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
+import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
+import { runScrubCommand } from './scrub-command.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
@@ -95,6 +96,31 @@ async function gcCommand(args: string[]): Promise<void> {
   }
 }
 
+async function scrubCommand(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(SCRUB_HELP)
+  const json = args.includes('--json')
+  const files = args.filter((a) => a !== '--json')
+  if (files.length !== 1) fail(`scrub takes exactly one config file\n\n${SCRUB_HELP}`)
+  let config: OutpostConfig
+  try {
+    config = await loadConfig(files[0])
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
+    throw err
+  }
+  try {
+    const report = await runScrubCommand(config, json, (text) => process.stdout.write(`${text}\n`))
+    // Exit 1 when anything is affected, so scripts and timers can alert on it.
+    if (report.affectedCount > 0) process.exitCode = 1
+  } catch (err) {
+    if (err instanceof StorageBusyError) {
+      fail(`${err.message}; stop it first (the server scrubs on its own schedule)`, 1)
+    }
+    if (err instanceof RootMissingError) fail(err.message, 1)
+    throw err
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
@@ -104,6 +130,8 @@ async function main(argv: string[]): Promise<void> {
       return verifyCommand(rest)
     case 'gc':
       return gcCommand(rest)
+    case 'scrub':
+      return scrubCommand(rest)
     case 'version':
     case '--version':
     case '-v':

@@ -2,3 +2,5 @@
 export { ConfigError, defaultConfig, loadConfig, parseConfig, type OutpostConfig } from './load.js'
 export { parseDuration } from './duration.js'
 export * from './storage-settings.js'
+export * from './maintenance.js'
+export * from './units.js'

@@ -5,6 +5,12 @@ import type { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { parseJsonc } from './jsonc.js'
 import { configSchema, knownKeys, type RawConfig } from './schema.js'
+import {
+  resolveMaintenance,
+  resolveScrub,
+  type MaintenanceSettings,
+  type ScrubSettings,
+} from './maintenance.js'
 import { resolveStorageSettings, type StorageSettings } from './storage-settings.js'
 
 export interface OutpostConfig {
@@ -18,6 +24,8 @@ export interface OutpostConfig {
   } & StorageSettings
   http: { address: string; port: number; shutdownTimeoutMs: number }
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
+  maintenance: MaintenanceSettings
+  scrub: ScrubSettings
 }
 
 export class ConfigError extends Error {
@@ -101,5 +109,7 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       shutdownTimeoutMs: parseDuration(raw.http?.shutdownTimeout ?? DEFAULTS.shutdownTimeout),
     },
     log: { level: raw.log?.level ?? 'info' },
+    maintenance: resolveMaintenance(raw.maintenance),
+    scrub: resolveScrub(raw.extensions?.scrub),
   }
 }

@@ -3,7 +3,7 @@
 // card: half the CPU, 64 MB of memory left to others, 8 MB/s of disk, any time of day.
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
-import { parseSpace } from './storage-settings.js'
+import { parseBytes } from './units.js'
 
 const SIZE = /^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|KiB|MiB|GiB)?$/
 const RATE = /^(\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|KiB|MiB|GiB)?)\/s$/
@@ -48,11 +48,6 @@ export const MAINTENANCE_DEFAULTS = {
   ioRate: '8MB/s',
 }
 
-function bytes(text: string): number {
-  const space = parseSpace(text)
-  return 'bytes' in space ? space.bytes : 0
-}
-
 export function resolveMaintenance(
   raw: z.infer<typeof maintenanceSchema> | undefined,
 ): MaintenanceSettings {
@@ -60,8 +55,8 @@ export function resolveMaintenance(
   const window = raw?.window ? WINDOW.exec(raw.window) : null
   return {
     cpuPercent: raw?.cpuPercent ?? MAINTENANCE_DEFAULTS.cpuPercent,
-    minFreeMemory: bytes(raw?.minFreeMemory ?? MAINTENANCE_DEFAULTS.minFreeMemory),
-    ioRate: bytes(rate[1]),
+    minFreeMemory: parseBytes(raw?.minFreeMemory ?? MAINTENANCE_DEFAULTS.minFreeMemory),
+    ioRate: parseBytes(rate[1]),
     ...(window && {
       window: {
         start: Number(window[1]) * 60 + Number(window[2]),

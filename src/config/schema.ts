@@ -3,6 +3,8 @@
 // do yet fails with "not supported yet" instead of being ignored.
 import { z } from 'zod'
 import { parseDuration } from './duration.js'
+import { maintenanceSchema, scrubSchema } from './maintenance.js'
+import { SPACE } from './units.js'
 
 const NOT_YET = 'not supported yet'
 
@@ -28,9 +30,6 @@ function notYet<T extends z.ZodType>(
 ) {
   return schema.refine(harmless, { message: `${what} is ${NOT_YET}${hint ? ` (${hint})` : ''}` })
 }
-
-/** "5%", "512MB", "1GiB", "1048576": a share of the filesystem or a byte count. */
-export const SPACE = /^(\d+(?:\.\d+)?)\s*(%|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/
 
 // zot's storage.retention: which untagged manifests and orphaned referrers GC may remove.
 const retentionPolicy = z.strictObject({
@@ -124,7 +123,7 @@ const disabledExtension = (name: string) =>
   )
 
 const extensions = z.strictObject({
-  scrub: disabledExtension('scrub').optional(),
+  scrub: scrubSchema.optional(),
   sync: disabledExtension('sync').optional(),
   metrics: disabledExtension('metrics').optional(),
   search: disabledExtension('search').optional(),
@@ -139,6 +138,8 @@ export const configSchema = z.strictObject({
   http: http.optional(),
   log: log.optional(),
   extensions: extensions.optional(),
+  // Outpost's own: the budget background work (GC, scrub, dedupe pass) runs under.
+  maintenance: maintenanceSchema.optional(),
 })
 
 export type RawConfig = z.infer<typeof configSchema>

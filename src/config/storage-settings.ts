@@ -6,7 +6,10 @@
 //   gcInterval > 0                -> at that interval
 // The first pass runs after gcDelay (default 1 h), and nothing younger than gcDelay is collected.
 import { parseDuration } from './duration.js'
-import { SPACE, type RawConfig } from './schema.js'
+import type { RawConfig } from './schema.js'
+import { parseSpace, type FreeSpace } from './units.js'
+
+export { parseSpace, type FreeSpace }
 
 const HOUR = 3_600_000
 
@@ -33,32 +36,11 @@ export interface RetentionSettings {
   policies: RetentionPolicy[]
 }
 
-export type FreeSpace = { percent: number } | { bytes: number }
-
 export interface StorageSettings {
   dedupe: boolean
   gc: GcSettings
   retention: RetentionSettings
   minFreeSpace: FreeSpace
-}
-
-const UNIT: Record<string, number> = {
-  B: 1,
-  KB: 1e3,
-  MB: 1e6,
-  GB: 1e9,
-  TB: 1e12,
-  KiB: 1024,
-  MiB: 1024 ** 2,
-  GiB: 1024 ** 3,
-  TiB: 1024 ** 4,
-}
-
-export function parseSpace(text: string): FreeSpace {
-  const m = SPACE.exec(text)
-  if (!m) throw new Error(`invalid space ${JSON.stringify(text)}`)
-  if (m[2] === '%') return { percent: Number(m[1]) }
-  return { bytes: Math.round(Number(m[1]) * UNIT[m[2] ?? 'B']) }
 }
 
 /** No policies configured (or an empty list): untagged manifests and orphaned referrers go. */

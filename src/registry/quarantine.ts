@@ -56,6 +56,11 @@ export function lostIn(db: IndexDb, digest: Digest, except: string): string[] {
   return (db.getMeta<string[]>(lostKey(digest)) ?? []).filter((r) => r !== except)
 }
 
+/** Whether `repo` lost `digest` to quarantine and waits for it to be pushed again. */
+export function isLost(db: IndexDb, digest: Digest, repo: string): boolean {
+  return (db.getMeta<string[]>(lostKey(digest)) ?? []).includes(repo)
+}
+
 export async function forgetLost(db: IndexDb, digest: Digest): Promise<void> {
   if ((db.getMeta<string[]>(lostKey(digest)) ?? []).length > 0)
     await db.setMeta(lostKey(digest), [])

@@ -14,7 +14,7 @@ import type { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { Digest, newHash } from './digest.js'
 import { parseManifest } from './manifest-rules.js'
-import { quarantineEverywhere } from './quarantine.js'
+import { isLost, quarantineEverywhere } from './quarantine.js'
 
 export interface ScrubItem {
   repo: string
@@ -31,6 +31,8 @@ export interface RepoScrubResult {
   repo: string
   images: number
   ok: number
+  /** every image checked (index.json entry), for a full listing */
+  checked: Array<{ tag?: string; manifest: string; ok: boolean }>
   affected: ScrubItem[]
   bytesHashed: number
 }
@@ -58,7 +60,14 @@ export async function scrubRepository(
   repo: string,
   ctx: ScrubContext,
 ): Promise<RepoScrubResult> {
-  const result: RepoScrubResult = { repo, images: 0, ok: 0, affected: [], bytesHashed: 0 }
+  const result: RepoScrubResult = {
+    repo,
+    images: 0,
+    ok: 0,
+    checked: [],
+    affected: [],
+    bytesHashed: 0,
+  }
   const layoutError = await checkLayoutFile(deps.driver, repo)
   if (layoutError) result.affected.push({ repo, error: layoutError })
   let doc: IndexDocument
@@ -74,7 +83,9 @@ export async function scrubRepository(
     const tag = desc.annotations?.[REF_NAME]
     const before = result.affected.length
     await checkManifest(deps, repo, ctx, result, desc, { tag, manifest: desc.digest })
-    if (result.affected.length === before) result.ok++
+    const ok = result.affected.length === before
+    result.checked.push({ tag, manifest: desc.digest, ok })
+    if (ok) result.ok++
     else
       deps.log('scrub found a damaged image', {
         repo,
@@ -151,7 +162,11 @@ async function checkBlob(
   }
   const key = layoutKeys.blob(repo, digest)
   const info = await deps.driver.stat(key)
-  if (!info) return report('missing')
+  if (!info) {
+    return report(
+      isLost(deps.db, digest, repo) ? 'quarantined: content was corrupt; push it again' : 'missing',
+    )
+  }
   if (info.size !== desc.size) return report(`size ${info.size}, descriptor says ${desc.size}`)
   const identity = info.identity ?? key
   let actual = ctx.memo.get(identity)

@@ -3,7 +3,7 @@
 // scrub`), with counters for metrics.
 import type { Budget } from '../budget/index.js'
 import type { IndexDb } from '../index-db/index.js'
-import type { HashMemo, Registry, ScrubItem } from '../registry/index.js'
+import type { HashMemo, Registry, RepoScrubResult, ScrubItem } from '../registry/index.js'
 
 export interface ScrubReport {
   startedAt: string
@@ -59,7 +59,14 @@ export class Scrubber {
     return this.options.db.getMeta<Progress>(PROGRESS)?.report !== undefined
   }
 
-  async runPass(shouldStop: () => boolean = () => false): Promise<ScrubReport> {
+  /**
+   * One pass over every repository; `onRepository` sees each repository's full result (the CLI
+   * lists every image from it).
+   */
+  async runPass(
+    shouldStop: () => boolean = () => false,
+    onRepository?: (result: RepoScrubResult) => void,
+  ): Promise<ScrubReport> {
     const { registry, db, budget, log } = this.options
     const progress = db.getMeta<Progress>(PROGRESS) ?? {}
     const report: ScrubReport = progress.report ?? {
@@ -83,6 +90,7 @@ export class Scrubber {
         if (shouldStop()) return report
         const one = await registry.scrubRepository(repo, ctx)
         if (shouldStop()) return report // an unfinished repository is scrubbed again on resume
+        onRepository?.(one)
         report.repositories++
         report.images += one.images
         report.ok += one.ok

@@ -48,8 +48,14 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     dedupe: config.storage.dedupe,
     minFreeSpace: config.storage.minFreeSpace,
   })
-  const state: AppState = { ready: false, started: false }
-  const app = createApp({ registry: storage.registry, logger, state })
+  const state: AppState = { ready: false, started: false, inFlight: 0 }
+  const upkeep = await startUpkeep(storage, config, logger, () => state.inFlight ?? 0)
+  const app = createApp({
+    registry: storage.registry,
+    logger,
+    state,
+    scrubStatus: upkeep.scrubber && (() => upkeep.scrubber!.lastReport()),
+  })
 
   let stopping = false
   const server = await new Promise<Server>((resolve, reject) => {
@@ -75,7 +81,6 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const port = (server.address() as AddressInfo).port
   const url = `http://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
 
-  const upkeep = startUpkeep(storage, config, logger)
   state.ready = true
   state.started = true
   logger.info('listening', {

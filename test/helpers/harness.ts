@@ -6,7 +6,11 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
+import {
+  resolveScrub,
+  resolveStorageSettings,
+  type OutpostConfig,
+} from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
@@ -79,6 +83,9 @@ export function testConfig(
     },
     http: { address: '127.0.0.1', port: 0, shutdownTimeoutMs: 2000 },
     log: { level: 'error' },
+    // Tests run flat out: the test process's own load must not pause the server's upkeep.
+    maintenance: { cpuPercent: 100, minFreeMemory: 0, ioRate: Infinity },
+    scrub: resolveScrub(undefined),
   }
 }
 

@@ -1,0 +1,83 @@
+// `outpost scrub <config.json> [--json]`: one scrub pass over the storage, offline and flat out
+// (an operator asked for it now). It takes the storage lock, so it refuses while a server holds
+// the storage; the server scrubs on its own schedule (extensions.scrub) within its budget.
+import { stat } from 'node:fs/promises'
+import { unlimitedBudget } from '../budget/index.js'
+import type { OutpostConfig } from '../config/index.js'
+import { FsDriver } from '../fsync/index.js'
+import { ownStorage, type RepoScrubResult } from '../registry/index.js'
+import { Scrubber, type ScrubReport } from '../scrub/index.js'
+import { RootMissingError } from '../server/server.js'
+
+interface Row {
+  repository: string
+  tag: string
+  status: 'ok' | 'affected'
+  blob: string
+  error: string
+}
+
+export async function runScrubCommand(
+  config: OutpostConfig,
+  json: boolean,
+  out: (text: string) => void,
+): Promise<ScrubReport> {
+  const root = config.storage.rootDirectory
+  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+  const storage = await ownStorage({
+    driver: new FsDriver({ root, commit: config.storage.commit }),
+    localRoot: root,
+    commit: config.storage.commit,
+    log: () => {},
+    holder: 'scrub',
+    dedupe: config.storage.dedupe,
+  })
+  const rows: Row[] = []
+  const collect = (result: RepoScrubResult) => {
+    for (const image of result.checked) {
+      const problems = result.affected.filter((a) => a.manifest === image.manifest)
+      const status = image.ok ? 'ok' : 'affected'
+      if (problems.length === 0) rows.push(row(result.repo, image.tag, status, '', ''))
+      for (const p of problems)
+        rows.push(row(result.repo, image.tag, status, p.blob ?? '', p.error))
+    }
+    for (const p of result.affected.filter((a) => a.manifest === undefined)) {
+      rows.push(row(result.repo, undefined, 'affected', p.blob ?? '', p.error))
+    }
+  }
+  try {
+    const scrubber = new Scrubber({
+      registry: storage.registry,
+      db: storage.db,
+      budget: unlimitedBudget(),
+      log: () => {},
+    })
+    const report = await scrubber.runPass(undefined, collect)
+    out(json ? JSON.stringify({ ...report, listing: rows }, null, 2) : table(rows, report))
+    return report
+  } finally {
+    await storage.close()
+  }
+}
+
+function row(
+  repository: string,
+  tag: string | undefined,
+  status: Row['status'],
+  blob: string,
+  error: string,
+): Row {
+  return { repository, tag: tag ?? '-', status, blob: blob || '-', error: error || '-' }
+}
+
+function table(rows: Row[], report: ScrubReport): string {
+  const header = ['REPOSITORY', 'TAG', 'STATUS', 'AFFECTED-BLOB', 'ERROR']
+  const cells = rows.map((r) => [r.repository, r.tag, r.status, r.blob, r.error])
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)))
+  const line = (c: string[]) =>
+    c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ')
+  const summary =
+    `${report.images} images in ${report.repositories} repositories, ${report.ok} ok, ` +
+    `${report.affectedCount} problems, ${report.bytesHashed} bytes hashed`
+  return [line(header), ...cells.map(line), '', summary].join('\n')
+}
