@@ -37,6 +37,9 @@ export async function runGcCommand(
       )
       for (const digest of repo.manifests) out(`  manifest ${digest}`)
       for (const digest of repo.blobs) out(`  blob ${digest}`)
+      // storage.retention.dryRun: what retention would remove is reported, and kept.
+      for (const digest of repo.retainedByDryRun ?? [])
+        out(`  manifest ${digest} kept: retention dry run would remove it`)
     }
     for (const repo of result.removedRepositories) out(`${repo}: repository removed (empty)`)
     out(

@@ -80,7 +80,8 @@ export class GarbageCollector {
       result.blobs += one.blobs.length
       result.bytes += one.bytes
       if (one.repositoryRemoved) result.removedRepositories.push(repo)
-      if (one.manifests.length || one.blobs.length) result.details.push(one)
+      if (one.manifests.length || one.blobs.length || one.retainedByDryRun?.length)
+        result.details.push(one)
       if (one.retainedByDryRun?.length) {
         this.options.log('retention dry run: would remove manifests', {
           repo,

@@ -205,6 +205,13 @@ async function oldEnough(
 /** A repository with nothing left (no manifests, blobs or uploads) leaves the catalog. */
 async function removeIfEmpty(deps: RepoGcDeps, repo: string): Promise<boolean> {
   for await (const _ of deps.driver.list(layoutKeys.uploadsDir(repo))) return false
+  // An upload finishing meanwhile (its publish does not take this lock) has renamed its bytes
+  // from .uploads/ into blobs/ since the sweep listed them: look again, in this order, so a
+  // blob caught between the two places is seen in one of them.
+  for (const algorithm of ALGORITHMS) {
+    for await (const _ of deps.driver.list(layoutKeys.blobAlgorithmDir(repo, algorithm)))
+      return false
+  }
   await deps.driver.delete(layoutKeys.index(repo))
   await deps.driver.delete(layoutKeys.ociLayout(repo))
   for (const algorithm of ALGORITHMS)
