@@ -55,7 +55,7 @@ export class Registry {
       driver,
       db,
       blobs: this.blobs,
-      ensureRepository: (repo) => this.indexes.ensure(repo),
+      inRepository: (repo, task) => this.inRepository(repo, task),
       space: this.space,
       clock,
     })
@@ -128,8 +128,17 @@ export class Registry {
     if (!info) return false
     // A mount that copies (no dedupe) writes the whole blob: it answers to the reserve too.
     if (!this.blobs.mountsByLink) await this.space.check(info.size)
-    await this.indexes.ensure(repo)
-    return this.blobs.mount(repo, digest, from, this.uploads.stagingKey(repo))
+    return this.inRepository(repo, () =>
+      this.blobs.mount(repo, digest, from, this.uploads.stagingKey(repo)),
+    )
+  }
+
+  /** `task` under the repository's lock, with its layout files in place (see UploadSessions). */
+  private inRepository<T>(repo: string, task: () => Promise<T>): Promise<T> {
+    return this.indexes.locked(repo, async () => {
+      await this.indexes.ensureLocked(repo)
+      return task()
+    })
   }
 
   /**

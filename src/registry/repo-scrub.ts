@@ -167,18 +167,23 @@ async function checkBlob(
       isLost(deps.db, digest, repo) ? 'quarantined: content was corrupt; push it again' : 'missing',
     )
   }
-  if (info.size !== desc.size) return report(`size ${info.size}, descriptor says ${desc.size}`)
+  // A size that differs from the descriptor is hashed too: truncated bytes are corrupt and go to
+  // quarantine like any other; intact bytes under a wrong descriptor are only reported.
+  const sizeError =
+    info.size === desc.size ? undefined : `size ${info.size}, descriptor says ${desc.size}`
   const identity = info.identity ?? key
   let actual = ctx.memo.get(identity)
   if (actual === undefined) {
     actual = await hashPaced(deps.driver, key, digest, ctx, result)
     ctx.memo.set(identity, actual)
   }
-  if (actual === null) return report('unreadable')
-  if (actual === digest.toString()) return true
-  await quarantineEverywhere(deps, repo, digest)
-  deps.forget(repo, digest.toString())
-  return report(`digest mismatch: content hashes to ${actual}`)
+  if (actual === null) return report(sizeError ?? 'unreadable')
+  if (actual === digest.toString()) return sizeError ? report(sizeError) : true
+  // Every repository that lost the bytes forgets them, or a cached manifest would still serve.
+  const lost = await quarantineEverywhere(deps, repo, digest)
+  for (const r of new Set([repo, ...lost])) deps.forget(r, digest.toString())
+  const mismatch = `content hashes to ${actual}`
+  return report(sizeError ? `${sizeError}; ${mismatch}` : `digest mismatch: ${mismatch}`)
 }
 
 async function hashPaced(

@@ -40,8 +40,11 @@ export interface UploadSessionsOptions {
   driver: StorageDriver
   db: IndexDb
   blobs: BlobStore
-  /** creates the repository's oci-layout and index.json before its first blob appears */
-  ensureRepository: (repo: string) => Promise<void>
+  /**
+   * Run `task` under the repository's lock once its oci-layout and index.json exist, so a GC
+   * pass cannot remove the repository between its creation and the blob's arrival.
+   */
+  inRepository: <T>(repo: string, task: () => Promise<T>) => Promise<T>
   space: SpaceGuard
   clock: Clock
 }
@@ -104,8 +107,9 @@ export class UploadSessions {
           `uploaded content has digest ${actual}, not ${digest}`,
         )
       }
-      await this.options.ensureRepository(repo)
-      await this.options.blobs.publish(repo, digest, key, state.offset)
+      await this.options.inRepository(repo, () =>
+        this.options.blobs.publish(repo, digest, key, state.offset),
+      )
       await this.options.db.deleteSession(id)
       await this.options.driver.prune(layoutKeys.uploadsDir(repo))
       return { size: state.offset }
