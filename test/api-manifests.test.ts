@@ -247,6 +247,20 @@ describe('manifests: refused pushes', () => {
     await refused(JSON.stringify(foreign), 400, 'MANIFEST_BLOB_UNKNOWN')
   })
 
+  it('a descriptor whose size differs from the stored blob is 400 MANIFEST_INVALID', async () => {
+    const layer = Buffer.from('a layer whose size the manifest gets wrong')
+    const digest = await pushBlob(reg.request, 'bad/repo', layer)
+    await pushBlob(reg.request, 'bad/repo', config)
+    const lying = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: descOf(MT.ociConfig, config),
+      layers: [{ mediaType: MT.ociLayer, digest, size: layer.length + 1 }],
+    }
+    const error = await refused(JSON.stringify(lying), 400, 'MANIFEST_INVALID')
+    assert.match(error.message, new RegExp(`${digest} gives size ${layer.length + 1}`))
+  })
+
   it('an index that references a missing child is 400 MANIFEST_BLOB_UNKNOWN, in old and new repositories', async () => {
     const child = { mediaType: MT.ociManifest, digest: sha256('no such child'), size: 10 }
     const index = indexOf([child])

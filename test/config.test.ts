@@ -1,7 +1,8 @@
 // The zot-compatible configuration (DESIGN.md §5): zot's own documented examples, a plain local
 // config, the storage settings dedupe and GC run on (the seed's gc table, retention, the free-space
-// reserve) and every way a file can be wrong. Each failure must name its JSON path, so every
-// assertion below looks for the path in the error text.
+// reserve), the budget background work runs under (maintenance), zot's scrub extension, and every
+// way a file can be wrong. Each failure must name its JSON path, so every assertion below looks
+// for the path in the error text.
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -69,6 +70,14 @@ const DEFAULTS: StorageSettings = {
   },
   minFreeSpace: { percent: 5 },
 }
+
+/** What a file without `maintenance` and `extensions.scrub` resolves to (safe on a 1 GB Pi). */
+const MAINTENANCE: OutpostConfig['maintenance'] = {
+  cpuPercent: 50,
+  minFreeMemory: 64_000_000,
+  ioRate: 8_000_000,
+}
+const SCRUB_OFF: OutpostConfig['scrub'] = { enabled: false, intervalMs: 24 * HOUR }
 
 describe("zot's documented examples", () => {
   it('accepts the storage example: commit, dedupe, and GC every 24h after a 1h delay', async () => {
@@ -138,6 +147,8 @@ describe('a valid configuration', () => {
       },
       http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 90 * 60_000 },
       log: { level: 'info' },
+      maintenance: MAINTENANCE,
+      scrub: SCRUB_OFF,
     } satisfies OutpostConfig)
   })
 
@@ -153,6 +164,8 @@ describe('a valid configuration', () => {
       },
       http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 30_000 },
       log: { level: 'info' },
+      maintenance: MAINTENANCE,
+      scrub: SCRUB_OFF,
     } satisfies OutpostConfig)
   })
 
@@ -440,19 +453,117 @@ describe('an invalid configuration', () => {
       [config({}, { http: { tls: { cert: '/c.pem', key: '/k.pem' } } }), 'http.tls'],
       [config({}, { http: { auth: { htpasswd: { path: '/h' } } } }), 'http.auth'],
       [config({}, { http: { accessControl: {} } }), 'http.accessControl'],
-      [
-        config({}, { extensions: { scrub: { enable: true, interval: '24h' } } }),
-        'extensions.scrub',
-      ],
-      // zot turns an extension on when its object is present without "enable".
-      [config({}, { extensions: { scrub: { interval: '24h' } } }), 'extensions.scrub'],
       [config({}, { extensions: { sync: { enable: true } } }), 'extensions.sync'],
+      // zot turns an extension on when its object is present without "enable".
+      [config({}, { extensions: { metrics: {} } }), 'extensions.metrics'],
       [config({}, { log: { output: '/var/log/zot.log' } }), 'log.output'],
     ]
     for (const [text, path] of cases) {
       const err = rejection(text)
       assert.deepEqual(paths(err), [path])
       assertProblem(err, path, NOT_YET)
+    }
+  })
+})
+
+describe("maintenance (Outpost's own): the budget of GC, scrub and the dedupe pass", () => {
+  const maintenanceOf = (m: Record<string, unknown>) =>
+    parseConfig(config({}, { maintenance: m })).maintenance
+
+  it('defaults to half the CPU, 64 MB left free, 8 MB/s of I/O, any time of day', () => {
+    assert.deepEqual(maintenanceOf({}), MAINTENANCE)
+    assert.equal('window' in maintenanceOf({}), false)
+    assert.deepEqual(defaultConfig('/home/pi').maintenance, MAINTENANCE)
+  })
+
+  it('reads each field: a percentage, a size, a rate and local times as minutes', () => {
+    const cases: Array<[Record<string, unknown>, Partial<OutpostConfig['maintenance']>]> = [
+      [{ cpuPercent: 25 }, { cpuPercent: 25 }],
+      [{ cpuPercent: 12.5 }, { cpuPercent: 12.5 }],
+      [{ cpuPercent: 100 }, { cpuPercent: 100 }],
+      [{ minFreeMemory: '128MB' }, { minFreeMemory: 128_000_000 }],
+      [{ minFreeMemory: '256MiB' }, { minFreeMemory: 256 * 1024 ** 2 }],
+      [{ minFreeMemory: '0' }, { minFreeMemory: 0 }],
+      [{ ioRate: '20MB/s' }, { ioRate: 20_000_000 }],
+      [{ ioRate: '512KiB/s' }, { ioRate: 512 * 1024 }],
+      [{ ioRate: '1.5MB/s' }, { ioRate: 1_500_000 }],
+      [{ ioRate: '1048576/s' }, { ioRate: 1_048_576 }],
+      [{ window: '01:00-05:00' }, { window: { start: 60, end: 300 } }],
+      [{ window: '22:00-02:30' }, { window: { start: 1320, end: 150 } }], // wraps midnight
+      [{ window: '00:00-23:59' }, { window: { start: 0, end: 1439 } }],
+    ]
+    for (const [m, expected] of cases)
+      assert.deepEqual(maintenanceOf(m), { ...MAINTENANCE, ...expected }, JSON.stringify(m))
+  })
+
+  it('rejects what it cannot use, naming the path', () => {
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ cpuPercent: 0 }, 'maintenance.cpuPercent', '>=1'],
+      [{ cpuPercent: 150 }, 'maintenance.cpuPercent', '<=100'],
+      [{ cpuPercent: '50' }, 'maintenance.cpuPercent', 'expected number'],
+      [{ minFreeMemory: 'lots' }, 'maintenance.minFreeMemory', '"64MB"'],
+      [{ minFreeMemory: '5%' }, 'maintenance.minFreeMemory', '"64MB"'],
+      [{ minFreeMemory: 64 }, 'maintenance.minFreeMemory', 'expected string'],
+      [{ ioRate: 'fast' }, 'maintenance.ioRate', '"8MB/s"'],
+      [{ ioRate: '8MB' }, 'maintenance.ioRate', '"8MB/s"'],
+      [{ ioRate: '8MB/min' }, 'maintenance.ioRate', '"8MB/s"'],
+      [{ ioRate: '0MB/s' }, 'maintenance.ioRate', 'above 0'],
+      [{ window: '25:00-01:00' }, 'maintenance.window', '"01:00-05:00"'],
+      [{ window: '01:60-02:00' }, 'maintenance.window', '"01:00-05:00"'],
+      [{ window: '1:00-5:00' }, 'maintenance.window', '"01:00-05:00"'],
+      [{ window: '01:00' }, 'maintenance.window', '"01:00-05:00"'],
+      [{ ioRateLimit: '8MB/s' }, 'maintenance.ioRateLimit', 'ioRate'],
+    ]
+    for (const [m, path, expected] of cases) {
+      const err = rejection(config({}, { maintenance: m }))
+      assert.deepEqual(paths(err), [path], JSON.stringify(m))
+      assertProblem(err, path, expected)
+    }
+  })
+})
+
+describe("extensions.scrub (zot's)", () => {
+  const scrubOf = (scrub: unknown) => parseConfig(config({}, { extensions: { scrub } })).scrub
+
+  it("accepts zot's documented scrub snippet: enabled, every 24h", () => {
+    const zot = `{
+      "distSpecVersion": "1.1.0",
+      "storage": { "rootDirectory": "/tmp/zot" },
+      "http": { "address": "127.0.0.1", "port": "8080" },
+      "log": { "level": "debug" },
+      "extensions": {"scrub": {"enable": true, "interval": "24h"}}
+    }`
+    assert.deepEqual(parseConfig(zot).scrub, { enabled: true, intervalMs: 24 * HOUR })
+  })
+
+  it('is off unless asked for; an object without "enable" turns it on, as in zot', () => {
+    assert.deepEqual(parseConfig(config()).scrub, SCRUB_OFF)
+    assert.deepEqual(parseConfig(config({}, { extensions: {} })).scrub, SCRUB_OFF)
+    const cases: Array<[Record<string, unknown>, boolean, number]> = [
+      [{ enable: false }, false, 24 * HOUR],
+      [{ enable: false, interval: '1h' }, false, HOUR],
+      [{}, true, 24 * HOUR],
+      [{ interval: '12h' }, true, 12 * HOUR],
+      [{ enable: true, interval: '1m' }, true, MINUTE],
+    ]
+    for (const [scrub, enabled, intervalMs] of cases)
+      assert.deepEqual(scrubOf(scrub), { enabled, intervalMs }, JSON.stringify(scrub))
+  })
+
+  it('rejects an interval under a minute, a bad type and an unknown key, naming the path', () => {
+    const cases: Array<[unknown, string, string]> = [
+      [{ enable: true, interval: '59s' }, 'extensions.scrub.interval', 'at least "1m"'],
+      [{ interval: '0' }, 'extensions.scrub.interval', 'at least "1m"'],
+      [{ interval: '1 day' }, 'extensions.scrub.interval', 'Go duration'],
+      [{ interval: 86400 }, 'extensions.scrub.interval', 'expected string'],
+      [{ enable: 'yes' }, 'extensions.scrub.enable', 'expected boolean'],
+      [{ enable: true, intervall: '24h' }, 'extensions.scrub.intervall', 'interval'],
+      [true, 'extensions.scrub', 'expected object'],
+    ]
+    for (const [scrub, path, expected] of cases) {
+      const err = rejection(config({}, { extensions: { scrub } }))
+      assert.deepEqual(paths(err), [path], JSON.stringify(scrub))
+      assertProblem(err, path, expected)
     }
   })
 })

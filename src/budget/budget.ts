@@ -86,17 +86,23 @@ export class Budget {
    * small (a megabyte, one blob, one repository's index) so that a pause takes effect quickly.
    */
   async acquire(ioBytes = 0, shouldStop: () => boolean = () => false): Promise<void> {
-    for (;;) {
+    for (let paid = false; ;) {
       if (shouldStop()) return
       const reason = await this.blocked()
-      if (!reason) break
+      if (!reason) {
+        this.noteThrottle(undefined)
+        if (paid) break
+        await this.takeTokens(ioBytes, shouldStop)
+        // The wait for tokens may have run past the window's end or into a busy spell: the
+        // conditions are checked again right before the unit runs.
+        paid = true
+        continue
+      }
       this.noteThrottle(reason)
       const step = this.options.pauseStepMs ?? 1000
       await this.clock.sleep(step)
       this.counters.pausedMs[reason] += step
     }
-    this.noteThrottle(undefined)
-    await this.takeTokens(ioBytes)
     // Foreground first: while requests are in flight, leave the CPU and disk to them a moment.
     if ((this.options.inFlight?.() ?? 0) > 0) await this.clock.sleep(5)
   }
@@ -118,8 +124,11 @@ export class Budget {
     return this.sample.value
   }
 
-  /** Token bucket: refill at ioRate, at most one second's worth; a debt is slept off. */
-  private async takeTokens(bytes: number): Promise<void> {
+  /**
+   * Token bucket: refill at ioRate, at most one second's worth; a debt is slept off, in steps
+   * so that a stop request ends the wait as promptly as it ends a pause.
+   */
+  private async takeTokens(bytes: number, shouldStop: () => boolean): Promise<void> {
     const rate = this.options.settings.ioRate
     this.counters.bytes += bytes
     if (!Number.isFinite(rate) || bytes === 0) return
@@ -128,9 +137,14 @@ export class Budget {
     this.refilledAt = now
     this.tokens -= bytes
     if (this.tokens >= 0) return
-    const waitMs = (-this.tokens / rate) * 1000
-    this.counters.ioWaitMs += waitMs
-    await this.clock.sleep(waitMs)
+    let waitMs = (-this.tokens / rate) * 1000
+    const step = this.options.pauseStepMs ?? 1000
+    while (waitMs > 0 && !shouldStop()) {
+      const ms = Math.min(step, waitMs)
+      await this.clock.sleep(ms)
+      this.counters.ioWaitMs += ms
+      waitMs -= ms
+    }
   }
 
   private noteThrottle(reason: ThrottleReason | undefined): void {

@@ -2,8 +2,11 @@
 // available to us (the machine's, and the cgroup's when systemd limits the unit, which
 // systeminformation's mem() cannot see), and the I/O of the one block device holding the storage
 // root (its own line in /proc/diskstats, not machine-wide totals). Sampling reads /proc and /sys;
-// it spawns no process.
+// it spawns no process. That rules out systeminformation's currentLoad(): on Linux it runs
+// `cat /proc/stat | grep cpu` through execSync on every call, blocking the event loop meanwhile.
+// CPU times come from os.cpus() instead (libuv reads /proc/stat); mem() only reads /proc/meminfo.
 import { readFile, stat } from 'node:fs/promises'
+import { cpus } from 'node:os'
 import si from 'systeminformation'
 
 export interface Sample {
@@ -35,7 +38,12 @@ export async function deviceIoBytes(
   return undefined
 }
 
-/** The cgroup's memory headroom (limit - usage) for cgroup v2 or v1, when a limit is set. */
+/**
+ * The cgroup's memory headroom for cgroup v2 or v1, when a limit is set: the limit minus the
+ * working set. The usage counts page cache too, which the kernel reclaims at the limit, so a
+ * cgroup that has read a lot sits near its limit; its inactive file pages are subtracted (as
+ * kubelet's working set does), or reading blobs would make the budget pause itself for good.
+ */
 export async function cgroupHeadroom(
   procCgroup = '/proc/self/cgroup',
   root = '/sys/fs/cgroup',
@@ -45,27 +53,51 @@ export async function cgroupHeadroom(
   for (const line of text.split('\n')) {
     const [, controllers, path] = line.split(':')
     if (path === undefined) continue
-    let usage: string
-    let limit: string
+    let files: { dir: string; usage: string; limit: string; inactive: string }
     if (controllers === '') {
-      usage = await read(`${root}${path}/memory.current`)
-      limit = await read(`${root}${path}/memory.max`)
+      files = {
+        dir: `${root}${path}`,
+        usage: 'memory.current',
+        limit: 'memory.max',
+        inactive: 'inactive_file',
+      }
     } else if (controllers.split(',').includes('memory')) {
-      usage = await read(`${root}/memory${path}/memory.usage_in_bytes`)
-      limit = await read(`${root}/memory${path}/memory.limit_in_bytes`)
+      files = {
+        dir: `${root}/memory${path}`,
+        usage: 'memory.usage_in_bytes',
+        limit: 'memory.limit_in_bytes',
+        inactive: 'total_inactive_file',
+      }
     } else continue
+    const usage = await read(`${files.dir}/${files.usage}`)
+    const limit = await read(`${files.dir}/${files.limit}`)
     const max = Number(limit)
-    // "max" (v2) or a near-2^63 value (v1) means no limit.
-    if (!usage || !Number.isFinite(max) || max >= 2 ** 60) continue
-    return Math.max(0, max - Number(usage))
+    // "max" (v2) or a near-2^63 value (v1) means no limit; a missing file is not a limit of 0.
+    if (!usage || !limit || !Number.isFinite(max) || max >= 2 ** 60) continue
+    const memoryStat = await read(`${files.dir}/memory.stat`)
+    const found = new RegExp(`^${files.inactive} (\\d+)$`, 'm').exec(memoryStat)
+    const inactive = Number(found?.[1] ?? 0)
+    return Math.max(0, max - Math.max(0, Number(usage) - inactive))
   }
   return undefined
+}
+
+/** Busy and total milliseconds of all CPUs since boot (iowait counts as neither). */
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0
+  let idle = 0
+  for (const { times } of cpus()) {
+    busy += times.user + times.nice + times.sys + times.irq
+    idle += times.idle
+  }
+  return { busy, total: busy + idle }
 }
 
 /** Samples the real machine through systeminformation and /proc. */
 export class SystemSampler implements Sampler {
   private lastCpu = process.cpuUsage()
-  private lastAt = performance.now()
+  private lastTimes = cpuTimes()
+  private othersCpuPercent = 0
   private device?: { major: number; minor: number }
 
   private constructor() {}
@@ -79,28 +111,32 @@ export class SystemSampler implements Sampler {
         major: Math.floor(info.dev / 256) & 0xfff,
         minor: (info.dev & 0xff) | ((info.dev >> 12) & 0xfff00),
       }
-    // The first reading only starts the measurement (and takes half a second): not awaited, so
-    // it does not hold up startup.
-    si.currentLoad().catch(() => {})
     return sampler
   }
 
   async sample(): Promise<Sample> {
-    const [load, mem, cgroup] = await Promise.all([si.currentLoad(), si.mem(), cgroupHeadroom()])
-    const now = performance.now()
-    const cpu = process.cpuUsage(this.lastCpu)
-    const elapsedUs = (now - this.lastAt) * 1000
-    this.lastCpu = process.cpuUsage()
-    this.lastAt = now
-    const cores = Math.max(1, load.cpus.length)
-    const ownPercent = elapsedUs > 0 ? ((cpu.user + cpu.system) / elapsedUs / cores) * 100 : 0
-    const availableMemory = Math.min(mem.available, cgroup ?? Infinity)
+    const [mem, cgroup] = await Promise.all([si.mem(), cgroupHeadroom()])
+    // Load since the previous sample: all CPUs' busy time less this process's own.
+    const times = cpuTimes()
+    const total = times.total - this.lastTimes.total
+    // The kernel counts in ticks (10 ms): too short an interval keeps the previous reading.
+    if (total > 0) {
+      const ownMs = cpuMs(process.cpuUsage(this.lastCpu))
+      const busy = times.busy - this.lastTimes.busy
+      this.othersCpuPercent = Math.min(100, Math.max(0, ((busy - ownMs) / total) * 100))
+      this.lastCpu = process.cpuUsage()
+      this.lastTimes = times
+    }
     return {
-      othersCpuPercent: Math.max(0, load.currentLoad - ownPercent),
-      availableMemory,
+      othersCpuPercent: this.othersCpuPercent,
+      availableMemory: Math.min(mem.available, cgroup ?? Infinity),
       deviceIoBytes: this.device
         ? await deviceIoBytes(this.device.major, this.device.minor)
         : undefined,
     }
   }
+}
+
+function cpuMs(usage: NodeJS.CpuUsage): number {
+  return (usage.user + usage.system) / 1000
 }

@@ -35,7 +35,10 @@ export async function runScrubCommand(
   const rows: Row[] = []
   const collect = (result: RepoScrubResult) => {
     for (const image of result.checked) {
-      const problems = result.affected.filter((a) => a.manifest === image.manifest)
+      // By tag too: one manifest under two tags is two images, each with its own findings.
+      const problems = result.affected.filter(
+        (a) => a.manifest === image.manifest && a.tag === image.tag,
+      )
       const status = image.ok ? 'ok' : 'affected'
       if (problems.length === 0) rows.push(row(result.repo, image.tag, status, '', ''))
       for (const p of problems)

@@ -12,11 +12,17 @@ const WINDOW = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/
 export const maintenanceSchema = z.strictObject({
   cpuPercent: z.number().min(1).max(100).optional(),
   minFreeMemory: z.string().regex(SIZE, 'expected a size such as "64MB"').optional(),
-  ioRate: z.string().regex(RATE, 'expected a rate such as "8MB/s"').optional(),
+  ioRate: z
+    .string()
+    .regex(RATE, 'expected a rate such as "8MB/s"')
+    // A rate of 0 cannot pace anything: every unit would owe an infinite wait.
+    .refine((s) => !RATE.test(s) || parseBytes(RATE.exec(s)![1]) > 0, 'expected a rate above 0')
+    .optional(),
   window: z.string().regex(WINDOW, 'expected local times such as "01:00-05:00"').optional(),
 })
 
-export const scrubSchema = z.looseObject({
+// zot's ScrubConfig has these two fields only: anything else is a typo to report.
+export const scrubSchema = z.strictObject({
   enable: z.boolean().optional(),
   interval: z
     .string()

@@ -213,7 +213,7 @@ export class BlobStore {
       if (!(await this.options.driver.stat(layoutKeys.index(other)))) continue // repository gone
       const source = layoutKeys.blob(repo, digest)
       const target = layoutKeys.blob(other, digest)
-      if (this.options.driver.link) await this.options.driver.link(source, target)
+      if (this.mountsByLink) await this.options.driver.link!(source, target)
       else await this.options.driver.write(target, await this.options.driver.read(source))
       await db.setVerified(target, { size, epoch })
       await db.putHolder(digest.toString(), other, { size, entered: stampNow(clock) })

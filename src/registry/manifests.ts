@@ -101,13 +101,23 @@ export class ManifestStore {
 
   private async requireBlobs(repo: string, parsed: ParsedManifest): Promise<void> {
     for (const blob of parsed.blobs) {
-      if (!(await this.blobs.stat(repo, blob.digest))) {
+      const info = await this.blobs.stat(repo, blob.digest)
+      const digest = blob.digest.toString()
+      if (!info) {
         throw new RegistryError(
           'MANIFEST_BLOB_UNKNOWN',
-          `manifest references unknown blob ${blob.digest}`,
+          `manifest references unknown blob ${digest}`,
           {
-            digest: blob.digest.toString(),
+            digest,
           },
+        )
+      }
+      // image-spec descriptor.md: size "MUST" be the size of the referenced content.
+      if (info.size !== blob.size) {
+        throw new RegistryError(
+          'MANIFEST_INVALID',
+          `descriptor of ${digest} gives size ${blob.size}, but the blob has ${info.size} bytes`,
+          { digest, size: info.size },
         )
       }
     }

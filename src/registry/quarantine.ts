@@ -18,17 +18,21 @@ const lostKey = (digest: Digest) => `lost:${digest}`
 
 /**
  * Move `repo`'s copy of `digest` to quarantine, and remove every other repository's name for the
- * same bytes (same identity). Returns the repositories that lost the blob.
+ * same bytes (same identity). With `found`, the identity of the file that failed, nothing moves
+ * when the name now holds another file (an upload replaced it). Returns the repositories that
+ * lost the blob: none when nothing moved.
  */
 export async function quarantineEverywhere(
   deps: QuarantineDeps,
   repo: string,
   digest: Digest,
+  found?: string,
 ): Promise<string[]> {
   const { driver, db } = deps
   const key = layoutKeys.blob(repo, digest)
   const info = await driver.stat(key)
   if (!info) return []
+  if (found !== undefined && info.identity !== found) return []
   const holders = new Set([repo, ...db.holders(digest.toString()).map(([r]) => r)])
   const sharing: string[] = []
   for (const holder of holders) {

@@ -149,6 +149,7 @@ async function checkBlob(
   result: RepoScrubResult,
   desc: Descriptor,
   where: Where,
+  again = false,
 ): Promise<boolean> {
   const report = (error: string) => {
     result.affected.push({ repo, ...where, blob: desc.digest, error })
@@ -179,8 +180,11 @@ async function checkBlob(
   }
   if (actual === null) return report(sizeError ?? 'unreadable')
   if (actual === digest.toString()) return sizeError ? report(sizeError) : true
+  // A verified upload may have replaced the file while it was hashed: that file is not the one
+  // that failed, so it stays, and is checked in turn (once).
+  const lost = await quarantineEverywhere(deps, repo, digest, info.identity)
+  if (lost.length === 0 && !again) return checkBlob(deps, repo, ctx, result, desc, where, true)
   // Every repository that lost the bytes forgets them, or a cached manifest would still serve.
-  const lost = await quarantineEverywhere(deps, repo, digest)
   for (const r of new Set([repo, ...lost])) deps.forget(r, digest.toString())
   const mismatch = `content hashes to ${actual}`
   return report(sizeError ? `${sizeError}; ${mismatch}` : `digest mismatch: ${mismatch}`)

@@ -6,11 +6,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import {
-  resolveScrub,
-  resolveStorageSettings,
-  type OutpostConfig,
-} from '../../src/config/index.js'
+import { resolveScrub, resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
@@ -43,6 +39,8 @@ export async function inMemoryRegistry(
     dedupe?: boolean
     clock?: Clock
     minFreeSpace?: FreeSpaceSetting
+    /** the storage's log (quiet by default) */
+    log?: (msg: string, fields?: Record<string, unknown>) => void
   } = {},
 ): Promise<InMemoryRegistry> {
   const root = options.root ?? (await tempDir())
@@ -52,7 +50,7 @@ export async function inMemoryRegistry(
     driver,
     localRoot: root,
     commit,
-    log: () => {},
+    log: options.log ?? (() => {}),
     holder: 'test',
     dedupe: options.dedupe,
     clock: options.clock,
@@ -89,13 +87,17 @@ export function testConfig(
   }
 }
 
-/** A real server on 127.0.0.1 with an OS-picked port, in this process. */
+/**
+ * A real server on 127.0.0.1 with an OS-picked port, in this process. `overrides` change the
+ * storage section; `config` replaces top-level sections (e.g. `scrub`).
+ */
 export async function socketServer(
   root?: string,
   overrides: Partial<OutpostConfig['storage']> = {},
+  config: Partial<Omit<OutpostConfig, 'storage'>> = {},
 ): Promise<RunningServer & { root: string }> {
   const dir = root ?? (await tempDir())
-  const server = await startServer(testConfig(dir, overrides), silentLogger)
+  const server = await startServer({ ...testConfig(dir, overrides), ...config }, silentLogger)
   return Object.assign(server, { root: dir })
 }
 
