@@ -48,10 +48,18 @@ export class Scrubber {
 
   constructor(private readonly options: ScrubberOptions) {}
 
-  /** The pass in progress, or the last finished (or interrupted) one. */
-  lastReport(): { running: boolean; report?: ScrubReport } {
+  /**
+   * The pass in progress; else the last completed pass, with the partial report of a pass that
+   * a shutdown interrupted (it resumes after the next start).
+   */
+  lastReport(): { running: boolean; report?: ScrubReport; interrupted?: ScrubReport } {
     if (this.current) return { running: true, report: this.current }
-    return { running: false, report: this.options.db.getMeta<ScrubReport>(LAST_REPORT) }
+    const interrupted = this.options.db.getMeta<Progress>(PROGRESS)?.report
+    return {
+      running: false,
+      report: this.options.db.getMeta<ScrubReport>(LAST_REPORT),
+      ...(interrupted && { interrupted }),
+    }
   }
 
   /** True when a pass was interrupted and should resume soon after start. */
