@@ -95,7 +95,7 @@ describe('ioRate: a token bucket with a one-second burst', () => {
       assert.ok(peakBytes(grants, 64 * KiB, 1000) <= 2 * rate + 64 * KiB)
       // The time went into waiting for tokens, not pauses.
       assertWithin(r.budget.counters.ioWaitMs, MINUTE - 1000, 0.05, 'ioWaitMs')
-      assert.deepEqual(r.budget.counters.pausedMs, { cpu: 0, memory: 0, window: 0 })
+      assert.deepEqual(r.budget.counters.pausedMs, { cpu: 0, memory: 0, window: 0, io: 0 })
     })
   }
 
@@ -176,6 +176,30 @@ describe('pauses while the machine is busy', () => {
     assertWithin(grants.length * 1024 * KiB, 47 * 8 * MB, 0.1, 'bytes in the minute')
   })
 
+  it('pauses while others keep the storage device busier than the whole ioRate', async () => {
+    // Others read 30 MB/s from the device between 10 s and 25 s; background work is granted
+    // its own bytes, which the device counter also sees and which must not count as others'.
+    let ours = 0
+    const othersBytes = (t: number) => Math.max(0, Math.min(t, 25_000) - 10_000) * 30_000
+    const r = rig({ ioRate: 8 * MB }, { script: (t) => ({ deviceIoBytes: othersBytes(t) + ours }) })
+    const grants: number[] = []
+    while (r.clock.now() < 40_000) {
+      await r.budget.acquire(512 * KiB)
+      ours += 512 * KiB
+      grants.push(r.clock.now())
+    }
+    const during = grants.filter((t) => t >= 12_000 && t < 25_000)
+    assert.deepEqual(during, [], 'no unit while the device was busy with others')
+    assert.ok(
+      grants.some((t) => t >= 25_000 && t <= 28_000),
+      'resumed once the device calmed',
+    )
+    assert.equal(r.budget.counters.throttles.io, 1)
+    assert.deepEqual(r.lines[0], ['background work paused', { reason: 'io' }])
+    // Its own I/O alone, at the full rate, never reads as others'.
+    assert.ok(grants.filter((t) => t < 10_000).length > 100, 'ran at full rate before')
+  })
+
   it('runs at exactly the budget: only a load above cpuPercent pauses', async () => {
     const r = rig({ cpuPercent: 50 }, { script: () => ({ othersCpuPercent: 50 }) })
     await r.budget.acquire(0)
@@ -211,8 +235,8 @@ describe('pauses while the machine is busy', () => {
     const r = rig({}, { script })
     await r.budget.acquire(0)
     assert.equal(r.clock.now(), 8000)
-    assert.deepEqual(r.budget.counters.pausedMs, { cpu: 5000, memory: 3000, window: 0 })
-    assert.deepEqual(r.budget.counters.throttles, { cpu: 1, memory: 1, window: 0 })
+    assert.deepEqual(r.budget.counters.pausedMs, { cpu: 5000, memory: 3000, window: 0, io: 0 })
+    assert.deepEqual(r.budget.counters.throttles, { cpu: 1, memory: 1, window: 0, io: 0 })
     assert.deepEqual(r.lines, [
       ['background work paused', { reason: 'cpu' }],
       ['background work paused', { reason: 'memory' }],
@@ -365,7 +389,7 @@ describe('unlimitedBudget', () => {
     assert.ok(ms < 1000, `10,000 units of 1 GiB took ${ms.toFixed(0)} ms`)
     assert.equal(budget.counters.bytes, 10_000 * 1024 ** 3)
     assert.equal(budget.counters.ioWaitMs, 0)
-    assert.deepEqual(budget.counters.pausedMs, { cpu: 0, memory: 0, window: 0 })
-    assert.deepEqual(budget.counters.throttles, { cpu: 0, memory: 0, window: 0 })
+    assert.deepEqual(budget.counters.pausedMs, { cpu: 0, memory: 0, window: 0, io: 0 })
+    assert.deepEqual(budget.counters.throttles, { cpu: 0, memory: 0, window: 0, io: 0 })
   })
 })

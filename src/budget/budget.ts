@@ -32,7 +32,8 @@ export const realBudgetClock: BudgetClock = {
   },
 }
 
-export type ThrottleReason = 'cpu' | 'memory' | 'window'
+/** io: the storage device is busy with others' reads and writes beyond our whole ioRate. */
+export type ThrottleReason = 'cpu' | 'memory' | 'window' | 'io'
 
 export interface BudgetCounters {
   /** bytes granted to background work */
@@ -43,6 +44,8 @@ export interface BudgetCounters {
   pausedMs: Record<ThrottleReason, number>
   /** times throttling started, per reason */
   throttles: Record<ThrottleReason, number>
+  /** the storage device's read+write rate not caused by background work, at the last sample */
+  othersIoBytesPerSecond: number
 }
 
 export interface BudgetOptions {
@@ -62,13 +65,15 @@ export class Budget {
   readonly counters: BudgetCounters = {
     bytes: 0,
     ioWaitMs: 0,
-    pausedMs: { cpu: 0, memory: 0, window: 0 },
-    throttles: { cpu: 0, memory: 0, window: 0 },
+    pausedMs: { cpu: 0, memory: 0, window: 0, io: 0 },
+    throttles: { cpu: 0, memory: 0, window: 0, io: 0 },
+    othersIoBytesPerSecond: 0,
   }
   private tokens: number
   private refilledAt: number
   private sample?: { at: number; value: Sample }
   private throttled?: ThrottleReason
+  private deviceMark?: { at: number; device: number; granted: number }
   private readonly clock: BudgetClock
 
   constructor(private readonly options: BudgetOptions) {
@@ -113,13 +118,16 @@ export class Budget {
     const sample = await this.currentSample()
     if (sample.othersCpuPercent > settings.cpuPercent) return 'cpu'
     if (sample.availableMemory < settings.minFreeMemory) return 'memory'
+    if (this.counters.othersIoBytesPerSecond > settings.ioRate) return 'io'
     return undefined
   }
 
   private async currentSample(): Promise<Sample> {
     const now = this.clock.now()
     if (!this.sample || now - this.sample.at >= (this.options.sampleEveryMs ?? 1000)) {
-      this.sample = { at: now, value: await this.options.sampler.sample() }
+      const value = await this.options.sampler.sample()
+      this.noteDeviceIo(now, value)
+      this.sample = { at: now, value }
     }
     return this.sample.value
   }
@@ -145,6 +153,21 @@ export class Budget {
       this.counters.ioWaitMs += ms
       waitMs -= ms
     }
+  }
+
+  /**
+   * Others' I/O on the storage device: the device's counters moved by more than what this
+   * service granted to background work over the same time.
+   */
+  private noteDeviceIo(now: number, value: Sample): void {
+    const previous = this.deviceMark
+    if (value.deviceIoBytes === undefined) return
+    this.deviceMark = { at: now, device: value.deviceIoBytes, granted: this.counters.bytes }
+    if (!previous || now <= previous.at) return
+    const seconds = (now - previous.at) / 1000
+    const device = value.deviceIoBytes - previous.device
+    const ours = this.counters.bytes - previous.granted
+    this.counters.othersIoBytesPerSecond = Math.max(0, (device - ours) / seconds)
   }
 
   private noteThrottle(reason: ThrottleReason | undefined): void {
