@@ -171,31 +171,26 @@ function gated(
 }
 
 describe('gc emptying a repository while an upload finishes', () => {
-  it('keeps the repository when a blob lands between the sweep and the removal', async () => {
+  it('waits for the publish: the repository keeps its new blob', async () => {
     const root = await tempDir()
     roots.push(root)
     const repo = 'fresh'
     const blob = Buffer.from('the first blob of a new repository')
-    // The upload's rename into blobs/ waits until GC, having swept an empty blobs/, looks at
-    // .uploads/; GC's look waits until the rename is done.
+    // The upload's rename into blobs/ is held open; the repository exists, empty, meanwhile.
+    // Publishing holds the repository's lock, so a GC pass started now must wait for it rather
+    // than find an empty repository and remove it under the arriving blob.
     let reachedMove!: () => void
     const atMove = new Promise<void>((resolve) => (reachedMove = resolve))
     let openMove!: () => void
     const moveOpen = new Promise<void>((resolve) => (openMove = resolve))
-    let doneMove!: () => void
-    const moveDone = new Promise<void>((resolve) => (doneMove = resolve))
     const driver = gated(new FsDriver({ root, commit: false }), {
       async move(to) {
         if (!to.startsWith(layoutKeys.blobAlgorithmDir(repo, 'sha256'))) return
         reachedMove()
         await moveOpen
       },
-      moved: (to) => to.startsWith(layoutKeys.blobAlgorithmDir(repo, 'sha256')) && doneMove(),
-      async list(prefix) {
-        if (prefix !== layoutKeys.uploadsDir(repo)) return
-        openMove()
-        await moveDone
-      },
+      moved: () => {},
+      async list() {},
     })
     const storage = await ownStorage({
       driver,
@@ -208,9 +203,17 @@ describe('gc emptying a repository while an upload finishes', () => {
     const request = (path: string, init?: RequestInit) => Promise.resolve(app.request(path, init))
     try {
       const upload = pushBlob(request, repo, blob)
-      await atMove // the repository exists, empty; the bytes are about to be published
-      const result = await storage.registry.collectGarbage(repo, gcPolicy())
+      await atMove
+      let gcDone = false
+      const gc = storage.registry.collectGarbage(repo, gcPolicy()).then((r) => {
+        gcDone = true
+        return r
+      })
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+      assert.equal(gcDone, false, 'GC ran while the blob was being published')
+      openMove()
       assert.equal(await upload, sha256(blob))
+      const result = await gc
       assert.equal(result.repositoryRemoved, false)
       assert.deepEqual(await catalog(request), [repo])
       const got = await request(`/v2/${repo}/blobs/${sha256(blob)}`)
