@@ -1,28 +1,16 @@
 // `outpost gc <config.json> [--dry-run]`: one garbage-collection pass against the storage, offline.
-// It takes the storage lock, so it refuses while a server (or another command) holds the storage.
-import { stat } from 'node:fs/promises'
 import type { OutpostConfig } from '../config/index.js'
-import { FsDriver } from '../fsync/index.js'
 import { GarbageCollector, type GcPassResult } from '../gc/index.js'
-import { ownStorage } from '../registry/index.js'
-import { RootMissingError } from '../server/server.js'
+import { withStorage } from './offline.js'
 
 export async function runGcCommand(
   config: OutpostConfig,
   dryRun: boolean,
   out: (line: string) => void,
 ): Promise<GcPassResult> {
-  const root = config.storage.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
-  const storage = await ownStorage({
-    driver: new FsDriver({ root, commit: config.storage.commit }),
-    localRoot: root,
-    commit: config.storage.commit,
-    log: (msg, fields) => out(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
-    holder: dryRun ? 'gc --dry-run' : 'gc',
-    dedupe: config.storage.dedupe,
-  })
-  try {
+  const log = (msg: string, fields?: Record<string, unknown>) =>
+    out(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`)
+  return withStorage(config, dryRun ? 'gc --dry-run' : 'gc', log, async (storage) => {
     const collector = new GarbageCollector({
       registry: storage.registry,
       delayMs: config.storage.gc.delayMs,
@@ -48,7 +36,5 @@ export async function runGcCommand(
         `${dryRun ? 'would be ' : ''}freed (${result.ms} ms)`,
     )
     return result
-  } finally {
-    await storage.close()
-  }
+  })
 }

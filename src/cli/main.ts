@@ -7,6 +7,7 @@ import { createLogger } from '../log/logger.js'
 import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { runGcCommand } from './gc-command.js'
+import { offlineArgs, offlineFailure } from './offline.js'
 import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 import { runScrubCommand } from './scrub-command.js'
 
@@ -73,53 +74,36 @@ async function verifyCommand(args: string[]): Promise<void> {
   }
 }
 
-async function gcCommand(args: string[]): Promise<void> {
-  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(GC_HELP)
-  const dryRun = args.includes('--dry-run')
-  const files = args.filter((a) => a !== '--dry-run')
-  if (files.length !== 1) fail(`gc takes exactly one config file\n\n${GC_HELP}`)
-  let config: OutpostConfig
+/** gc and scrub: `<config.json> [flag]`, one pass over the storage, a clear failure otherwise. */
+async function offlineCommand(
+  args: string[],
+  command: string,
+  flag: string,
+  help: string,
+  run: (config: OutpostConfig, flag: boolean, out: (text: string) => void) => Promise<unknown>,
+): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(help)
   try {
-    config = await loadConfig(files[0])
+    const { config, flag: flagged } = await offlineArgs(command, args, flag)
+    await run(config, flagged, (text) => process.stdout.write(`${text}\n`))
   } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
-    throw err
-  }
-  try {
-    await runGcCommand(config, dryRun, (line) => process.stdout.write(`${line}\n`))
-  } catch (err) {
-    if (err instanceof StorageBusyError) {
-      fail(`${err.message}; stop it first (gc runs online inside the server)`, 1)
-    }
-    if (err instanceof RootMissingError) fail(err.message, 1)
+    const failure = offlineFailure(err, command, help)
+    if (failure) fail(...failure)
     throw err
   }
 }
 
-async function scrubCommand(args: string[]): Promise<void> {
-  if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(SCRUB_HELP)
-  const json = args.includes('--json')
-  const files = args.filter((a) => a !== '--json')
-  if (files.length !== 1) fail(`scrub takes exactly one config file\n\n${SCRUB_HELP}`)
-  let config: OutpostConfig
-  try {
-    config = await loadConfig(files[0])
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
-    throw err
-  }
-  try {
-    const report = await runScrubCommand(config, json, (text) => process.stdout.write(`${text}\n`))
+const gcCommand = (args: string[]) =>
+  offlineCommand(args, 'gc', '--dry-run', GC_HELP, (config, dryRun, out) =>
+    runGcCommand(config, dryRun, out),
+  )
+
+const scrubCommand = (args: string[]) =>
+  offlineCommand(args, 'scrub', '--json', SCRUB_HELP, async (config, json, out) => {
+    const report = await runScrubCommand(config, json, out)
     // Exit 1 when anything is affected, so scripts and timers can alert on it.
     if (report.affectedCount > 0) process.exitCode = 1
-  } catch (err) {
-    if (err instanceof StorageBusyError) {
-      fail(`${err.message}; stop it first (the server scrubs on its own schedule)`, 1)
-    }
-    if (err instanceof RootMissingError) fail(err.message, 1)
-    throw err
-  }
-}
+  })
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv

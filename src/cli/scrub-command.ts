@@ -1,13 +1,11 @@
 // `outpost scrub <config.json> [--json]`: one scrub pass over the storage, offline and flat out
 // (an operator asked for it now). It takes the storage lock, so it refuses while a server holds
 // the storage; the server scrubs on its own schedule (extensions.scrub) within its budget.
-import { stat } from 'node:fs/promises'
 import { unlimitedBudget } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
-import { FsDriver } from '../fsync/index.js'
-import { ownStorage, type RepoScrubResult } from '../registry/index.js'
+import type { RepoScrubResult } from '../registry/index.js'
 import { Scrubber, type ScrubReport } from '../scrub/index.js'
-import { RootMissingError } from '../server/server.js'
+import { withStorage } from './offline.js'
 
 interface Row {
   repository: string
@@ -22,16 +20,6 @@ export async function runScrubCommand(
   json: boolean,
   out: (text: string) => void,
 ): Promise<ScrubReport> {
-  const root = config.storage.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
-  const storage = await ownStorage({
-    driver: new FsDriver({ root, commit: config.storage.commit }),
-    localRoot: root,
-    commit: config.storage.commit,
-    log: () => {},
-    holder: 'scrub',
-    dedupe: config.storage.dedupe,
-  })
   const rows: Row[] = []
   const collect = (result: RepoScrubResult) => {
     for (const image of result.checked) {
@@ -48,19 +36,22 @@ export async function runScrubCommand(
       rows.push(row(result.repo, undefined, 'affected', p.blob ?? '', p.error))
     }
   }
-  try {
-    const scrubber = new Scrubber({
-      registry: storage.registry,
-      db: storage.db,
-      budget: unlimitedBudget(),
-      log: () => {},
-    })
-    const report = await scrubber.runPass(undefined, collect)
-    out(json ? JSON.stringify({ ...report, listing: rows }, null, 2) : table(rows, report))
-    return report
-  } finally {
-    await storage.close()
-  }
+  return withStorage(
+    config,
+    'scrub',
+    () => {},
+    async (storage) => {
+      const scrubber = new Scrubber({
+        registry: storage.registry,
+        db: storage.db,
+        budget: unlimitedBudget(),
+        log: () => {},
+      })
+      const report = await scrubber.runPass(undefined, collect)
+      out(json ? JSON.stringify({ ...report, listing: rows }, null, 2) : table(rows, report))
+      return report
+    },
+  )
 }
 
 function row(
