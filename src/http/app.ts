@@ -67,6 +67,9 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     } finally {
       state.inFlight--
     }
+    // Measuring a response costs (reading c.res builds a Response and leaves the adapter's
+    // fast path): only when the line is written.
+    if (!logger.enabled('info')) return
     const sent = c.get('sent')
     logger.info('request', {
       method: c.req.method,
@@ -115,12 +118,16 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   app.onError((err, c) => {
     const reply = errorReply(err)
-    if (reply.internal)
+    if (clientWentAway(err)) {
+      // Not our failure: an upload keeps its resumable session, a download just stops.
+      logger.info('client disconnected', { route: c.get('route') })
+    } else if (reply.internal) {
       logger.error('request failed', {
         route: c.get('route'),
         error: String(err),
         stack: (err as Error)?.stack,
       })
+    }
     if (c.req.method === 'HEAD') return c.body(null, reply.status as 500)
     return c.json(reply.body, reply.status as 500)
   })
@@ -134,4 +141,15 @@ async function bodyBytes(method: string, res: Response): Promise<number> {
   const length = res.headers.get('content-length')
   if (length !== null) return Number(length)
   return (await res.clone().arrayBuffer()).byteLength
+}
+
+/** A request body cut short by the client (connection reset, aborted upload). */
+function clientWentAway(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | null
+  return (
+    e?.name === 'AbortError' ||
+    e?.code === 'ECONNRESET' ||
+    e?.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    e?.code === 'ABORT_ERR'
+  )
 }

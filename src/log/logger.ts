@@ -10,6 +10,8 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void
   warn(msg: string, fields?: Record<string, unknown>): void
   error(msg: string, fields?: Record<string, unknown>): void
+  /** whether lines of this level are written, so callers can skip the work of building them */
+  enabled(level: Level): boolean
 }
 
 export interface LoggerOptions {
@@ -29,6 +31,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (msg, fields) => log('info', msg, fields),
     warn: (msg, fields) => log('warn', msg, fields),
     error: (msg, fields) => log('error', msg, fields),
+    enabled: (level) => RANK[level] >= threshold,
   }
 }
 

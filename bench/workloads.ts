@@ -1,0 +1,241 @@
+// The five workloads, written once against the distribution-spec API so every target runs the
+// same client code: a big blob pushed monolithic (POST, then PUT ?digest= carrying the whole
+// body, the docker/skopeo way) and chunked (16 MiB PATCHes with Content-Range), pulled back,
+// many small images pushed concurrently, and manifest GETs by tag for a fixed time.
+import { createHash } from 'node:crypto'
+import { expectStatus, type RegistryClient } from './client.js'
+import { blockPieces, MIB, OCI_MANIFEST, type SmallImage } from './payload.js'
+
+export interface Plan {
+  sizeMiB: number
+  seconds: number
+  /** how often each big-blob workload runs */
+  runs: number
+  /**
+   * The big blobs, one per run, so a run never replaces the blob of the run before (dropping a
+   * GiB of page cache inside the request would be timed). The first monolithic one is pulled.
+   */
+  monolithic: BigBlob[]
+  /** pushed in chunks; the client computes the digest as it sends, and checks it against this */
+  chunked: BigBlob[]
+  images: SmallImage[]
+  imageConcurrency: number
+  manifestConcurrency: number
+}
+
+export interface BigBlob {
+  seed: number
+  digest: string
+}
+
+/** What the workloads of one target share: its client, and which small images it holds. */
+export interface Bench {
+  client: RegistryClient
+  plan: Plan
+  /** which run of a repeated workload this is, from 0 */
+  attempt: number
+  /** indexes of the small images pushed successfully, for the manifest GETs */
+  pushed: number[]
+}
+
+export interface Outcome {
+  value: number
+  unit: 'MB/s' | 'images/s' | 'req/s'
+  seconds: number
+  /** requests that failed without stopping the workload (small-image pushes) */
+  failures?: { count: number; first: string }
+}
+
+const BIG_REPO = 'bench/big'
+const SMALL_REPO = 'bench/small'
+const CHUNK_MIB = 16
+const OCTETS = 'application/octet-stream'
+/** What docker sends when pulling by tag: the manifest types it can use. */
+const ACCEPT_MANIFESTS = [
+  OCI_MANIFEST,
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ')
+
+function since(began: bigint): number {
+  return Number(process.hrtime.bigint() - began) / 1e9
+}
+
+function withDigest(path: string, digest: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`
+}
+
+function megabytesPerSecond(bytes: number, seconds: number): Outcome {
+  return { value: bytes / 1e6 / seconds, unit: 'MB/s', seconds }
+}
+
+async function openUpload(client: RegistryClient, repo: string): Promise<string> {
+  const reply = expectStatus(
+    await client.call('POST', `/v2/${repo}/blobs/uploads/`),
+    202,
+    'POST upload',
+  )
+  return client.resolve(reply.headers.location)
+}
+
+function expectDigest(actual: unknown, expected: string, what: string): void {
+  if (actual !== expected)
+    throw new Error(`${what}: digest ${String(actual)}, expected ${expected}`)
+}
+
+export async function pushMonolithic({ client, plan, attempt }: Bench): Promise<Outcome> {
+  const { seed, digest } = plan.monolithic[attempt]
+  const bytes = plan.sizeMiB * MIB
+  const began = process.hrtime.bigint()
+  const location = await openUpload(client, BIG_REPO)
+  const headers = { 'Content-Type': OCTETS, 'Content-Length': bytes }
+  const pieces = blockPieces(seed, 0, plan.sizeMiB)
+  const reply = await client.stream('PUT', withDigest(location, digest), headers, pieces)
+  expectStatus(reply, 201, 'PUT monolithic blob')
+  const seconds = since(began)
+  expectDigest(reply.headers['docker-content-digest'], digest, 'monolithic push')
+  return megabytesPerSecond(bytes, seconds)
+}
+
+export async function pushChunked({ client, plan, attempt }: Bench): Promise<Outcome> {
+  const { seed, digest: expected } = plan.chunked[attempt]
+  const hash = createHash('sha256')
+  const began = process.hrtime.bigint()
+  let location = await openUpload(client, BIG_REPO)
+  for (let first = 0; first < plan.sizeMiB; first += CHUNK_MIB) {
+    const count = Math.min(CHUNK_MIB, plan.sizeMiB - first)
+    const start = first * MIB
+    const headers = {
+      'Content-Type': OCTETS,
+      'Content-Length': count * MIB,
+      'Content-Range': `${start}-${start + count * MIB - 1}`,
+    }
+    const pieces = blockPieces(seed, first, count)
+    const reply = await client.stream('PATCH', location, headers, pieces, hash)
+    expectStatus(reply, 202, `PATCH chunk at ${start}`)
+    location = client.resolve(reply.headers.location)
+  }
+  const digest = `sha256:${hash.digest('hex')}`
+  const reply = await client.call('PUT', withDigest(location, digest))
+  expectStatus(reply, 201, 'PUT closing chunked upload')
+  const seconds = since(began)
+  expectDigest(digest, expected, 'chunked push (client hash)')
+  expectDigest(reply.headers['docker-content-digest'], expected, 'chunked push')
+  return megabytesPerSecond(plan.sizeMiB * MIB, seconds)
+}
+
+export async function pull({ client, plan }: Bench): Promise<Outcome> {
+  const { digest } = plan.monolithic[0]
+  const hash = createHash('sha256')
+  const began = process.hrtime.bigint()
+  const reply = await client.download(`/v2/${BIG_REPO}/blobs/${digest}`, hash)
+  const seconds = since(began)
+  if (reply.status !== 200) throw new Error(`GET blob: expected HTTP 200, got ${reply.status}`)
+  if (reply.bytes !== plan.sizeMiB * MIB) throw new Error(`GET blob: ${reply.bytes} bytes`)
+  expectDigest(`sha256:${hash.digest('hex')}`, digest, 'pulled blob')
+  return megabytesPerSecond(reply.bytes, seconds)
+}
+
+async function pushSmallBlob(client: RegistryClient, repo: string, blob: Buffer, digest: string) {
+  const location = await openUpload(client, repo)
+  const headers = { 'Content-Type': OCTETS }
+  const reply = await client.call('PUT', withDigest(location, digest), { headers, body: blob })
+  expectStatus(reply, 201, 'PUT small blob')
+}
+
+/** One small image: its three blobs, then its manifest under `tag`. */
+export async function pushImage(
+  client: RegistryClient,
+  repo: string,
+  image: SmallImage,
+  tag: string,
+) {
+  for (let i = 0; i < image.blobs.length; i++) {
+    await pushSmallBlob(client, repo, image.blobs[i], image.blobDigests[i])
+  }
+  const headers = { 'Content-Type': OCI_MANIFEST }
+  const path = `/v2/${repo}/manifests/${tag}`
+  const reply = await client.call('PUT', path, { headers, body: image.manifest })
+  expectStatus(reply, 201, 'PUT manifest')
+  expectDigest(reply.headers['docker-content-digest'], image.manifestDigest, 'manifest push')
+}
+
+function tagOf(n: number): string {
+  return `v${n}`
+}
+
+/** Run `worker` `concurrency` times in parallel; the first error fails the lot. */
+async function inParallel(concurrency: number, worker: (lane: number) => Promise<void>) {
+  await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)))
+}
+
+/**
+ * Push every small image, `imageConcurrency` at a time. A failed image is counted and reported,
+ * not fatal: the figures of the other workloads are still worth having.
+ */
+export async function pushImages(bench: Bench): Promise<Outcome> {
+  const { client, plan } = bench
+  let next = 0
+  const failed: string[] = []
+  const began = process.hrtime.bigint()
+  await inParallel(plan.imageConcurrency, async () => {
+    for (let n = next++; n < plan.images.length; n = next++) {
+      try {
+        await pushImage(client, SMALL_REPO, plan.images[n], tagOf(n))
+        bench.pushed.push(n)
+      } catch (err) {
+        failed.push(`image ${n}: ${(err as Error).message}`)
+      }
+    }
+  })
+  const seconds = since(began)
+  const outcome: Outcome = { value: bench.pushed.length / seconds, unit: 'images/s', seconds }
+  if (failed.length > 0) outcome.failures = { count: failed.length, first: failed[0] }
+  return outcome
+}
+
+/** Manifest GETs by tag, rotating over the pushed images, `manifestConcurrency` at a time. */
+export async function getManifests({ client, plan, pushed }: Bench): Promise<Outcome> {
+  if (pushed.length === 0) throw new Error('no small image was pushed: nothing to GET')
+  const paths = pushed.map((n) => `/v2/${SMALL_REPO}/manifests/${tagOf(n)}`)
+  const digests = pushed.map((n) => plan.images[n].manifestDigest)
+  const headers = { Accept: ACCEPT_MANIFESTS }
+  let done = 0
+  const began = process.hrtime.bigint()
+  const deadline = performance.now() + plan.seconds * 1000
+  await inParallel(plan.manifestConcurrency, async (lane) => {
+    for (
+      let n = lane % paths.length;
+      performance.now() < deadline;
+      n = (n + plan.manifestConcurrency) % paths.length
+    ) {
+      const reply = await client.call('GET', paths[n], { headers })
+      if (reply.status !== 200 || reply.headers['docker-content-digest'] !== digests[n]) {
+        expectStatus(reply, 200, `GET manifest ${paths[n]}`)
+        expectDigest(reply.headers['docker-content-digest'], digests[n], 'manifest GET')
+      }
+      done++
+    }
+  })
+  const seconds = since(began)
+  return { value: done / seconds, unit: 'req/s', seconds }
+}
+
+/** Exercise every code path once, so the first measured request does not pay for JIT or caches. */
+export async function warmUp(client: RegistryClient, image: SmallImage): Promise<void> {
+  for (let i = 0; i < 20; i++) expectStatus(await client.call('GET', '/v2/'), 200, 'GET /v2/')
+  await pushImage(client, 'bench/warmup', image, 'warm')
+  const headers = { Accept: ACCEPT_MANIFESTS }
+  for (let i = 0; i < 200; i++) {
+    expectStatus(
+      await client.call('GET', '/v2/bench/warmup/manifests/warm', { headers }),
+      200,
+      'warm-up GET',
+    )
+  }
+  for (let i = 0; i < 20; i++) {
+    const path = `/v2/bench/warmup/blobs/${image.blobDigests[1]}`
+    expectStatus(await client.call('GET', path), 200, 'warm-up blob GET')
+  }
+}
