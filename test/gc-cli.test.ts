@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { pushBlob } from './helpers/api.js'
 import { catalog, pullWhole } from './helpers/gc.js'
 import {
@@ -12,23 +12,13 @@ import {
   layoutFiles,
   makeImage,
   pushImage,
-  removeDir,
+  scratchDirs,
   sha256,
-  tempDir,
   type TestImage,
 } from './helpers/harness.js'
 import { runOutpost } from './helpers/outpost-cli.js'
 
-const dirs: string[] = []
-after(async () => {
-  for (const dir of dirs) await removeDir(dir)
-})
-
-async function dir(prefix?: string): Promise<string> {
-  const d = await tempDir(prefix)
-  dirs.push(d)
-  return d
-}
+const dir = scratchDirs()
 
 async function configFile(storage: Record<string, unknown>): Promise<string> {
   const file = join(await dir('outpost-gc-config-'), 'config.json')

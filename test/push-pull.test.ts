@@ -1,7 +1,13 @@
 // End-to-end push and pull in memory through app.request(): the path every client takes.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { inMemoryRegistry, makeImage, pushImage, sha256, type InMemoryRegistry } from './helpers/harness.js'
+import {
+  inMemoryRegistry,
+  makeImage,
+  pushImage,
+  sha256,
+  type InMemoryRegistry,
+} from './helpers/harness.js'
 
 describe('push and pull', () => {
   let reg: InMemoryRegistry

@@ -4,31 +4,21 @@
 import assert from 'node:assert/strict'
 import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { blobPath } from './helpers/dedupe.js'
 import {
   childServer,
   inMemoryRegistry,
   makeImage,
   pushImage,
-  removeDir,
+  scratchDirs,
   sha256,
-  tempDir,
   type TestImage,
 } from './helpers/harness.js'
 import { runOutpost } from './helpers/outpost-cli.js'
 import { flipByte, quarantineFiles } from './helpers/scrub.js'
 
-const dirs: string[] = []
-after(async () => {
-  for (const dir of dirs) await removeDir(dir)
-})
-
-async function dir(prefix?: string): Promise<string> {
-  const d = await tempDir(prefix)
-  dirs.push(d)
-  return d
-}
+const dir = scratchDirs()
 
 async function configFile(rootDirectory: string): Promise<string> {
   const file = join(await dir('outpost-scrub-config-'), 'config.json')

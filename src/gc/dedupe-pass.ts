@@ -62,7 +62,9 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
       if (options.shouldStop?.()) return finish(false)
       await pace()
       result.blobs++
-      const saved = await registry.blobs.dedupeExisting(repo, digest)
+      const saved = await registry.blobs.dedupeExisting(repo, digest, (bytes) =>
+        budget ? budget.acquire(bytes, options.shouldStop) : Promise.resolve(),
+      )
       if (saved > 0) {
         result.linked++
         result.bytesSaved += saved

@@ -179,7 +179,12 @@ export class BlobStore {
    * Startup dedupe of a blob already on disk: link it to another repository's copy when the two
    * are separate files with the same verified content. Returns the bytes saved (0 when kept).
    */
-  async dedupeExisting(repo: string, digest: Digest): Promise<number> {
+  async dedupeExisting(
+    repo: string,
+    digest: Digest,
+    /** asked before bytes may be hashed (a blob not yet verified in this run) */
+    pace: (bytes: number) => Promise<void> = async () => {},
+  ): Promise<number> {
     const key = layoutKeys.blob(repo, digest)
     const { db, driver } = this.options
     const own = await driver.stat(key)
@@ -194,6 +199,7 @@ export class BlobStore {
     if (!source) return 0
     if ((await driver.stat(source))?.identity === own.identity && own.identity !== undefined)
       return 0
+    await pace(own.size)
     if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before it is replaced
     await driver.link!(source, key)
     return own.size

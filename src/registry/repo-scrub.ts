@@ -175,7 +175,10 @@ async function checkBlob(
   const identity = info.identity ?? key
   let actual = ctx.memo.get(identity)
   if (actual === undefined) {
-    actual = await hashPaced(deps.driver, key, digest, ctx, result)
+    const hashed = await hashPaced(deps.driver, key, digest, ctx, result)
+    // Stopping (shutdown): nothing was learnt; the repository is scrubbed again on resume.
+    if (hashed === STOPPED) return true
+    actual = hashed
     ctx.memo.set(identity, actual)
   }
   if (actual === null) return report(sizeError ?? 'unreadable')
@@ -190,16 +193,20 @@ async function checkBlob(
   return report(sizeError ? `${sizeError}; ${mismatch}` : `digest mismatch: ${mismatch}`)
 }
 
+const STOPPED = Symbol('stopped')
+
 async function hashPaced(
   driver: StorageDriver,
   key: string,
   digest: Digest,
   ctx: ScrubContext,
   result: RepoScrubResult,
-): Promise<string | null> {
+): Promise<string | null | typeof STOPPED> {
   const hash = newHash(digest.algorithm)
   try {
     for await (const chunk of await driver.read(key)) {
+      // A big blob at a small ioRate takes minutes: a shutdown must not wait for its end.
+      if (ctx.shouldStop()) return STOPPED
       await ctx.pace((chunk as Buffer).length)
       hash.update(chunk as Buffer)
       result.bytesHashed += (chunk as Buffer).length

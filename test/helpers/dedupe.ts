@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, stat, statfs, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { GcPolicy } from '../../src/registry/index.js'
-import { haveCommand, sha256, type TestImage } from './harness.js'
+import { haveCommand, imageOf, sha256, type TestImage } from './harness.js'
 
 type Requester = (path: string, init?: RequestInit) => Promise<Response>
 
@@ -24,25 +24,10 @@ export const GC_NOW: GcPolicy = {
 /** An OCI image whose layers have the given sizes, filled with random (incompressible) bytes. */
 export function sizedImage(seed: string, layerSizes: number[]): TestImage {
   const config = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', seed }))
-  const layers = layerSizes.map((size) => randomBytes(size))
-  const mediaType = 'application/vnd.oci.image.manifest.v1+json'
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(config),
-        size: config.length,
-      },
-      layers: layers.map((l) => ({
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: sha256(l),
-        size: l.length,
-      })),
-    }),
+  return imageOf(
+    config,
+    layerSizes.map((size) => randomBytes(size)),
   )
-  return { config, layers, manifest, digest: sha256(manifest), mediaType }
 }
 
 /** Every blob of an image: config, layers and the manifest itself. */

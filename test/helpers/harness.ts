@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { resolveScrub, resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
@@ -186,6 +187,15 @@ export function makeImage(
         .digest('hex')}`,
     ),
   )
+  return imageOf(config, layers, extra)
+}
+
+/** An OCI image manifest over the given config and layers. */
+export function imageOf(
+  config: Buffer,
+  layers: Buffer[],
+  extra: Record<string, unknown> = {},
+): TestImage {
   const mediaType = 'application/vnd.oci.image.manifest.v1+json'
   const manifest = Buffer.from(
     JSON.stringify({
@@ -205,6 +215,22 @@ export function makeImage(
     }),
   )
   return { config, layers, manifest, digest: sha256(manifest), mediaType }
+}
+
+/**
+ * Temporary directories for one test file, removed after it: `const dir = scratchDirs()`, then
+ * `await dir()` wherever a fresh one is needed.
+ */
+export function scratchDirs(): (prefix?: string) => Promise<string> {
+  const dirs: string[] = []
+  after(async () => {
+    for (const d of dirs) await removeDir(d)
+  })
+  return async (prefix?: string) => {
+    const d = await tempDir(prefix)
+    dirs.push(d)
+    return d
+  }
 }
 
 type Requester = (path: string, init?: RequestInit) => Promise<Response>
