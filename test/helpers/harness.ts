@@ -258,7 +258,16 @@ export async function pushImage(
 
 /** Every file under `root` (relative paths), for "nothing left behind" checks. */
 export async function listFiles(root: string): Promise<string[]> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true })
+  // The server may prune an emptied directory while the walk is inside it: walk again.
+  let entries
+  for (let attempt = 0; ; attempt++) {
+    try {
+      entries = await readdir(root, { recursive: true, withFileTypes: true })
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err
+    }
+  }
   return entries
     .filter((e) => e.isFile())
     .map((e) =>
