@@ -10,7 +10,7 @@ import type { ByteRange, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
-import { hashStream } from './hashing.js'
+import { hashStream, verifiedStream } from './hashing.js'
 import { stampNow, type Clock } from './clock.js'
 import { forgetLost, lostIn } from './quarantine.js'
 
@@ -20,6 +20,8 @@ export interface BlobInfo {
 
 export interface BlobStoreOptions {
   driver: StorageDriver
+  /** where upload sessions stage their bytes; the blobs' own driver when omitted */
+  staging?: StorageDriver
   db: IndexDb
   /** identifies this run; verification records of other runs are not trusted */
   epoch: string
@@ -101,9 +103,29 @@ export class BlobStore {
    */
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    if (await this.linkFromHolder(repo, digest, size)) await this.options.driver.delete(stagedKey)
-    else await this.options.driver.move(stagedKey, key)
+    const staging = this.options.staging ?? this.options.driver
+    if (await this.linkFromHolder(repo, digest, size)) await staging.delete(stagedKey)
+    else if (staging === this.options.driver) await this.options.driver.move(stagedKey, key)
+    else await this.carry(staging, stagedKey, key, digest)
     await this.recordHeld(repo, digest, size)
+  }
+
+  /**
+   * Staged bytes go up to another backend (local staging, remote blobs): streamed, hashed again
+   * on the way so what becomes visible is what was verified, then the staged copy is removed.
+   */
+  private async carry(
+    staging: StorageDriver,
+    stagedKey: string,
+    key: string,
+    digest: Digest,
+  ): Promise<void> {
+    const source = await staging.read(stagedKey)
+    await this.options.driver.write(
+      key,
+      verifiedStream(source, digest.algorithm, digest.toString()),
+    )
+    await staging.delete(stagedKey)
   }
 
   /** Store small bytes (a manifest) whose digest the caller computed. */

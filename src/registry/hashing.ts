@@ -2,6 +2,7 @@
 // (DESIGN.md invariant 1: no re-read at finalize).
 import type { Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import { newHash, type Algorithm } from './digest.js'
 
 /** Called every `everyBytes` bytes; a rejection aborts the stream (e.g. the disk reserve). */
 export interface Checkpoint {
@@ -53,4 +54,31 @@ export function hashStream(
   })
   source.pipe(tap)
   return tap
+}
+
+/**
+ * `source` passed through unchanged, failing at its end unless the bytes hash to `expected`: for
+ * bytes carried from staging to another backend, so what becomes visible is what was verified
+ * (the destination's write is aborted by the failure).
+ */
+export function verifiedStream(
+  source: NodeJS.ReadableStream & { destroy(err?: Error): void },
+  algorithm: Algorithm,
+  expected: string,
+): Transform {
+  const hash = newHash(algorithm)
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk)
+      callback(null, chunk)
+    },
+    flush(callback) {
+      const actual = `${algorithm}:${hash.digest('hex')}`
+      callback(actual === expected ? null : new Error(`bytes hash to ${actual}, not ${expected}`))
+    },
+  })
+  source.on('error', (err: Error) => check.destroy(err))
+  check.on('close', () => source.destroy())
+  source.pipe(check)
+  return check
 }

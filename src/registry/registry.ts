@@ -20,6 +20,11 @@ export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
 export interface RegistryOptions {
   driver: StorageDriver
+  /**
+   * Where upload sessions stage their bytes: local disk when blobs live remotely (S3 cannot
+   * append), the blobs' own driver otherwise.
+   */
+  staging?: StorageDriver
   db: IndexDb
   /** identifies this run; see BlobStore */
   epoch: string
@@ -38,6 +43,7 @@ export class Registry {
   readonly referrers: Referrers
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
+  private readonly staging: StorageDriver
   private readonly gcDeps: RepoGcDeps
   private readonly log: LogFn
   private readonly space: SpaceGuard
@@ -47,12 +53,14 @@ export class Registry {
     const clock = options.clock ?? systemClock
     const dedupe = options.dedupe && driver.link !== undefined
     this.driver = driver
+    this.staging = options.staging ?? driver
     this.log = log
     this.indexes = new RepoIndexes(driver)
-    this.space = new SpaceGuard(driver, options.minFreeSpace ?? { bytes: 0 })
-    this.blobs = new BlobStore({ driver, db, epoch, log, dedupe, clock })
+    // The reserve guards the disk uploads land on first.
+    this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })
+    this.blobs = new BlobStore({ driver, staging: this.staging, db, epoch, log, dedupe, clock })
     this.uploads = new UploadSessions({
-      driver,
+      driver: this.staging,
       db,
       blobs: this.blobs,
       inRepository: (repo, task) => this.inRepository(repo, task),
@@ -67,6 +75,7 @@ export class Registry {
     this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers)
     this.gcDeps = {
       driver,
+      staging: this.staging,
       db,
       clock,
       indexes: this.indexes,
@@ -174,7 +183,7 @@ export class Registry {
 
   /** Drop upload sessions idle for longer than `maxAgeMs`. */
   async expireUploads(maxAgeMs: number): Promise<number> {
-    return this.uploads.expire(await listUploadHolders(this.driver), maxAgeMs)
+    return this.uploads.expire(await listUploadHolders(this.staging), maxAgeMs)
   }
 
   private referenced(blob: string, manifest: string): RegistryError {

@@ -41,6 +41,8 @@ export interface RepoGcResult {
 
 export interface RepoGcDeps {
   driver: StorageDriver
+  /** where upload sessions stage (an open session keeps its repository) */
+  staging: StorageDriver
   db: IndexDb
   clock: Clock
   indexes: RepoIndexes
@@ -204,7 +206,7 @@ async function oldEnough(
 
 /** A repository with nothing left (no manifests, blobs or uploads) leaves the catalog. */
 async function removeIfEmpty(deps: RepoGcDeps, repo: string): Promise<boolean> {
-  for await (const _ of deps.driver.list(layoutKeys.uploadsDir(repo))) return false
+  for await (const _ of deps.staging.list(layoutKeys.uploadsDir(repo))) return false
   // An upload finishing meanwhile (its publish does not take this lock) has renamed its bytes
   // from .uploads/ into blobs/ since the sweep listed them: look again, in this order, so a
   // blob caught between the two places is seen in one of them.

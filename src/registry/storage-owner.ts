@@ -25,6 +25,8 @@ export interface OwnedStorage {
 
 export interface OwnStorageOptions {
   driver: StorageDriver
+  /** where upload sessions stage (local disk when `driver` is remote); `driver` when omitted */
+  staging?: StorageDriver
   /** local directory for the engine index (the storage root on the filesystem) */
   localRoot: string
   commit: boolean
@@ -71,6 +73,7 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
     }
     const registry = new Registry({
       driver,
+      staging: options.staging,
       db,
       epoch,
       log,

@@ -37,6 +37,7 @@ interface LiveState {
 }
 
 export interface UploadSessionsOptions {
+  /** where sessions stage their bytes (local disk, whatever the blobs' backend) */
   driver: StorageDriver
   db: IndexDb
   blobs: BlobStore
@@ -99,7 +100,7 @@ export class UploadSessions {
       const actual =
         digest.algorithm === state.algorithm
           ? Digest.fromHash(state.algorithm, state.hash)
-          : (await this.options.blobs.hashObject(key, digest.algorithm)).digest
+          : await this.rehash(repo, id, digest.algorithm)
       if (!actual.equals(digest)) {
         await this.discard(repo, id)
         throw new RegistryError(
@@ -233,6 +234,14 @@ export class UploadSessions {
     const rebuilt = { algorithm, hash, offset: tap.bytes }
     this.live.set(id, rebuilt)
     return rebuilt
+  }
+
+  /** The staged bytes hashed anew with another algorithm (a sha512 digest on a sha256 session). */
+  private async rehash(repo: string, id: string, algorithm: Algorithm): Promise<Digest> {
+    const hash = newHash(algorithm)
+    const tap = hashStream(await this.options.driver.read(layoutKeys.upload(repo, id)), [hash])
+    for await (const _chunk of tap);
+    return Digest.fromHash(algorithm, hash)
   }
 
   private async discard(repo: string, id: string): Promise<void> {

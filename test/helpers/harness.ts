@@ -9,6 +9,7 @@ import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { resolveScrub, resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
+import type { StorageDriver } from '../../src/storage/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
 import { ownStorage, type OwnedStorage } from '../../src/registry/index.js'
@@ -42,13 +43,18 @@ export async function inMemoryRegistry(
     minFreeSpace?: FreeSpaceSetting
     /** the storage's log (quiet by default) */
     log?: (msg: string, fields?: Record<string, unknown>) => void
+    /** the blobs' backend (an fs driver on `root` by default) */
+    driver?: StorageDriver
+    /** where uploads stage, when not on the blobs' backend */
+    staging?: StorageDriver
   } = {},
 ): Promise<InMemoryRegistry> {
   const root = options.root ?? (await tempDir())
   const commit = options.commit ?? false
-  const driver = new FsDriver({ root, commit })
+  const driver = options.driver ?? new FsDriver({ root, commit })
   const storage = await ownStorage({
     driver,
+    staging: options.staging,
     localRoot: root,
     commit,
     log: options.log ?? (() => {}),
