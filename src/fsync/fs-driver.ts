@@ -50,6 +50,7 @@ function isErrno(err: unknown, code: string): boolean {
 
 export class FsDriver implements StorageDriver {
   readonly localRoot: string
+  readonly appends = true
   private readonly commit: boolean
 
   constructor(options: FsDriverOptions) {

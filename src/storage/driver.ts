@@ -66,6 +66,11 @@ export interface StorageDriver {
    * leaves no empty directories. A no-op where prefixes are not real (S3).
    */
   prune(prefix: string): Promise<void>
+  /**
+   * Capability: `write(…, { append: true })` extends an object in place (upload staging). A
+   * driver without it (S3) has its uploads staged on a driver that has it.
+   */
+  readonly appends?: boolean
   /** Capability: share the bytes of `from` at `to` without copying (hard link). */
   link?(from: string, to: string): Promise<void>
   /** Capability: free and total bytes where this driver stores data (a filesystem's statfs). */

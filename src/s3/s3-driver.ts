@@ -1,0 +1,262 @@
+// The S3 driver (DESIGN.md §2): keys are object keys under `rootdirectory`. What S3 gives for
+// free it uses (PutObject and CompleteMultipartUpload are atomic, so a reader sees the old object
+// or the new one); what it lacks it says so: no append, no hard links, no free-space figure, no
+// real directories (prune is a no-op). Reads stream from GetObject and writes stream through
+// multipart uploads of `chunksize` parts, so memory is bounded whatever the blob size.
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { addAbortSignal, pipeline, type Readable, Transform } from 'node:stream'
+import {
+  checkKey,
+  StorageNotFoundError,
+  type ListEntry,
+  type ObjectInfo,
+  type ReadOptions,
+  type StorageDriver,
+  type WriteOptions,
+} from '../storage/driver.js'
+import { childrenOf } from './listing.js'
+import { rangedBody } from './ranged-body.js'
+import type { S3Settings } from './s3-options.js'
+
+/** DeleteObjects takes at most this many keys per call. */
+const DELETE_BATCH = 1000
+
+export const APPEND_UNSUPPORTED =
+  'append writes are not supported by the S3 driver; upload sessions stage on local disk'
+
+/** S3's answer for a missing key: NoSuchKey from GET/COPY, a bare 404 (NotFound) from HEAD. */
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | null
+  if (e?.name === 'NoSuchBucket') return false // a configuration error, not an absent object
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404
+}
+
+export type S3DriverOptions = Pick<S3Settings, 'bucket' | 'prefix' | 'client' | 'write'> &
+  Partial<Pick<S3Settings, 'partSize' | 'queueSize'>> & {
+    /** Keys per ListObjectsV2 page (S3's maximum, 1000, by default). */
+    listPageSize?: number
+  }
+
+export class S3Driver implements StorageDriver {
+  readonly client: S3Client
+  private readonly bucket: string
+  private readonly prefix: string
+  private readonly options: S3DriverOptions
+
+  constructor(options: S3DriverOptions) {
+    this.options = options
+    this.bucket = options.bucket
+    this.prefix = options.prefix
+    this.client = new S3Client(options.client)
+  }
+
+  /** Release the client's sockets. */
+  close(): void {
+    this.client.destroy()
+  }
+
+  private objectKey(key: string): string {
+    checkKey(key)
+    return this.prefix === '' ? key : `${this.prefix}/${key}`
+  }
+
+  /** The object-key prefix of everything under `prefix` ('' for the driver's root). */
+  private childPrefix(prefix: string): string {
+    if (prefix === '') return this.prefix === '' ? '' : `${this.prefix}/`
+    return `${this.objectKey(prefix)}/`
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const objectKey = this.objectKey(key)
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }),
+      )
+      return Buffer.from(await out.Body!.transformToByteArray())
+    } catch (err) {
+      throw isNotFound(err) ? new StorageNotFoundError(key) : err
+    }
+  }
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    const Key = this.objectKey(key)
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ...this.options.write }),
+    )
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    const Key = this.objectKey(key)
+    const range = options.range
+    let body: Readable
+    try {
+      // Awaiting the response (not its body) is what reports absence before the first byte.
+      const out = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+        }),
+        { abortSignal: options.signal },
+      )
+      body = out.Body as Readable
+      if (range) body = rangedBody(body, range, out.ContentRange, out.ContentLength)
+    } catch (err) {
+      throw isNotFound(err) ? new StorageNotFoundError(key) : err
+    }
+    return options.signal ? addAbortSignal(options.signal, body) : body
+  }
+
+  /**
+   * A multipart upload of `partSize` parts, `queueSize` of them in flight; a body shorter than
+   * one part goes up as a single PutObject. The object appears only when the upload completes.
+   * On a failed or aborted source the upload is aborted (AbortMultipartUpload) before this
+   * rejects, so no parts are left to bill. S3 has no append: upload sessions, which need it,
+   * stage on the local disk and reach S3 in one write at finalize.
+   */
+  async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {
+    if (options.append) throw new Error(APPEND_UNSUPPORTED)
+    const Key = this.objectKey(key)
+    let bytes = 0
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length
+        done(null, chunk)
+      },
+    })
+    // Source errors and aborts destroy `counter`; the upload reading it then fails, aborts the
+    // multipart upload and only then rejects. (Upload.abort() would reject at once and leave the
+    // AbortMultipartUpload to run, or not, after the caller has moved on.)
+    const body = pipeline(source, counter, () => {})
+    try {
+      if (options.signal) addAbortSignal(options.signal, body)
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key, Body: body, ...this.options.write },
+        partSize: this.options.partSize,
+        queueSize: this.options.queueSize,
+        leavePartsOnError: false,
+      })
+      await upload.done()
+    } catch (err) {
+      body.destroy()
+      throw err
+    }
+    return bytes
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    const Key = this.objectKey(key)
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }))
+      return { size: out.ContentLength ?? 0, mtimeMs: out.LastModified?.getTime() ?? 0 }
+    } catch (err) {
+      if (isNotFound(err)) return null
+      throw err
+    }
+  }
+
+  /**
+   * Direct children of `prefix`. Listed without a delimiter, because delimiter listings of
+   * nested keys are wrong on some S3-compatible servers (s3rver), and grouped here; a page that
+   * ends inside a child's subtree makes the next page start after that subtree.
+   */
+  list(prefix: string): AsyncIterable<ListEntry> {
+    const base = this.childPrefix(prefix)
+    return childrenOf(base, (startAfter) => this.listPage(base, startAfter))
+  }
+
+  private async listPage(base: string, startAfter: string | undefined) {
+    const out = await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: base,
+        StartAfter: startAfter,
+        MaxKeys: this.options.listPageSize,
+      }),
+    )
+    const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]))
+    return { keys, truncated: out.IsTruncated === true }
+  }
+
+  /**
+   * Server-side CopyObject, then DeleteObject of the source. A single CopyObject takes objects
+   * up to 5 GiB; multipart copy (UploadPartCopy) would lift that, but s3rver and other
+   * S3-compatible servers lack it, so multipartcopy* settings are accepted with a warning.
+   */
+  async move(from: string, to: string): Promise<void> {
+    const source = this.objectKey(from)
+    const Key = this.objectKey(to)
+    if (source === Key) {
+      // S3 refuses to copy an object onto itself, and the delete would then lose it.
+      if ((await this.stat(from)) === null) throw new StorageNotFoundError(from)
+      return
+    }
+    const CopySource = `${this.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource, ...this.options.write }),
+      )
+    } catch (err) {
+      throw isNotFound(err) ? new StorageNotFoundError(from) : err
+    }
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: source }))
+  }
+
+  async delete(key: string): Promise<void> {
+    // S3's DeleteObject succeeds for a missing key: idempotent as the contract asks.
+    await this.client.send(
+      new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+    )
+  }
+
+  /**
+   * Everything under `prefix` (and an object named `prefix` itself, as rm -r would), in
+   * batches of DeleteObjects. Each round lists from the start again: what was deleted is gone,
+   * so this needs no pagination state a server could get wrong.
+   */
+  async deletePrefix(prefix: string): Promise<void> {
+    await this.delete(prefix) // checks the key, so `base` is never the whole root
+    const base = this.childPrefix(prefix)
+    let previous = new Set<string>()
+    for (;;) {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, MaxKeys: DELETE_BATCH }),
+      )
+      const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]))
+      if (keys.length === 0) return
+      if (keys.every((k) => previous.has(k))) {
+        throw new Error(`deletePrefix ${prefix}: objects listed again after their deletion`)
+      }
+      previous = new Set(keys)
+      const result = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+        }),
+      )
+      const failed = result.Errors ?? []
+      if (failed.length > 0) {
+        const first = failed[0]
+        throw new Error(
+          `deletePrefix ${prefix}: ${failed.length} objects not deleted (${first.Key}: ${first.Code} ${first.Message})`,
+        )
+      }
+    }
+  }
+
+  /** Prefixes are not real on S3: nothing to remove once their objects are gone. */
+  async prune(prefix: string): Promise<void> {
+    checkKey(prefix)
+  }
+}
