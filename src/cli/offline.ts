@@ -3,8 +3,8 @@
 // storage lock, so they refuse while a server (or another command) holds the storage.
 import { stat } from 'node:fs/promises'
 import { ConfigError, loadConfig, type OutpostConfig } from '../config/index.js'
-import { FsDriver } from '../fsync/index.js'
 import { ownStorage, StorageBusyError, type OwnedStorage } from '../registry/index.js'
+import { openBackends } from '../server/backends.js'
 import { RootMissingError } from '../server/server.js'
 
 export class UsageError extends Error {}
@@ -34,8 +34,10 @@ export async function withStorage<T>(
 ): Promise<T> {
   const root = config.storage.rootDirectory
   if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+  const backends = openBackends(config)
   const storage = await ownStorage({
-    driver: new FsDriver({ root, commit: config.storage.commit }),
+    driver: backends.driver,
+    staging: backends.staging,
     localRoot: root,
     commit: config.storage.commit,
     log,
@@ -46,6 +48,7 @@ export async function withStorage<T>(
     return await task(storage)
   } finally {
     await storage.close()
+    backends.close()
   }
 }
 

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { z } from 'zod'
+import type { S3StorageDriverConfig } from '../s3/index.js'
 import { parseDuration } from './duration.js'
 import { parseJsonc } from './jsonc.js'
 import { configSchema, knownKeys, type RawConfig } from './schema.js'
@@ -21,6 +22,8 @@ export interface OutpostConfig {
     /** the no-config default root is created; a configured one must already exist */
     createRoot: boolean
     uploadExpiryMs: number
+    /** blobs on S3 (zot's storageDriver); rootDirectory then holds only local state */
+    storageDriver?: S3StorageDriverConfig
   } & StorageSettings
   http: { address: string; port: number; shutdownTimeoutMs: number }
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
@@ -101,6 +104,7 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       commit: raw.storage.commit ?? false,
       createRoot,
       uploadExpiryMs: parseDuration(raw.storage.uploadExpiry ?? DEFAULTS.uploadExpiry),
+      ...(raw.storage.storageDriver && { storageDriver: raw.storage.storageDriver }),
       ...resolveStorageSettings(raw.storage),
     },
     http: {

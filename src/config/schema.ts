@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { maintenanceSchema, scrubSchema } from './maintenance.js'
 import { SPACE } from './units.js'
+import { s3StorageDriverSchema } from '../s3/index.js'
 
 const NOT_YET = 'not supported yet'
 
@@ -45,7 +46,6 @@ const retention = z.strictObject({
   policies: z.array(retentionPolicy).optional(),
 })
 
-const storageDriver = z.looseObject({ name: z.string() })
 const cacheDriver = z.looseObject({ name: z.string() })
 
 const storageFields = {
@@ -65,7 +65,7 @@ const storageFields = {
       message: 'expected a percentage under 100%',
     })
     .optional(),
-  storageDriver: notYet(storageDriver, () => false, 'storageDriver (S3)').optional(),
+  storageDriver: s3StorageDriverSchema.optional(),
   cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
   remoteCache: notYet(z.boolean(), (v) => v === false, 'remoteCache: true').optional(),
   // Outpost's own: how long an idle upload session is kept before it is removed. It also paces
@@ -77,14 +77,25 @@ const storageFields = {
 
 const subPath = z.strictObject(storageFields)
 
-const storage = z.strictObject({
-  ...storageFields,
-  subPaths: notYet(
-    z.record(z.string(), subPath),
-    (v) => Object.keys(v).length === 0,
-    'subPaths',
-  ).optional(),
-})
+const storage = z
+  .strictObject({
+    ...storageFields,
+    subPaths: notYet(
+      z.record(z.string(), subPath),
+      (v) => Object.keys(v).length === 0,
+      'subPaths',
+    ).optional(),
+  })
+  .superRefine((v, ctx) => {
+    // S3 has no hard links; its dedupe (content kept once in the bucket) is still to come.
+    if (v.storageDriver && v.dedupe !== false) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dedupe'],
+        message: `dedupe on S3 (storageDriver) is ${NOT_YET}: set "dedupe": false (zot's default is true)`,
+      })
+    }
+  })
 
 const port = z.union([
   z.number().int().min(0).max(65535),

@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import type { OutpostConfig } from '../config/index.js'
-import { FsDriver } from '../fsync/index.js'
 import { createApp, type AppState } from '../http/index.js'
 import type { Logger } from '../log/logger.js'
 import { ownStorage, type OwnedStorage } from '../registry/index.js'
+import { openBackends } from './backends.js'
 import { startUpkeep, type Upkeep } from './upkeep.js'
 
 export interface RunningServer {
@@ -37,10 +37,11 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const rootInfo = await stat(root).catch(() => null)
   if (!rootInfo?.isDirectory()) throw new RootMissingError(root)
 
-  const driver = new FsDriver({ root, commit: config.storage.commit })
+  const backends = openBackends(config, logger)
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
   const storage = await ownStorage({
-    driver,
+    driver: backends.driver,
+    staging: backends.staging,
     localRoot: root,
     commit: config.storage.commit,
     log,
@@ -108,6 +109,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       await drained
       clearTimeout(timer)
       await storage.close()
+      backends.close()
       logger.info('stopped cleanly')
     },
   }
