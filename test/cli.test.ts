@@ -99,13 +99,13 @@ describe('outpost verify', () => {
     assert.deepEqual(storage.minFreeSpace, { percent: 5 })
   })
 
-  it("exits 2 on zot's S3 example, naming the S3 driver and the DynamoDB cache", async () => {
+  it("exits 2 on zot's S3 example, naming dedupe on S3 and the DynamoDB cache", async () => {
     const r = await runOutpost(['verify', fixture('zot-s3-example.json')])
     assert.equal(r.code, 2)
     assert.equal(r.stdout, '')
-    assert.match(r.stderr, /storage\.storageDriver: .*not supported yet/)
+    assert.match(r.stderr, /storage\.dedupe: .*not supported yet/)
     assert.match(r.stderr, /storage\.cacheDriver: .*not supported yet/)
-    assert.doesNotMatch(r.stderr, /storage\.dedupe/)
+    assert.doesNotMatch(r.stderr, /storage\.storageDriver/)
   })
 
   it('exits 2 on an invalid file and names every problem by its JSON path', async () => {

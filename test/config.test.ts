@@ -94,9 +94,10 @@ describe("zot's documented examples", () => {
     assertProblem(err, 'storage.subPaths', NOT_YET)
   })
 
-  it('rejects the S3 example: the S3 driver and the DynamoDB cache are not supported yet', async () => {
+  it('rejects the S3 example: dedupe on S3 and the DynamoDB cache are not supported yet', async () => {
     const err = rejection(await fixture('zot-s3-example.json'))
-    const expected = ['storage.storageDriver', 'storage.cacheDriver']
+    // The S3 driver itself is supported; its example asks for dedupe on S3 and DynamoDB.
+    const expected = ['storage.dedupe', 'storage.cacheDriver']
     assert.deepEqual(paths(err).sort(), [...expected].sort())
     for (const path of expected) assertProblem(err, path, NOT_YET)
   })
@@ -388,6 +389,56 @@ describe("storage.minFreeSpace (Outpost's own)", () => {
   })
 })
 
+describe('S3 storage (storageDriver)', () => {
+  it('accepts every documented storageDriver key with dedupe off', () => {
+    const parsed = parseConfig(
+      config({
+        dedupe: false,
+        storageDriver: {
+          name: 's3',
+          region: 'us-east-2',
+          bucket: 'zot-storage',
+          regionendpoint: 'http://127.0.0.1:9000',
+          forcepathstyle: true,
+          accesskey: 'a',
+          secretkey: 's',
+          secure: false,
+          skipverify: false,
+          v4auth: true,
+          encrypt: false,
+          chunksize: 10 * 1024 * 1024,
+          rootdirectory: '/zot',
+          storageclass: 'STANDARD',
+          useragent: 'outpost',
+          objectacl: 'private',
+        },
+      }),
+    )
+    assert.equal(parsed.storage.storageDriver?.bucket, 'zot-storage')
+    assert.equal(parsed.storage.dedupe, false)
+  })
+
+  it('rejects a chunksize under 5 MiB and unknown storageDriver keys, naming the path', () => {
+    const small = rejection(
+      config({
+        dedupe: false,
+        storageDriver: { name: 's3', region: 'r', bucket: 'b', chunksize: 1024 },
+      }),
+    )
+    assertProblem(small, 'storage.storageDriver.chunksize', '5 MiB')
+    const unknown = rejection(
+      config({
+        dedupe: false,
+        storageDriver: { name: 's3', region: 'r', bucket: 'b', colour: 'red' },
+      }),
+    )
+    assert.ok(
+      paths(unknown).some((p) => p.startsWith('storage.storageDriver')),
+      paths(unknown).join(),
+    )
+  })
+})
+
 describe('an invalid configuration', () => {
   it('rejects a port that is not one, naming http.port', () => {
     for (const port of ['80a', '', 70000, '70000', -1, 80.5, true, null]) {
@@ -444,10 +495,7 @@ describe('an invalid configuration', () => {
         config({ retention: { policies: [{ repositories: ['**'], keepTags: [] }] } }),
         'storage.retention.policies.0.keepTags',
       ],
-      [
-        config({ storageDriver: { name: 's3', bucket: 'b', region: 'r' } }),
-        'storage.storageDriver',
-      ],
+      [config({ storageDriver: { name: 's3', bucket: 'b', region: 'r' } }), 'storage.dedupe'],
       [config({ cacheDriver: { name: 'dynamodb' } }), 'storage.cacheDriver'],
       [config({ remoteCache: true }), 'storage.remoteCache'],
       [config({}, { http: { tls: { cert: '/c.pem', key: '/k.pem' } } }), 'http.tls'],
