@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { maintenanceBench } from './maintenance.js'
+import { s3Bench } from './s3.js'
 import { blobDigest, smallImage } from './payload.js'
 import { printComparison, printLegend, printTarget } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
   if (process.env.BENCH_SKIP_MAINTENANCE !== '1') {
     await maintenanceBench({ scrubMiB: plan.sizeMiB, seconds: plan.seconds })
   }
+  // The S3 backend (issue 5); BENCH_SKIP_S3=1 leaves it out.
+  if (process.env.BENCH_SKIP_S3 !== '1') await s3Bench(REPO_ROOT, plan)
 }
 
 process.once('exit', killAllSync)

@@ -126,13 +126,17 @@ async function launch(name: string, file: string, args: string[], record: Owned,
 }
 
 /** Outpost, compiled: `node dist/cli/main.js serve <config.json>`. Run `npm run build` first. */
-export async function startOutpost(repoRoot: string): Promise<Target> {
+export async function startOutpost(
+  repoRoot: string,
+  /** more storage settings, e.g. a storageDriver for the S3 run */
+  storage: Record<string, unknown> = {},
+): Promise<Target> {
   const record = workDir('outpost-bench-')
   const root = join(record.dir, 'root')
   await mkdir(root)
   const port = await freePort()
   const config = {
-    storage: { rootDirectory: root, commit: false },
+    storage: { rootDirectory: root, commit: false, ...storage },
     http: { address: '127.0.0.1', port },
     log: { level: 'error' },
   }
