@@ -1,10 +1,9 @@
 // Manifests (distribution-spec "Pushing manifests", "Pulling manifests", "Deleting manifests",
 // end-3, end-7, end-9): OCI and Docker media types, indexes, limits, validation and tags.
 import assert from 'node:assert/strict'
-import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { inMemoryRegistry, layoutFiles, sha256, type InMemoryRegistry } from './helpers/harness.js'
+import { watchKey } from './helpers/backend.js'
+import { inMemoryRegistry, sha256, storedKeys, type InMemoryRegistry } from './helpers/harness.js'
 import {
   bodyBytes,
   descOf,
@@ -156,11 +155,11 @@ describe('manifests: push and pull', () => {
     const got = await reg.request('/v2/m/big/manifests/fits')
     assert.equal(sha256(await bodyBytes(got)), sha256(fits))
 
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const tooBig = pad(limit + 1)
     const res = await putManifest(reg.request, 'm/big', 'too-big', tooBig, MT.ociManifest)
     await expectError(res, 413, 'SIZE_INVALID')
-    assert.deepEqual(await layoutFiles(reg.root), before)
+    assert.deepEqual(await storedKeys(reg), before)
     await expectError(await reg.request('/v2/m/big/manifests/too-big'), 404, 'MANIFEST_UNKNOWN')
   })
 })
@@ -182,10 +181,10 @@ describe('manifests: refused pushes', () => {
     ref = 'v1',
     type: string = MT.ociManifest,
   ) {
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const res = await putManifest(reg.request, 'bad/repo', ref, Buffer.from(body), type)
     const error = await expectError(res, status, code)
-    assert.deepEqual(await layoutFiles(reg.root), before, 'nothing stored')
+    assert.deepEqual(await storedKeys(reg), before, 'nothing stored')
     return error
   }
 
@@ -266,10 +265,10 @@ describe('manifests: refused pushes', () => {
     const index = indexOf([child])
     await refused(index.bytes, 400, 'MANIFEST_BLOB_UNKNOWN', 'idx', MT.ociIndex)
     // In a repository that does not exist yet, nothing is created either.
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const res = await putManifest(reg.request, 'bad/fresh', 'idx', index.bytes, MT.ociIndex)
     await expectError(res, 400, 'MANIFEST_BLOB_UNKNOWN')
-    assert.deepEqual(await layoutFiles(reg.root), before)
+    assert.deepEqual(await storedKeys(reg), before)
     await expectError(await reg.request('/v2/bad/fresh/tags/list'), 404, 'NAME_UNKNOWN')
     // A child that exists only as a blob (not as a manifest) does not count either.
     const list = indexOf([descOf(MT.ociManifest, config)], false)
@@ -331,16 +330,14 @@ describe('manifests: delete and retag', () => {
   it('DELETE of something unknown is 404 and does not rewrite index.json', async () => {
     const m = await imageManifest(reg.request, 'd/unknown', 'unknown')
     await put(reg, 'd/unknown', 'v1', m)
-    const indexFile = join(reg.root, 'd/unknown/index.json')
-    const before = await stat(indexFile)
-    await new Promise((r) => setTimeout(r, 20))
+    const rewritten = await watchKey(reg.root, reg.driver, 'd/unknown/index.json')
     const tag = await reg.request('/v2/d/unknown/manifests/nope', { method: 'DELETE' })
     await expectError(tag, 404, 'MANIFEST_UNKNOWN')
     const digest = await reg.request(`/v2/d/unknown/manifests/${sha256('nope')}`, {
       method: 'DELETE',
     })
     await expectError(digest, 404, 'MANIFEST_UNKNOWN')
-    assert.equal((await stat(indexFile)).mtimeMs, before.mtimeMs, 'index.json untouched')
+    assert.equal(await rewritten(), false, 'index.json untouched')
     const repo = await reg.request('/v2/d/no-such-repo/manifests/v1', { method: 'DELETE' })
     await expectError(repo, 404, 'NAME_UNKNOWN')
   })

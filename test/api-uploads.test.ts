@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { inMemoryRegistry, layoutFiles, sha256, type InMemoryRegistry } from './helpers/harness.js'
+import { inMemoryRegistry, sha256, storedKeys, type InMemoryRegistry } from './helpers/harness.js'
 import { bodyBytes, expectError, openSession, pushBlob, sha512, withQuery } from './helpers/api.js'
 
 function patch(reg: InMemoryRegistry, location: string, bytes: Buffer, range?: [number, number]) {
@@ -61,7 +61,7 @@ describe('blob uploads', () => {
     })
     assertCreated(res, 'up/mono', digest)
     await expectBlob(reg, 'up/mono', digest, bytes)
-    const files = (await layoutFiles(reg.root)).filter((f) => f.startsWith('up/mono/'))
+    const files = (await storedKeys(reg)).filter((f) => f.startsWith('up/mono/'))
     assert.ok(!files.some((f) => f.includes('.uploads')), 'no session left')
   })
 
@@ -101,7 +101,7 @@ describe('blob uploads', () => {
     const catalog = (await (await reg.request('/v2/_catalog')).json()) as { repositories: string[] }
     assert.ok(!catalog.repositories.includes('up/mount-miss'), catalog.repositories.join(','))
     assert.deepEqual(
-      (await layoutFiles(reg.root)).filter((f) => f.startsWith('up/mount-miss/')),
+      (await storedKeys(reg)).filter((f) => f.startsWith('up/mount-miss/')),
       [],
     )
   })
@@ -214,14 +214,14 @@ describe('blob uploads', () => {
   })
 
   it('PUT with a digest that does not match: 400 DIGEST_INVALID and nothing left behind', async () => {
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const location = await openSession(reg.request, 'up/wrong')
     const bytes = Buffer.from('these bytes are not what the digest says')
     assert.equal((await patch(reg, location, bytes)).status, 202)
     const claimed = sha256('something else')
     const put = await reg.request(withQuery(location, `digest=${claimed}`), { method: 'PUT' })
     await expectError(put, 400, 'DIGEST_INVALID')
-    assert.deepEqual(await layoutFiles(reg.root), before, 'no session file and no blob')
+    assert.deepEqual(await storedKeys(reg), before, 'no session file and no blob')
     await expectError(await reg.request(location), 404, 'BLOB_UPLOAD_UNKNOWN')
     for (const digest of [claimed, sha256(bytes)]) {
       const res = await reg.request(`/v2/up/wrong/blobs/${digest}`, { method: 'HEAD' })
@@ -237,12 +237,12 @@ describe('blob uploads', () => {
   })
 
   it('DELETE cancels a session: 204, then every use of it is 404 BLOB_UPLOAD_UNKNOWN', async () => {
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const location = await openSession(reg.request, 'up/cancel')
     assert.equal((await patch(reg, location, randomBytes(100))).status, 202)
     const del = await reg.request(location, { method: 'DELETE' })
     assert.equal(del.status, 204)
-    assert.deepEqual(await layoutFiles(reg.root), before)
+    assert.deepEqual(await storedKeys(reg), before)
     await expectError(await reg.request(location), 404, 'BLOB_UPLOAD_UNKNOWN')
     await expectError(await patch(reg, location, Buffer.from('x')), 404, 'BLOB_UPLOAD_UNKNOWN')
     const put = await reg.request(withQuery(location, `digest=${sha256('')}`), { method: 'PUT' })
@@ -300,12 +300,12 @@ describe('blob uploads', () => {
   })
 
   it('POST ?digest= with bytes that do not match leaves nothing behind', async () => {
-    const before = await layoutFiles(reg.root)
+    const before = await storedKeys(reg)
     const res = await reg.request(`/v2/up/mono-bad/blobs/uploads/?digest=${sha256('expected')}`, {
       method: 'POST',
       body: Buffer.from('actual'),
     })
     await expectError(res, 400, 'DIGEST_INVALID')
-    assert.deepEqual(await layoutFiles(reg.root), before)
+    assert.deepEqual(await storedKeys(reg), before)
   })
 })

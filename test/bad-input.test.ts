@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { backendFor } from './helpers/backend.js'
 import {
   inMemoryRegistry,
   makeImage,
@@ -136,7 +137,7 @@ describe('bad input', () => {
 
   /** Send `req`, check its error, and check that the files are exactly as they were. */
   async function refuse(req: BadRequest): Promise<void> {
-    const before = await snapshot(root, outside)
+    const before = await snapshot(reg, outside)
     const res = await reg.request(req.path, {
       method: req.method ?? 'GET',
       headers: req.headers,
@@ -146,7 +147,7 @@ describe('bad input', () => {
     await expectError(res, req.status, req.code).catch((err: Error) => {
       throw new Error(`${label}: ${err.message}`)
     })
-    assert.deepEqual(await snapshot(root, outside), before, `${label} left files behind`)
+    assert.deepEqual(await snapshot(reg, outside), before, `${label} left files behind`)
     assert.deepEqual((await readdir(parent)).sort(), ['outside', 'root'], label)
   }
 
@@ -304,12 +305,12 @@ describe('bad input', () => {
         code: 'DIGEST_INVALID',
       })
       // POST, PATCH, then a PUT with the wrong digest: the session goes, and nothing else stays.
-      const before = await snapshot(root, outside)
+      const before = await snapshot(reg, outside)
       const location = await openSession(reg.request, 'brand/new')
       assert.equal((await reg.request(location, { method: 'PATCH', body: BLOB })).status, 202)
       const put = await reg.request(withQuery(location, `digest=${digest}`), { method: 'PUT' })
       await expectError(put, 400, 'DIGEST_INVALID')
-      assert.deepEqual(await snapshot(root, outside), before)
+      assert.deepEqual(await snapshot(reg, outside), before)
     }
   })
 
@@ -396,7 +397,10 @@ describe('dot segments over a real socket', () => {
     const outside = join(parent, 'outside')
     await mkdir(root)
     await mkdir(outside)
-    const server = await socketServer(root)
+    // The server opens the same store as `backend` (on S3, the same bucket prefix); `backend`'s
+    // drivers only read it, for the snapshots.
+    const backend = await backendFor(root)
+    const server = await socketServer(root, backend.storage)
     try {
       const push = await rawRequest(
         server.url,
@@ -417,16 +421,17 @@ describe('dot segments over a real socket', () => {
         ['GET', '/v2/good\\..\\..\\outside/tags/list'],
       ]
       for (const [method, path, body] of requests) {
-        const before = await snapshot(root, outside)
+        const before = await snapshot(backend, outside)
         const res = await rawRequest(server.url, method, path, { body })
         assert.ok(res.status >= 400 && res.status < 500, `${method} ${path}: ${res.status}`)
         const text = await res.text()
         if (text !== '') assert.ok(JSON.parse(text).errors, text)
-        assert.deepEqual(await snapshot(root, outside), before, `${method} ${path}`)
+        assert.deepEqual(await snapshot(backend, outside), before, `${method} ${path}`)
         assert.deepEqual((await readdir(parent)).sort(), ['outside', 'root'])
       }
     } finally {
       await server.close()
+      backend.close()
       await removeDir(parent)
     }
   })

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
-import { layoutFiles, sha256 } from './harness.js'
+import { strayBucketKeys } from './backend.js'
+import { layoutFiles, sha256, storedKeys, type InMemoryRegistry } from './harness.js'
 
 type Requester = (path: string, init?: RequestInit) => Promise<Response>
 
@@ -212,11 +213,19 @@ export async function artifactManifest(
   return { bytes, desc: descOf(MT.ociManifest, bytes) }
 }
 
-/** The layout files under `root`, plus a check that `outside` (a sibling directory) is empty. */
-export async function snapshot(root: string, outside?: string): Promise<string[]> {
+/**
+ * What a registry stores (its keys through its drivers, or the layout files under a root given
+ * as a path), plus checks that nothing lies outside it: `outside` (a sibling directory) is empty,
+ * and on S3 no bucket key lies outside the registries' prefixes.
+ */
+export async function snapshot(
+  target: Pick<InMemoryRegistry, 'driver' | 'staging'> | string,
+  outside?: string,
+): Promise<string[]> {
   if (outside)
     assert.deepEqual(await readdir(outside, { recursive: true }), [], 'nothing outside the root')
-  return layoutFiles(root)
+  assert.deepEqual(await strayBucketKeys(), [], 'nothing outside the registry prefixes')
+  return typeof target === 'string' ? layoutFiles(target) : storedKeys(target)
 }
 
 /**

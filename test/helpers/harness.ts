@@ -8,7 +8,6 @@ import { join, relative } from 'node:path'
 import { after } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { resolveScrub, resolveStorageSettings, type OutpostConfig } from '../../src/config/index.js'
-import { FsDriver } from '../../src/fsync/index.js'
 import type { StorageDriver } from '../../src/storage/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
@@ -16,6 +15,7 @@ import { ownStorage, type OwnedStorage } from '../../src/registry/index.js'
 import type { Clock } from '../../src/registry/clock.js'
 import type { FreeSpaceSetting } from '../../src/registry/space-guard.js'
 import { startServer, type RunningServer } from '../../src/server/server.js'
+import { backendFor } from './backend.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -26,6 +26,10 @@ export async function tempDir(prefix = 'outpost-test-'): Promise<string> {
 export interface InMemoryRegistry {
   root: string
   storage: OwnedStorage
+  /** where blobs, manifests and index.json live (S3 when OUTPOST_TEST_BACKEND=s3) */
+  driver: StorageDriver
+  /** where upload sessions stage, when not on `driver` */
+  staging?: StorageDriver
   app: ReturnType<typeof createApp>
   /** app.request with paths relative to the registry */
   request(path: string, init?: RequestInit): Promise<Response>
@@ -43,7 +47,10 @@ export async function inMemoryRegistry(
     minFreeSpace?: FreeSpaceSetting
     /** the storage's log (quiet by default) */
     log?: (msg: string, fields?: Record<string, unknown>) => void
-    /** the blobs' backend (an fs driver on `root` by default) */
+    /**
+     * the blobs' backend: by default an fs driver on `root`, or with OUTPOST_TEST_BACKEND=s3 an
+     * S3 driver on the process's s3rver with uploads staged under `root` (test/helpers/backend.ts)
+     */
     driver?: StorageDriver
     /** where uploads stage, when not on the blobs' backend */
     staging?: StorageDriver
@@ -51,10 +58,12 @@ export async function inMemoryRegistry(
 ): Promise<InMemoryRegistry> {
   const root = options.root ?? (await tempDir())
   const commit = options.commit ?? false
-  const driver = options.driver ?? new FsDriver({ root, commit })
+  const backend = options.driver ? undefined : await backendFor(root, commit)
+  const driver = options.driver ?? backend!.driver
+  const staging = options.driver ? options.staging : (options.staging ?? backend!.staging)
   const storage = await ownStorage({
     driver,
-    staging: options.staging,
+    staging,
     localRoot: root,
     commit,
     log: options.log ?? (() => {}),
@@ -67,9 +76,14 @@ export async function inMemoryRegistry(
   return {
     root,
     storage,
+    driver,
+    staging,
     app,
     request: (path, init) => Promise.resolve(app.request(path, init)),
-    close: () => storage.close(),
+    async close() {
+      await storage.close()
+      backend?.close()
+    },
   }
 }
 
@@ -285,6 +299,29 @@ export async function listFiles(root: string): Promise<string[]> {
 /** Files under the root that are not engine state (_outpost/). */
 export async function layoutFiles(root: string): Promise<string[]> {
   return (await listFiles(root)).filter((f) => !f.startsWith('_outpost/'))
+}
+
+/**
+ * Every key the registry's backends hold outside engine state (_outpost/), read through the
+ * drivers: the blobs' driver and, when uploads stage elsewhere, the staging driver. The same
+ * list as layoutFiles(root) on the filesystem, and still meaningful when blobs are on S3.
+ */
+export async function storedKeys(reg: {
+  driver: StorageDriver
+  staging?: StorageDriver
+}): Promise<string[]> {
+  const keys = new Set<string>()
+  const walk = async (driver: StorageDriver, prefix: string): Promise<void> => {
+    for await (const entry of driver.list(prefix)) {
+      const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`
+      if (key === '_outpost') continue
+      if (entry.isPrefix) await walk(driver, key)
+      else keys.add(key)
+    }
+  }
+  await walk(reg.driver, '')
+  if (reg.staging && reg.staging !== reg.driver) await walk(reg.staging, '')
+  return [...keys].sort()
 }
 
 export async function removeDir(dir: string): Promise<void> {
