@@ -56,7 +56,21 @@ async function pushSmallImage(
   ]
   for (const blob of blobs)
     await registry.uploads.putWhole(repo, Digest.parse(sha256(blob)), Readable.from([blob]))
-  const manifest = Buffer.from(
+  const manifest = manifestOf(
+    config,
+    blobs.slice(1).map((b) => layerDesc(sha256(b), b.length)),
+  )
+  await registry.manifests.put(repo, tag, manifest, OCI_MANIFEST)
+  return sha256(manifest)
+}
+
+function layerDesc(digest: string, size: number) {
+  return { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, size }
+}
+
+/** An OCI image manifest over a config and layer descriptors. */
+function manifestOf(config: Buffer, layers: ReturnType<typeof layerDesc>[]): Buffer {
+  return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
@@ -65,15 +79,9 @@ async function pushSmallImage(
         digest: sha256(config),
         size: config.length,
       },
-      layers: blobs.slice(1).map((b) => ({
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: sha256(b),
-        size: b.length,
-      })),
+      layers,
     }),
   )
-  await registry.manifests.put(repo, tag, manifest, OCI_MANIFEST)
-  return sha256(manifest)
 }
 
 async function inBatches<T>(items: T[], concurrency: number, task: (item: T) => Promise<unknown>) {
@@ -113,25 +121,9 @@ async function pushBigImage(registry: Registry, repo: string, layers: number, mi
   for (let i = 0; i < layers; i++) {
     const layer = bigLayer(i + 1, mib)
     await registry.uploads.putWhole(repo, Digest.parse(layer.digest), layer.stream())
-    descs.push({
-      mediaType: 'application/vnd.oci.image.layer.v1.tar',
-      digest: layer.digest,
-      size: mib * MiB,
-    })
+    descs.push(layerDesc(layer.digest, mib * MiB))
   }
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(config),
-        size: config.length,
-      },
-      layers: descs,
-    }),
-  )
-  await registry.manifests.put(repo, 'v1', manifest, OCI_MANIFEST)
+  await registry.manifests.put(repo, 'v1', manifestOf(config, descs), OCI_MANIFEST)
   return descs
 }
 
