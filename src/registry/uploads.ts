@@ -34,6 +34,8 @@ interface LiveState {
   algorithm: Algorithm
   hash: Hash
   offset: number
+  /** a monolithic upload's own session: lives only as long as its request */
+  ephemeral?: boolean
 }
 
 export interface UploadSessionsOptions {
@@ -124,7 +126,16 @@ export class UploadSessions {
     body: Readable,
     options: AppendOptions = {},
   ): Promise<{ size: number }> {
-    const { id } = await this.start(repo, digest.algorithm)
+    // One request, no session for a client to come back to: no empty file first and no session
+    // record (expiry still finds a staging file left by a crash, by its missing record).
+    await this.options.space.check()
+    const id = randomUUID()
+    this.live.set(id, {
+      algorithm: digest.algorithm,
+      hash: newHash(digest.algorithm),
+      offset: 0,
+      ephemeral: true,
+    })
     try {
       return await this.finish(repo, id, digest, body, options)
     } catch (err) {
@@ -214,11 +225,13 @@ export class UploadSessions {
       throw err
     }
     state.offset += tap.bytes
-    await this.touch(repo, id)
+    if (!state.ephemeral) await this.touch(repo, id)
   }
 
   private async state(repo: string, id: string): Promise<LiveState> {
     checkSessionId(id)
+    const ephemeral = this.live.get(id)
+    if (ephemeral?.ephemeral) return ephemeral
     const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
     if (!info) {
       this.live.delete(id)
