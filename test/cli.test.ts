@@ -14,7 +14,7 @@ const fixture = (name: string) => join(REPO_ROOT, 'test/fixtures', name)
 const VERSION = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))
   .version as string
 
-const port5000Busy = (await portIsFree(5000))
+const reasonPort5000Busy = (await portIsFree(5000))
   ? false
   : '127.0.0.1:5000 is in use by another process, so the zero-config default cannot bind it'
 
@@ -156,7 +156,7 @@ describe('outpost serve', () => {
 
   it(
     'with no config, creates ./data and serves on 127.0.0.1:5000',
-    { skip: port5000Busy },
+    { skip: reasonPort5000Busy },
     async () => {
       const cwd = await workDir()
       const server = await serveOutpost([], cwd)
