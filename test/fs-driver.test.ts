@@ -9,25 +9,20 @@ import { after, describe, it } from 'node:test'
 import { FsDriver, fsyncCount } from '../src/fsync/index.js'
 import { StorageFullError } from '../src/storage/index.js'
 import { driverConformance } from './helpers/driver-conformance.js'
-import { listFiles, removeDir, tempDir } from './helpers/harness.js'
+import { listFiles, scratchDirs } from './helpers/harness.js'
 
-const roots: string[] = []
-after(async () => {
-  for (const r of roots) await removeDir(r)
-})
+const dir = scratchDirs()
 
 for (const commit of [false, true]) {
   driverConformance(`fs (commit=${commit})`, async () => {
-    const root = await tempDir()
-    roots.push(root)
+    const root = await dir()
     return new FsDriver({ root, commit })
   })
 }
 
 describe('fs driver durability discipline', () => {
   it('commit=false makes no fsync call; commit=true syncs file and directories', async () => {
-    const root = await tempDir()
-    roots.push(root)
+    const root = await dir()
     const lazy = new FsDriver({ root: join(root, 'lazy'), commit: false })
     let before = fsyncCount()
     await lazy.put('r/index.json', Buffer.from('{}'))
@@ -46,8 +41,7 @@ describe('fs driver durability discipline', () => {
   })
 
   it('staging never lives beside the target: only the published file appears there', async () => {
-    const root = await tempDir()
-    roots.push(root)
+    const root = await dir()
     const d = new FsDriver({ root, commit: true })
     await d.write('repo/blobs/sha256/abc', Readable.from([Buffer.from('x')]))
     const files = await listFiles(join(root, 'repo'))
@@ -67,8 +61,7 @@ describe('fs driver on a full disk', () => {
     'reports StorageFullError, leaves no partial object and keeps what was stored',
     { skip },
     async () => {
-      const base = await tempDir()
-      roots.push(base)
+      const base = await dir()
       mnt = join(base, 'mnt')
       await mkdir(mnt)
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt])

@@ -3,21 +3,14 @@
 import assert from 'node:assert/strict'
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { FsDriver } from '../src/fsync/index.js'
 import { ownStorage, StorageBusyError, type OwnedStorage } from '../src/registry/index.js'
-import { childServer, removeDir, tempDir, type ChildServer } from './helpers/harness.js'
+import { childServer, scratchDirs, type ChildServer } from './helpers/harness.js'
 
-const roots: string[] = []
-after(async () => {
-  for (const r of roots) await removeDir(r)
-})
+const dir = scratchDirs()
 
-async function freshRoot(): Promise<string> {
-  const root = await tempDir()
-  roots.push(root)
-  return root
-}
+const freshRoot = () => dir()
 
 function own(root: string): Promise<OwnedStorage> {
   return ownStorage({

@@ -1,24 +1,19 @@
 // Idle upload sessions expire and leave nothing at all; active ones and stored blobs stay.
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import {
   inMemoryRegistry,
   layoutFiles,
   makeImage,
   pushImage,
-  removeDir,
-  tempDir,
+  scratchDirs,
 } from './helpers/harness.js'
 
-const roots: string[] = []
-after(async () => {
-  for (const r of roots) await removeDir(r)
-})
+const dir = scratchDirs()
 
 describe('upload session expiry', () => {
   it('removes idle sessions, their bytes and their records; keeps fresh ones and blobs', async () => {
-    const root = await tempDir()
-    roots.push(root)
+    const root = await dir()
     const reg = await inMemoryRegistry({ root })
     try {
       const image = makeImage('expiry', 1)

@@ -4,20 +4,10 @@
 import assert from 'node:assert/strict'
 import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
-import {
-  inMemoryRegistry,
-  makeImage,
-  pushImage,
-  removeDir,
-  sha256,
-  tempDir,
-} from './helpers/harness.js'
+import { describe, it } from 'node:test'
+import { inMemoryRegistry, makeImage, pushImage, sha256, scratchDirs } from './helpers/harness.js'
 
-const roots: string[] = []
-after(async () => {
-  for (const r of roots) await removeDir(r)
-})
+const dir = scratchDirs()
 
 function blobPath(root: string, repo: string, digest: string): string {
   const [alg, hex] = digest.split(':')
@@ -25,8 +15,7 @@ function blobPath(root: string, repo: string, digest: string): string {
 }
 
 async function seeded() {
-  const root = await tempDir()
-  roots.push(root)
+  const root = await dir()
   const reg = await inMemoryRegistry({ root })
   const image = makeImage('crash-verify', 2)
   assert.equal((await pushImage(reg.request, 'app', image, 'v1')).status, 201)
