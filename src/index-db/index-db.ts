@@ -187,13 +187,6 @@ export class IndexDb {
     return this.db.remove(`s${SEP}${id}`)
   }
 
-  *sessions(): Iterable<[string, SessionRecord]> {
-    const start = `s${SEP}`
-    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
-      yield [String(key).slice(start.length), value as SessionRecord]
-    }
-  }
-
   /** Resolves once every write issued so far is committed (and synced, with commit). */
   flushed(): Promise<boolean> {
     return this.db.flushed

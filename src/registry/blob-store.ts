@@ -10,7 +10,7 @@ import type { ByteRange, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
-import { hashStream, verifiedStream } from './hashing.js'
+import { hashStored, hashStream, verifiedStream } from './hashing.js'
 import { stampNow, type Clock } from './clock.js'
 import { forgetLost, lostIn } from './quarantine.js'
 
@@ -263,12 +263,7 @@ export class BlobStore {
 
   /** Hash a stored object with the given algorithm, streaming. */
   async hashObject(key: string, algorithm: Algorithm): Promise<{ digest: Digest; size: number }> {
-    const hash = newHash(algorithm)
-    let size = 0
-    for await (const chunk of await this.options.driver.read(key)) {
-      hash.update(chunk as Buffer)
-      size += (chunk as Buffer).length
-    }
+    const { hash, size } = await hashStored(this.options.driver, key, algorithm)
     return { digest: Digest.fromHash(algorithm, hash), size }
   }
 

@@ -2,6 +2,7 @@
 // (DESIGN.md invariant 1: no re-read at finalize).
 import type { Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import type { StorageDriver } from '../storage/index.js'
 import { newHash, type Algorithm } from './digest.js'
 
 /** Called every `everyBytes` bytes; a rejection aborts the stream (e.g. the disk reserve). */
@@ -81,4 +82,22 @@ export function verifiedStream(
   check.on('close', () => source.destroy())
   source.pipe(check)
   return check
+}
+
+/**
+ * Hash a stored object by streaming it. The Hash is returned unfinished, so an upload session
+ * rebuilt after a restart can go on feeding it.
+ */
+export async function hashStored(
+  driver: StorageDriver,
+  key: string,
+  algorithm: Algorithm,
+): Promise<{ hash: Hash; size: number }> {
+  const hash = newHash(algorithm)
+  let size = 0
+  for await (const chunk of await driver.read(key)) {
+    hash.update(chunk as Buffer)
+    size += (chunk as Buffer).length
+  }
+  return { hash, size }
 }

@@ -10,7 +10,7 @@ import type { StorageDriver } from '../storage/index.js'
 import type { BlobStore } from './blob-store.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
-import { hashStream } from './hashing.js'
+import { hashStored, hashStream } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
 import { ageMs, stampNow, type Clock } from './clock.js'
 import { checkSessionId } from './names.js'
@@ -241,19 +241,19 @@ export class UploadSessions {
     if (known && known.offset === info.size) return known
     // After a restart or a failed request: replay the staged bytes into a new hash.
     const algorithm = known?.algorithm ?? 'sha256'
-    const hash = newHash(algorithm)
-    const tap = hashStream(await this.options.driver.read(layoutKeys.upload(repo, id)), [hash])
-    for await (const _chunk of tap);
-    const rebuilt = { algorithm, hash, offset: tap.bytes }
+    const { hash, size } = await hashStored(
+      this.options.driver,
+      layoutKeys.upload(repo, id),
+      algorithm,
+    )
+    const rebuilt = { algorithm, hash, offset: size }
     this.live.set(id, rebuilt)
     return rebuilt
   }
 
   /** The staged bytes hashed anew with another algorithm (a sha512 digest on a sha256 session). */
   private async rehash(repo: string, id: string, algorithm: Algorithm): Promise<Digest> {
-    const hash = newHash(algorithm)
-    const tap = hashStream(await this.options.driver.read(layoutKeys.upload(repo, id)), [hash])
-    for await (const _chunk of tap);
+    const { hash } = await hashStored(this.options.driver, layoutKeys.upload(repo, id), algorithm)
     return Digest.fromHash(algorithm, hash)
   }
 
