@@ -187,6 +187,14 @@ export class IndexDb {
     return this.db.remove(`s${SEP}${id}`)
   }
 
+  /** Every upload-session record (tests and diagnostics check that none is left behind). */
+  *sessions(): Iterable<[string, SessionRecord]> {
+    const start = `s${SEP}`
+    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
+      yield [String(key).slice(start.length), value as SessionRecord]
+    }
+  }
+
   /** Resolves once every write issued so far is committed (and synced, with commit). */
   flushed(): Promise<boolean> {
     return this.db.flushed
