@@ -1,11 +1,9 @@
 // What the offline commands (gc, scrub) share: reading `<config.json> [--flag]` from the
 // arguments, and taking the storage of that configuration for one pass. Taking it holds the
 // storage lock, so they refuse while a server (or another command) holds the storage.
-import { stat } from 'node:fs/promises'
 import { ConfigError, loadConfig, type OutpostConfig } from '../config/index.js'
-import { ownStorage, StorageBusyError, type OwnedStorage } from '../registry/index.js'
-import { openBackends } from '../server/backends.js'
-import { RootMissingError } from '../server/server.js'
+import { StorageBusyError, type OwnedStorage } from '../registry/index.js'
+import { openStore, RootMissingError } from '../server/store.js'
 
 export class UsageError extends Error {}
 
@@ -32,23 +30,11 @@ export async function withStorage<T>(
   log: (msg: string, fields?: Record<string, unknown>) => void,
   task: (storage: OwnedStorage) => Promise<T>,
 ): Promise<T> {
-  const root = config.storage.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
-  const backends = openBackends(config)
-  const storage = await ownStorage({
-    driver: backends.driver,
-    staging: backends.staging,
-    localRoot: root,
-    commit: config.storage.commit,
-    log,
-    holder,
-    dedupe: config.storage.dedupe,
-  })
+  const store = await openStore(config.storage, { holder, log })
   try {
-    return await task(storage)
+    return await task(store.storage)
   } finally {
-    await storage.close()
-    backends.close()
+    await store.close()
   }
 }
 

@@ -12,16 +12,19 @@ export interface Backends {
   driver: StorageDriver
   /** where upload sessions stage; the blobs' driver when it can append */
   staging?: StorageDriver
-  close(): void
+  close(): Promise<void>
 }
 
-export function openBackends(config: OutpostConfig, logger?: Logger): Backends {
-  const { rootDirectory: root, commit } = config.storage
+export async function openBackends(
+  store: OutpostConfig['storage'],
+  logger?: Logger,
+): Promise<Backends> {
+  const { rootDirectory: root, commit } = store
   const local = new FsDriver({ root, commit })
-  const s3 = config.storage.storageDriver
-  if (!s3) return { driver: local, close: () => {} }
+  const s3 = store.storageDriver
+  if (!s3) return { driver: local, close: async () => {} }
   const settings = resolveS3Settings(s3, { logger })
   for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
   const driver = new S3Driver(settings)
-  return { driver, staging: local, close: () => driver.close() }
+  return { driver, staging: local, close: async () => driver.close() }
 }

@@ -1,15 +1,16 @@
 // Running the registry: open the storage, serve HTTP, run background upkeep, and stop cleanly.
 // On stop it refuses new connections, lets in-flight requests finish for a bounded time, then
 // writes the clean-stop marker so the next start trusts what this run verified.
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import type { OutpostConfig } from '../config/index.js'
 import { createApp, type AppState } from '../http/index.js'
 import type { Logger } from '../log/logger.js'
-import { ownStorage, type OwnedStorage } from '../registry/index.js'
-import { openBackends } from './backends.js'
+import type { OwnedStorage } from '../registry/index.js'
+import { openStore } from './store.js'
+export { RootMissingError } from './store.js'
 import { startUpkeep, type Upkeep } from './upkeep.js'
 
 export interface RunningServer {
@@ -21,34 +22,12 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-export class RootMissingError extends Error {
-  constructor(readonly root: string) {
-    super(
-      `storage.rootDirectory ${root} does not exist. Outpost does not create a configured root: ` +
-        'a missing disk must not silently become an empty registry. Create it (or mount it) first.',
-    )
-    this.name = 'RootMissingError'
-  }
-}
-
 export async function startServer(config: OutpostConfig, logger: Logger): Promise<RunningServer> {
   const root = config.storage.rootDirectory
   if (config.storage.createRoot) await mkdir(root, { recursive: true })
-  const rootInfo = await stat(root).catch(() => null)
-  if (!rootInfo?.isDirectory()) throw new RootMissingError(root)
-
-  const backends = openBackends(config, logger)
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
-  const storage = await ownStorage({
-    driver: backends.driver,
-    staging: backends.staging,
-    localRoot: root,
-    commit: config.storage.commit,
-    log,
-    holder: 'serve',
-    dedupe: config.storage.dedupe,
-    minFreeSpace: config.storage.minFreeSpace,
-  })
+  const store = await openStore(config.storage, { holder: 'serve', log, logger })
+  const { storage } = store
   const state: AppState = { ready: false, started: false, inFlight: 0 }
   const upkeep = await startUpkeep(storage, config, logger, () => state.inFlight ?? 0)
   const app = createApp({
@@ -108,8 +87,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)
       await drained
       clearTimeout(timer)
-      await storage.close()
-      backends.close()
+      await store.close()
       logger.info('stopped cleanly')
     },
   }
