@@ -44,12 +44,14 @@ export const dynamoCacheDriverSchema = z
         'expected "dynamodb": it is the only cacheDriver; the local cache is LMDB, ' +
         'used when cacheDriver is left out',
     }),
-    region: z.string({
-      error: (issue) =>
-        issue.input === undefined
-          ? 'region is required: the AWS region of the DynamoDB table (e.g. "us-east-2")'
-          : 'expected a region name such as "us-east-2"',
-    }).min(1, 'expected a region name such as "us-east-2"'),
+    region: z
+      .string({
+        error: (issue) =>
+          issue.input === undefined
+            ? 'region is required: the AWS region of the DynamoDB table (e.g. "us-east-2")'
+            : 'expected a region name such as "us-east-2"',
+      })
+      .min(1, 'expected a region name such as "us-east-2"'),
     endpoint: z
       .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
       .optional(),
@@ -59,7 +61,7 @@ export const dynamoCacheDriverSchema = z
     ...unusedTables,
   })
   .refine((c) => c.cacheTablename !== undefined || c.tableName !== undefined, {
-    message: 'cacheTablename is required: the DynamoDB table holding all of Outpost\'s shared state',
+    message: "cacheTablename is required: the DynamoDB table holding all of Outpost's shared state",
     path: ['cacheTablename'],
   })
   .refine(

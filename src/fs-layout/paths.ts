@@ -6,6 +6,11 @@
 //       lock                    held while a server or an offline command owns the storage
 //       clean-stop              written at a clean shutdown, removed at start
 //       tmp/                    staging for atomic writes
+//       blobs/<alg>/<hex>       content kept once for every repository holding it, on a store
+//                               that dedupes without hard links (S3): each repository's
+//                               blobs/<alg>/<hex> is then a reference object that names this key
+//                               in its own metadata, so the bucket alone resolves it (see
+//                               src/registry/blob-store.ts and src/s3/s3-driver.ts)
 //     <repo>/                   one OCI Image Layout per repository; names may contain '/'
 //       oci-layout              {"imageLayoutVersion":"1.0.0"}
 //       index.json              manifests; a tag is an org.opencontainers.image.ref.name annotation
@@ -42,6 +47,10 @@ export const layoutKeys = {
   blobAlgorithmDir: (repo: string, algorithm: string) => `${repo}/${BLOBS_DIR}/${algorithm}`,
   blob: (repo: string, digest: BlobAddress) =>
     `${repo}/${BLOBS_DIR}/${digest.algorithm}/${digest.hex}`,
+  /** the one shared copy of content on a store that dedupes by reference */
+  sharedBlob: (digest: BlobAddress) =>
+    `${ENGINE_DIR}/${BLOBS_DIR}/${digest.algorithm}/${digest.hex}`,
+  sharedBlobAlgorithmDir: (algorithm: string) => `${ENGINE_DIR}/${BLOBS_DIR}/${algorithm}`,
   uploadsDir: (repo: string) => `${repo}/${UPLOADS_DIR}`,
   upload: (repo: string, sessionId: string) => `${repo}/${UPLOADS_DIR}/${sessionId}`,
 }

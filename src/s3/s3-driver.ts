@@ -28,6 +28,12 @@ import { childrenOf } from './listing.js'
 import { rangedBody } from './ranged-body.js'
 import type { S3Settings } from './s3-options.js'
 
+/**
+ * The user-metadata field of a reference object (`x-amz-meta-outpost-ref`): the driver key of the
+ * object whose bytes it reads as. The reference itself has an empty body.
+ */
+const REF_FIELD = 'outpost-ref'
+
 /** DeleteObjects takes at most this many keys per call. */
 const DELETE_BATCH = 1000
 
@@ -39,6 +45,12 @@ function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | null
   if (e?.name === 'NoSuchBucket') return false // a configuration error, not an absent object
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404
+}
+
+/** 416: a range outside the object. */
+function isInvalidRange(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | null
+  return e?.name === 'InvalidRange' || e?.$metadata?.httpStatusCode === 416
 }
 
 export type S3DriverOptions = Pick<S3Settings, 'bucket' | 'prefix' | 'client' | 'write'> &
@@ -77,15 +89,10 @@ export class S3Driver implements StorageDriver {
   }
 
   async get(key: string): Promise<Buffer> {
-    const objectKey = this.objectKey(key)
-    try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }),
-      )
-      return Buffer.from(await out.Body!.transformToByteArray())
-    } catch (err) {
-      throw isNotFound(err) ? new StorageNotFoundError(key) : err
-    }
+    const body = await this.read(key)
+    const chunks: Buffer[] = []
+    for await (const chunk of body) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks)
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
@@ -96,25 +103,43 @@ export class S3Driver implements StorageDriver {
   }
 
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
-    const Key = this.objectKey(key)
+    let out
+    try {
+      out = await this.getObject(key, key, options)
+    } catch (err) {
+      // A range of a reference is outside its empty body: S3 answers 416 before we can see it
+      // is a reference.
+      const target = isInvalidRange(err) ? (await this.head(key))?.Metadata?.[REF_FIELD] : undefined
+      if (target === undefined) throw err
+      out = await this.getObject(target, key, options)
+    }
+    const target = out.Metadata?.[REF_FIELD]
+    if (target !== undefined) {
+      // A reference: its (empty) body is dropped and the target is read instead.
+      ;(out.Body as Readable).destroy()
+      out = await this.getObject(target, key, options)
+    }
+    let body = out.Body as Readable
+    if (options.range) body = rangedBody(body, options.range, out.ContentRange, out.ContentLength)
+    return options.signal ? addAbortSignal(options.signal, body) : body
+  }
+
+  /** GetObject; absence (of `key` itself, or of a reference's target) reported as `asked`. */
+  private async getObject(key: string, asked: string, options: ReadOptions) {
     const range = options.range
-    let body: Readable
     try {
       // Awaiting the response (not its body) is what reports absence before the first byte.
-      const out = await this.client.send(
+      return await this.client.send(
         new GetObjectCommand({
           Bucket: this.bucket,
-          Key,
+          Key: this.objectKey(key),
           Range: range ? `bytes=${range.start}-${range.end}` : undefined,
         }),
         { abortSignal: options.signal },
       )
-      body = out.Body as Readable
-      if (range) body = rangedBody(body, range, out.ContentRange, out.ContentLength)
     } catch (err) {
-      throw isNotFound(err) ? new StorageNotFoundError(key) : err
+      throw isNotFound(err) ? new StorageNotFoundError(asked) : err
     }
-    return options.signal ? addAbortSignal(options.signal, body) : body
   }
 
   /**
@@ -156,13 +181,71 @@ export class S3Driver implements StorageDriver {
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
-    const Key = this.objectKey(key)
+    const own = await this.head(key)
+    const target = own?.Metadata?.[REF_FIELD]
+    if (!own || target === undefined) return own && objectInfo(own)
+    // A reference: the target's size and identity, the reference's own age. A target that is
+    // gone makes the reference absent.
+    const resolved = await this.head(target)
+    return resolved && { ...objectInfo(resolved), mtimeMs: objectInfo(own).mtimeMs, target }
+  }
+
+  private async head(key: string) {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }))
-      return { size: out.ContentLength ?? 0, mtimeMs: out.LastModified?.getTime() ?? 0 }
+      return await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+      )
     } catch (err) {
       if (isNotFound(err)) return null
       throw err
+    }
+  }
+
+  /**
+   * A reference object at `key` naming `target` in its metadata: an empty PutObject, atomic like
+   * any other. The target must exist now; it is resolved again on every read.
+   */
+  async refer(target: string, key: string): Promise<void> {
+    const info = await this.stat(target)
+    if (!info) throw new StorageNotFoundError(target)
+    // A reference to a reference would chain reads: point at what the target resolves to.
+    const Metadata = { [REF_FIELD]: info.target ?? target }
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        Body: new Uint8Array(0),
+        Metadata,
+        ...this.options.write,
+      }),
+    )
+  }
+
+  /**
+   * Server-side CopyObject to `to` of the bytes `from` reads as (a reference is copied as its
+   * target), with fresh metadata, so the copy is a plain object. See `move` on the 5 GiB limit.
+   */
+  async copy(from: string, to: string): Promise<void> {
+    const info = await this.stat(from)
+    if (!info) throw new StorageNotFoundError(from)
+    await this.copyObject(info.target ?? from, to, 'REPLACE')
+  }
+
+  private async copyObject(from: string, to: string, directive: 'COPY' | 'REPLACE') {
+    const source = this.objectKey(from)
+    const CopySource = `${this.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: this.objectKey(to),
+          CopySource,
+          MetadataDirective: directive,
+          ...this.options.write,
+        }),
+      )
+    } catch (err) {
+      throw isNotFound(err) ? new StorageNotFoundError(from) : err
     }
   }
 
@@ -202,14 +285,8 @@ export class S3Driver implements StorageDriver {
       if ((await this.stat(from)) === null) throw new StorageNotFoundError(from)
       return
     }
-    const CopySource = `${this.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`
-    try {
-      await this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key, CopySource, ...this.options.write }),
-      )
-    } catch (err) {
-      throw isNotFound(err) ? new StorageNotFoundError(from) : err
-    }
+    // A reference moves as a reference: its metadata is copied with it.
+    await this.copyObject(from, to, 'COPY')
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: source }))
   }
 
@@ -258,5 +335,13 @@ export class S3Driver implements StorageDriver {
   /** Prefixes are not real on S3: nothing to remove once their objects are gone. */
   async prune(prefix: string): Promise<void> {
     checkKey(prefix)
+  }
+}
+
+function objectInfo(out: { ContentLength?: number; LastModified?: Date; ETag?: string }) {
+  return {
+    size: out.ContentLength ?? 0,
+    mtimeMs: out.LastModified?.getTime() ?? 0,
+    ...(out.ETag !== undefined && { identity: out.ETag }),
   }
 }

@@ -7,10 +7,15 @@ import type { Readable } from 'node:stream'
 export interface ObjectInfo {
   size: number
   mtimeMs: number
-  /** same value for two keys that share their bytes (device and inode on a filesystem) */
+  /**
+   * changes whenever the bytes at the key are replaced, and is the same for two keys that share
+   * their bytes (device and inode on a filesystem, the ETag on S3)
+   */
   identity?: string
   /** how many keys share these bytes (hard-link count) */
   links?: number
+  /** for a reference (see `refer`): the key whose bytes this key reads as */
+  target?: string
 }
 
 export interface ByteRange {
@@ -73,6 +78,19 @@ export interface StorageDriver {
   readonly appends?: boolean
   /** Capability: share the bytes of `from` at `to` without copying (hard link). */
   link?(from: string, to: string): Promise<void>
+  /**
+   * Capability: make `key` read as the bytes of `target` without copying them, for as long as
+   * `target` exists (an S3 object whose metadata names the target). Unlike `link`, the bytes live
+   * only at `target`: the caller that deletes `target` must know no reference to it remains.
+   * `get`, `read` and `stat` of `key` resolve to the target (stat reports it as `target`); a
+   * reference whose target is gone is absent. Throws StorageNotFoundError when `target` is.
+   */
+  refer?(target: string, key: string): Promise<void>
+  /**
+   * Capability: copy inside the store, without the bytes passing through this process (S3's
+   * CopyObject). A reference is copied as the full bytes it reads as.
+   */
+  copy?(from: string, to: string): Promise<void>
   /** Capability: free and total bytes where this driver stores data (a filesystem's statfs). */
   space?(): Promise<{ free: number; total: number }>
   /** Capability: where this driver stores data on the local filesystem, when it does. */

@@ -151,6 +151,56 @@ export function driverConformance(name: string, makeDriver: () => Promise<Storag
       assert.equal((await d.get('ln2/b')).toString(), 'shared')
     })
 
+    it('refer, when offered, reads as the target while it exists; a dangling one is absent', async () => {
+      const d = await makeDriver()
+      if (!d.refer) {
+        assert.equal('refer' in d, false)
+        return
+      }
+      await assert.rejects(d.refer('rf/missing', 'rf/x'), StorageNotFoundError)
+      await d.put('rf/content', Buffer.from('0123456789'))
+      await d.refer('rf/content', 'rf/one')
+      await d.refer('rf/one', 'rf/two') // a reference to a reference resolves to the content
+      for (const key of ['rf/one', 'rf/two']) {
+        assert.equal((await d.get(key)).toString(), '0123456789')
+        assert.equal(
+          (await collect(await d.read(key, { range: { start: 2, end: 4 } }))).toString(),
+          '234',
+        )
+        const info = await d.stat(key)
+        assert.equal(info?.size, 10)
+        assert.equal(info?.target, 'rf/content')
+        assert.equal(info?.identity, (await d.stat('rf/content'))?.identity)
+      }
+      assert.equal((await d.stat('rf/content'))?.target, undefined)
+      // Deleting a reference leaves the content; deleting the content leaves references absent.
+      await d.delete('rf/one')
+      assert.equal((await d.get('rf/content')).toString(), '0123456789')
+      await d.delete('rf/content')
+      assert.equal(await d.stat('rf/two'), null)
+      await assert.rejects(d.read('rf/two'), StorageNotFoundError)
+      await assert.rejects(d.get('rf/two'), StorageNotFoundError)
+    })
+
+    it('copy, when offered, writes the bytes as a plain object, resolving references', async () => {
+      const d = await makeDriver()
+      if (!d.copy) {
+        assert.equal('copy' in d, false)
+        return
+      }
+      await d.put('cp/content', Buffer.from('payload'))
+      await d.copy('cp/content', 'cp/plain')
+      assert.equal((await d.get('cp/plain')).toString(), 'payload')
+      if (d.refer) {
+        await d.refer('cp/content', 'cp/ref')
+        await d.copy('cp/ref', 'cp/ref') // materialise a reference in place
+        await d.delete('cp/content')
+        assert.equal((await d.get('cp/ref')).toString(), 'payload')
+        assert.equal((await d.stat('cp/ref'))?.target, undefined)
+      }
+      await assert.rejects(d.copy('cp/none', 'cp/x'), StorageNotFoundError)
+    })
+
     it('rejects keys that could leave the root', async () => {
       const d = await makeDriver()
       for (const key of ['../x', 'a/../../x', '/abs', 'a//b', '', 'a/./b', 'a\\b', 'a\0b']) {
