@@ -10,9 +10,9 @@ import { after, before, describe, it } from 'node:test'
 import {
   CreateTableCommand,
   DescribeTableCommand,
+  DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  type DynamoDBClient,
   type DynamoDBClientConfig,
 } from '@aws-sdk/client-dynamodb'
 import {
@@ -257,5 +257,188 @@ describe('locks shared by two instances', () => {
       new GetItemCommand({ TableName: counterTable, Key: { Key: { S: lockKey('counter') } } }),
     )
     assert.equal(Item, undefined, 'every lease was released')
+  })
+})
+
+describe('lease expiry and renewal', () => {
+  let config: Record<string, unknown>
+  before(() => {
+    config = dynaliteCacheDriverConfig(server)
+  })
+
+  /** The lease item of lock `name`, as stored. */
+  async function lease(name: string): Promise<{ owner?: string; expires: number } | undefined> {
+    const { Item } = await raw.send(
+      new GetItemCommand({
+        TableName: config.cacheTablename as string,
+        Key: { Key: { S: lockKey(name) } },
+        ConsistentRead: true,
+      }),
+    )
+    return Item && { owner: Item.Owner?.S, expires: Number(Item.Expires?.N) }
+  }
+
+  it('a lease left by a holder killed with SIGKILL is taken over once it expires', T, async () => {
+    const ttlMs = 1500
+    const taker = await openCache(config)
+    const holder = holdLockInChild(resolveDynamoSettings(config), 'orphan', ttlMs)
+    cleanups.push(holder.kill)
+    await holder.held
+    const left = await lease('orphan')
+    assert.ok(left?.owner, 'the child holds a lease')
+    await holder.kill()
+    const killedAt = Date.now()
+    const takenAt = await taker.locks.run('orphan', async () => {
+      const mine = await lease('orphan')
+      assert.notEqual(mine?.owner, left.owner, 'the lease is the taker’s now')
+      return Date.now()
+    })
+    // Same machine, same clock: never before the dead holder's lease ended, and soon after.
+    assert.ok(takenAt > left.expires, `taken ${left.expires - takenAt} ms before the lease ended`)
+    assert.ok(takenAt - killedAt < ttlMs + 1000, `taken ${takenAt - killedAt} ms after the kill`)
+  })
+
+  it('a task longer than the ttl keeps its lease through renewals', T, async () => {
+    const logged: Logged[] = []
+    const holder = await openCache(config, { locks: { ttlMs: 600 } }, logged)
+    const impatient = await openCache(config, { locks: { waitMs: 1200 } })
+    const patient = await openCache(config)
+    let heldUntil = 0
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    const long = holder.locks.run('long', async () => {
+      started()
+      await sleep(2000) // more than three ttls: without renewal the lease would lapse
+      heldUntil = Date.now()
+    })
+    await running
+    const t0 = Date.now()
+    const err = await impatient.locks
+      .run('long', async () => assert.fail('lock taken'))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    assert.ok(err instanceof LockTimeoutError, `expected LockTimeoutError, got ${String(err)}`)
+    assert.equal(err.lock, 'long')
+    assert.match(err.message, /lock "long" not acquired within 1200 ms/)
+    assert.ok(Date.now() - t0 >= 1200)
+    const startedAt = await patient.locks.run('long', async () => Date.now())
+    await long
+    assert.ok(heldUntil > 0 && startedAt >= heldUntil, 'the second instance waited for the first')
+    assert.deepEqual(logged, [], 'no renewal failed')
+  })
+
+  it(
+    'a renewal that finds the lease lost logs it, and release leaves the new holder alone',
+    T,
+    async () => {
+      const logged: Logged[] = []
+      const holder = await openCache(config, { locks: { ttlMs: 300 } }, logged)
+      await holder.locks.run('stolen', async () => {
+        // Another instance took the lease (as after a stall longer than the ttl).
+        await raw.send(
+          new PutItemCommand({
+            TableName: config.cacheTablename as string,
+            Item: {
+              Key: { S: lockKey('stolen') },
+              Owner: { S: 'intruder' },
+              Expires: { N: String(Date.now() + 60_000) },
+            },
+          }),
+        )
+        await sleep(400)
+      })
+      assert.equal(logged.length, 1, JSON.stringify(logged))
+      assert.match(logged[0]!.msg, /lease lost/)
+      assert.equal(logged[0]!.fields?.lock, 'stolen')
+      assert.equal((await lease('stolen'))?.owner, 'intruder')
+    },
+  )
+})
+
+describe('content index', () => {
+  it('round-trips records, read consistently by another instance', T, async () => {
+    const config = dynaliteCacheDriverConfig(server)
+    const a = await openCache(config)
+    const b = await openCache(config)
+    const digest = `sha256:${'ab'.repeat(32)}`
+    assert.equal(await b.contents.get(digest), undefined)
+    await a.contents.put(digest, { size: 123_456_789_012, identity: '"etag-1"' })
+    assert.deepEqual(await b.contents.get(digest), { size: 123_456_789_012, identity: '"etag-1"' })
+    await b.contents.put(digest, { size: 7, identity: '"etag-2"' })
+    assert.deepEqual(await a.contents.get(digest), { size: 7, identity: '"etag-2"' })
+    await a.contents.delete(digest)
+    assert.equal(await b.contents.get(digest), undefined)
+    await a.contents.delete(digest) // deleting what is gone is fine
+    const { Item } = await raw.send(
+      new GetItemCommand({
+        TableName: config.cacheTablename as string,
+        Key: { Key: { S: 'blob#sha256:none' } },
+      }),
+    )
+    assert.equal(Item, undefined)
+  })
+})
+
+describe('an endpoint that is down or silent', () => {
+  /** Short SDK retries and timeouts, so each failure shows within a few seconds. */
+  const short: Partial<DynamoDBClientConfig> = {
+    maxAttempts: 2,
+    requestHandler: { connectionTimeout: 500, requestTimeout: 1000, throwOnRequestTimeout: true },
+  }
+
+  it('dynalite stopped: lock and content calls fail fast, naming the table', T, async () => {
+    const own = await startDynalite()
+    cleanups.push(own.stop)
+    const config = dynaliteCacheDriverConfig(own)
+    const cache = await openCache(config, { client: short })
+    await cache.contents.put('sha256:cc', { size: 1, identity: 'x' })
+    await own.stop()
+    let ran = false
+    const table = config.cacheTablename as string
+    const check = (what: RegExp) => (err: unknown) => {
+      assert.ok(err instanceof DynamoCacheError, `expected DynamoCacheError, got ${String(err)}`)
+      assert.match(err.message, what)
+      assert.match(err.message, new RegExp(`table "${table}" failed: .*ECONNREFUSED`))
+      return true
+    }
+    let t0 = Date.now()
+    await assert.rejects(
+      cache.locks.run('down', async () => void (ran = true)),
+      check(/PutItem \(acquiring lock "down"\)/),
+    )
+    assert.ok(Date.now() - t0 < 5000, `lock failed after ${Date.now() - t0} ms`)
+    assert.equal(ran, false)
+    t0 = Date.now()
+    await assert.rejects(cache.contents.get('sha256:cc'), check(/GetItem \(content index\)/))
+    assert.ok(Date.now() - t0 < 5000, `get failed after ${Date.now() - t0} ms`)
+  })
+
+  it('an endpoint that never answers: calls time out instead of hanging', T, async () => {
+    const sockets = new Set<Socket>()
+    const silent = createServer((s) => sockets.add(s.on('close', () => sockets.delete(s))))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy()
+      silent.close()
+    })
+    const port = (silent.address() as { port: number }).port
+    const settings = resolveDynamoSettings({
+      name: 'dynamodb',
+      region: 'us-east-2',
+      endpoint: `http://127.0.0.1:${port}`,
+      cacheTablename: 'silent',
+    })
+    const client = new DynamoDBClient({ ...settings.client, ...short })
+    cleanups.push(() => client.destroy())
+    const t0 = Date.now()
+    await assert.rejects(new DynamoContentIndex(client, 'silent').get('sha256:dd'), (err) => {
+      assert.ok(err instanceof DynamoCacheError)
+      assert.match(err.message, /GetItem \(content index\) on table "silent" failed: .*Timeout/i)
+      return true
+    })
+    const elapsed = Date.now() - t0
+    assert.ok(elapsed >= 1000 && elapsed < 6000, `failed after ${elapsed} ms`)
   })
 })

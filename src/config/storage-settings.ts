@@ -8,6 +8,8 @@
 import { parseDuration } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseSpace, type FreeSpace } from './units.js'
+import { usesRemoteCache } from './cache-rules.js'
+import { resolveDynamoSettings, type DynamoSettings } from '../dynamo/dynamo-options.js'
 
 export { parseSpace, type FreeSpace }
 
@@ -38,6 +40,13 @@ export interface RetentionSettings {
 
 export interface StorageSettings {
   dedupe: boolean
+  /**
+   * the cacheDriver (DynamoDB) the store's locks and content index live in, when it uses a
+   * remote cache (see cache-rules.ts); the local LMDB index otherwise
+   */
+  remoteCache?: DynamoSettings
+  /** a cacheDriver configured with remoteCache false: ignored, with a startup warning */
+  cacheDriverIgnored: boolean
   gc: GcSettings
   retention: RetentionSettings
   minFreeSpace: FreeSpace
@@ -56,8 +65,12 @@ export function resolveStorageSettings(storage: RawConfig['storage']): StorageSe
   const gcOn = storage.gc !== false
   const intervalMs = storage.gcInterval !== undefined ? parseDuration(storage.gcInterval) : HOUR
   const retention = storage.retention
+  const remote = usesRemoteCache(storage)
   return {
     dedupe: storage.dedupe ?? true,
+    ...(remote &&
+      storage.cacheDriver && { remoteCache: resolveDynamoSettings(storage.cacheDriver) }),
+    cacheDriverIgnored: !remote && storage.cacheDriver !== undefined,
     gc: { enabled: gcOn, delayMs, intervalMs },
     retention: {
       dryRun: retention?.dryRun ?? false,

@@ -90,6 +90,15 @@ export class GarbageCollector {
       }
       await (this.options.pause ?? breathe)()
     }
+    if (!dryRun && !options.shouldStop?.()) {
+      // Shared copies whose last reference this pass (or an earlier one) removed.
+      const swept = await this.options.registry.sweepSharedContent({
+        minAgeMs: this.options.delayMs,
+        shouldStop: options.shouldStop,
+      })
+      result.blobs += swept.removed
+      result.bytes += swept.bytes
+    }
     result.ms = Math.round(performance.now() - began)
     if (!dryRun) {
       this.counters.passes++

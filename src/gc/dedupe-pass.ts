@@ -3,6 +3,10 @@
 // layouts copied in or written while dedupe was off, become hard links to one copy. It runs in
 // the background at a modest fixed rate, records where it got to so a restart resumes there, and
 // logs its progress; requests are served throughout.
+//
+// On a store that dedupes by reference (S3, see src/registry/shared-content.ts) the same pass
+// turns blobs into references to one shared copy; and a start with dedupe off runs it to restore
+// full copies ("a start with dedupe=false restores every repository's blobs"), server-side.
 import type { Budget } from '../budget/index.js'
 import type { IndexDb } from '../index-db/index.js'
 import type { Registry } from '../registry/index.js'
@@ -10,6 +14,8 @@ import type { Registry } from '../registry/index.js'
 export interface DedupePassOptions {
   registry: Registry
   db: IndexDb
+  /** share identical blobs (true), or give references full copies of their own again (false) */
+  dedupe?: boolean
   log: (msg: string, fields?: Record<string, unknown>) => void
   /** blobs examined per second at most (Infinity: unpaced); ignored when a budget is given */
   blobsPerSecond?: number
@@ -23,6 +29,8 @@ export interface DedupePassResult {
   blobs: number
   linked: number
   bytesSaved: number
+  /** references given full bytes again (dedupe off) */
+  restored: number
   ms: number
   complete: boolean
 }
@@ -33,6 +41,7 @@ interface Progress {
 }
 
 const PROGRESS = 'dedupe-pass'
+const RESTORE_PROGRESS = 'restore-pass'
 const DEFAULT_RATE = 500
 /** What one blob's examination costs in I/O terms: a stat or two and a link. */
 const BLOB_UNIT_BYTES = 4096
@@ -41,12 +50,16 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
   const { registry, db, log } = options
   const began = performance.now()
   const rate = options.blobsPerSecond ?? DEFAULT_RATE
-  const resumeAfter = db.getMeta<Progress>(PROGRESS)?.after
+  const dedupe = options.dedupe ?? true
+  // Progress of a dedupe pass says nothing about a restore pass, and back.
+  const progressName = dedupe ? PROGRESS : RESTORE_PROGRESS
+  const resumeAfter = db.getMeta<Progress>(progressName)?.after
   const result: DedupePassResult = {
     repositories: 0,
     blobs: 0,
     linked: 0,
     bytesSaved: 0,
+    restored: 0,
     ms: 0,
     complete: false,
   }
@@ -58,30 +71,35 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
   if (resumeAfter !== undefined) log('dedupe pass resuming', { after: resumeAfter })
   for (const repo of repos) {
     if (options.shouldStop?.()) return finish(false)
-    for await (const digest of registry.blobDigests(repo)) {
-      if (options.shouldStop?.()) return finish(false)
+    if (!dedupe) {
       await pace()
-      result.blobs++
-      const saved = await registry.blobs.dedupeExisting(repo, digest, (bytes) =>
-        budget ? budget.acquire(bytes, options.shouldStop) : Promise.resolve(),
-      )
-      if (saved > 0) {
-        result.linked++
-        result.bytesSaved += saved
+      result.restored += await registry.restoreSharedBlobs(repo)
+    } else
+      for await (const digest of registry.blobDigests(repo)) {
+        if (options.shouldStop?.()) return finish(false)
+        await pace()
+        result.blobs++
+        const saved = await registry.blobs.dedupeExisting(repo, digest, (bytes) =>
+          budget ? budget.acquire(bytes, options.shouldStop) : Promise.resolve(),
+        )
+        if (saved > 0) {
+          result.linked++
+          result.bytesSaved += saved
+        }
       }
-    }
     result.repositories++
-    await db.setMeta(PROGRESS, { after: repo } satisfies Progress)
+    await db.setMeta(progressName, { after: repo } satisfies Progress)
     if (result.repositories % 50 === 0)
       log('dedupe pass progress', { ...result, remaining: repos.length - result.repositories })
   }
-  await db.setMeta(PROGRESS, {} satisfies Progress)
+  await db.setMeta(progressName, {} satisfies Progress)
   return finish(true)
 
   function finish(complete: boolean): DedupePassResult {
     result.complete = complete
     result.ms = Math.round(performance.now() - began)
-    log(complete ? 'dedupe pass complete' : 'dedupe pass paused', { ...result })
+    const what = dedupe ? 'dedupe pass' : 'restore pass'
+    log(complete ? `${what} complete` : `${what} paused`, { ...result })
     return result
   }
 }

@@ -5,6 +5,7 @@ import { rename } from 'node:fs/promises'
 import { open, type RootDatabase } from 'lmdb'
 import { makeDirs } from '../fsync/index.js'
 import { probeIndex } from './probe.js'
+import type { ContentIndex, ContentRecord } from './content-index.js'
 
 /** A referrer as the referrers API lists it (image-spec descriptor). */
 export interface ReferrerRecord {
@@ -163,6 +164,17 @@ export class IndexDb {
       out.push([String(key).slice(start.length), value as HolderRecord])
     }
     return out
+  }
+
+  // --- content kept once by reference (src/registry/shared-content.ts) -------------------------
+  /** The content index in this LMDB environment (cacheDriver left out). */
+  contentIndex(): ContentIndex {
+    const key = (digest: string) => `c${SEP}${digest}`
+    return {
+      get: async (digest) => this.db.get(key(digest)) as ContentRecord | undefined,
+      put: async (digest, record) => void (await this.db.put(key(digest), record)),
+      delete: async (digest) => void (await this.db.remove(key(digest))),
+    }
   }
 
   // --- engine-wide facts (progress of background passes) ---------------------------------------

@@ -13,6 +13,7 @@ import { RegistryError } from './errors.js'
 import { hashStored, hashStream, verifiedStream } from './hashing.js'
 import { stampNow, type Clock } from './clock.js'
 import { forgetLost, lostIn } from './quarantine.js'
+import type { SharedContent } from './shared-content.js'
 
 export interface BlobInfo {
   size: number
@@ -28,6 +29,11 @@ export interface BlobStoreOptions {
   log: (msg: string, fields?: Record<string, unknown>) => void
   /** share identical content across repositories through the driver's link capability */
   dedupe: boolean
+  /**
+   * with dedupe on a store without hard links: content kept once, repositories hold references
+   * (see shared-content.ts)
+   */
+  shared?: SharedContent
   clock: Clock
 }
 
@@ -41,11 +47,22 @@ export class BlobStore {
     return this.options.dedupe && this.options.driver.link !== undefined
   }
 
+  /** Whether a mount stores no new bytes (a hard link, or a reference to shared content). */
+  get mountsShare(): boolean {
+    return this.mountsByLink || this.options.shared !== undefined
+  }
+
   /** Size of a blob that is present and verified, or null. */
   async stat(repo: string, digest: Digest): Promise<BlobInfo | null> {
     const key = layoutKeys.blob(repo, digest)
     const info = await this.options.driver.stat(key)
     if (!info) return null
+    const shared = this.options.shared
+    if (shared && info.target === shared.key(digest)) {
+      // A reference to the shared copy: verified once for every repository referring to it.
+      const size = await shared.present(digest)
+      return size === null ? null : { size }
+    }
     const record = this.options.db.getVerified(key)
     if (record && record.size === info.size && record.epoch === this.options.epoch) {
       return { size: info.size }
@@ -104,10 +121,19 @@ export class BlobStore {
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
     const staging = this.options.staging ?? this.options.driver
-    if (await this.linkFromHolder(repo, digest, size)) await staging.delete(stagedKey)
-    else if (staging === this.options.driver) await this.options.driver.move(stagedKey, key)
-    else await this.carry(staging, stagedKey, key, digest)
+    const shared = this.options.shared
+    if (shared) {
+      await shared.publish(key, digest, (target) => this.place(staging, stagedKey, target, digest))
+      await staging.delete(stagedKey) // when the shared copy existed, the staged bytes are surplus
+    } else if (await this.linkFromHolder(repo, digest, size)) await staging.delete(stagedKey)
+    else await this.place(staging, stagedKey, key, digest)
     await this.recordHeld(repo, digest, size)
+  }
+
+  /** Staged bytes become the object at `key`: renamed on the same driver, carried otherwise. */
+  private async place(staging: StorageDriver, stagedKey: string, key: string, digest: Digest) {
+    if (staging === this.options.driver) await this.options.driver.move(stagedKey, key)
+    else await this.carry(staging, stagedKey, key, digest)
   }
 
   /**
@@ -146,7 +172,12 @@ export class BlobStore {
     const info = await this.stat(from, digest)
     if (!info) return false
     const source = layoutKeys.blob(from, digest)
-    const { driver } = this.options
+    const { driver, shared } = this.options
+    if (shared) {
+      await shared.adopt(source, layoutKeys.blob(repo, digest), digest)
+      await this.recordHeld(repo, digest, info.size)
+      return true
+    }
     if (this.mountsByLink) {
       try {
         await driver.link!(source, layoutKeys.blob(repo, digest))
@@ -208,9 +239,15 @@ export class BlobStore {
     pace: (bytes: number) => Promise<void> = async () => {},
   ): Promise<number> {
     const key = layoutKeys.blob(repo, digest)
-    const { db, driver } = this.options
+    const { db, driver, shared } = this.options
     const own = await driver.stat(key)
     if (!own) return 0
+    if (shared) {
+      if (own.target !== undefined) return 0 // already a reference
+      await pace(own.size)
+      if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before sharing
+      return (await shared.adopt(key, key, digest)) ? own.size : 0
+    }
     if (!db.getHolder(digest.toString(), repo)) {
       await db.putHolder(digest.toString(), repo, {
         size: own.size,

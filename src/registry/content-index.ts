@@ -1,19 +1,3 @@
-// What is known about content kept once for every repository holding it (dedupe on a store
-// without hard links, e.g. S3: see blob-store.ts). A cache like the rest of the engine index
-// (DESIGN.md invariant 7): losing it costs a re-hash, never data. Kept in the local LMDB index by
-// default, or in DynamoDB (cacheDriver) so that several instances share what each verified.
-export interface ContentRecord {
-  /** size of the verified bytes */
-  size: number
-  /**
-   * the stored object's identity when it was hashed (an S3 ETag): a record whose identity no
-   * longer matches the object describes other bytes and is not trusted
-   */
-  identity: string
-}
-
-export interface ContentIndex {
-  get(digest: string): Promise<ContentRecord | undefined>
-  put(digest: string, record: ContentRecord): Promise<void>
-  delete(digest: string): Promise<void>
-}
+// The content index's contract lives with the engine index (src/index-db/content-index.ts);
+// re-exported for the registry's users, e.g. the DynamoDB cache driver.
+export type { ContentIndex, ContentRecord } from '../index-db/content-index.js'

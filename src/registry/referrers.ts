@@ -5,13 +5,14 @@
 import type { Descriptor } from '../fs-layout/index.js'
 import type { IndexDb, ReferrerRecord } from '../index-db/index.js'
 import type { ParsedManifest } from './manifest-rules.js'
-import type { RepoIndexes } from './repo-index.js'
+import { sameFile, type RepoIndexes } from './repo-index.js'
 
 const FACT = 'referrers-of'
 
 interface IndexState {
   size: number
   mtimeMs: number
+  identity?: string
 }
 
 export interface ReferrersOptions {
@@ -36,7 +37,11 @@ export class Referrers {
   async markCurrent(repo: string): Promise<void> {
     const info = await this.options.indexes.stat(repo)
     if (info)
-      await this.options.db.setRepoFact(repo, FACT, { size: info.size, mtimeMs: info.mtimeMs })
+      await this.options.db.setRepoFact(repo, FACT, {
+        size: info.size,
+        mtimeMs: info.mtimeMs,
+        identity: info.identity,
+      })
   }
 
   async list(repo: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {
@@ -56,7 +61,7 @@ export class Referrers {
     const info = await this.options.indexes.stat(repo)
     if (!info) return true // no repository, no referrers
     const known = this.options.db.getRepoFact<IndexState>(repo, FACT)
-    return known?.size === info.size && known.mtimeMs === info.mtimeMs
+    return known !== undefined && sameFile(known, info)
   }
 
   private async reindexLocked(repo: string): Promise<void> {

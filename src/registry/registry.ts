@@ -14,6 +14,9 @@ import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from './clock.js'
 import { scrubRepository, type RepoScrubResult, type ScrubContext } from './repo-scrub.js'
+import { LocalLocks, type Locks } from './locks.js'
+import type { ContentIndex } from './content-index.js'
+import { SharedContent, type SweepResult } from './shared-content.js'
 import { collectRepository, type GcPolicy, type RepoGcDeps, type RepoGcResult } from './repo-gc.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
@@ -34,6 +37,10 @@ export interface RegistryOptions {
   clock?: Clock
   /** uploads are refused before they would leave less free space than this */
   minFreeSpace?: FreeSpaceSetting
+  /** repository and content locks; in-process unless several instances share the store */
+  locks?: Locks
+  /** what was verified of content kept once by reference; the engine index's by default */
+  contents?: ContentIndex
 }
 
 export class Registry {
@@ -47,18 +54,37 @@ export class Registry {
   private readonly gcDeps: RepoGcDeps
   private readonly log: LogFn
   private readonly space: SpaceGuard
+  /** content kept once by reference, on a store that can (whatever dedupe says: see sweep) */
+  private readonly shared?: SharedContent
+  private readonly dedupe: boolean
 
   constructor(options: RegistryOptions) {
     const { driver, db, epoch, log } = options
     const clock = options.clock ?? systemClock
-    const dedupe = options.dedupe && driver.link !== undefined
+    const locks = options.locks ?? new LocalLocks()
+    const byLink = driver.link !== undefined
+    if (!byLink && SharedContent.supported(driver)) {
+      const contents = options.contents ?? db.contentIndex()
+      this.shared = new SharedContent({ driver, contents, locks, log })
+    }
+    const dedupe = options.dedupe && (byLink || this.shared !== undefined)
+    this.dedupe = dedupe
     this.driver = driver
     this.staging = options.staging ?? driver
     this.log = log
-    this.indexes = new RepoIndexes(driver)
+    this.indexes = new RepoIndexes(driver, locks)
     // The reserve guards the disk uploads land on first.
     this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })
-    this.blobs = new BlobStore({ driver, staging: this.staging, db, epoch, log, dedupe, clock })
+    this.blobs = new BlobStore({
+      driver,
+      staging: this.staging,
+      db,
+      epoch,
+      log,
+      dedupe,
+      shared: dedupe ? this.shared : undefined,
+      clock,
+    })
     this.uploads = new UploadSessions({
       driver: this.staging,
       db,
@@ -136,7 +162,7 @@ export class Registry {
     const info = await this.blobs.stat(from, digest)
     if (!info) return false
     // A mount that copies (no dedupe) writes the whole blob: it answers to the reserve too.
-    if (!this.blobs.mountsByLink) await this.space.check(info.size)
+    if (!this.blobs.mountsShare) await this.space.check(info.size)
     return this.inRepository(repo, () =>
       this.blobs.mount(repo, digest, from, this.uploads.stagingKey(repo)),
     )
@@ -168,6 +194,40 @@ export class Registry {
       }
       await this.blobs.delete(repo, digest)
     })
+  }
+
+  /** Whether this store keeps shared content once by reference (see shared-content.ts). */
+  get sharesByReference(): boolean {
+    return this.shared !== undefined
+  }
+
+  /**
+   * Remove content kept once by reference that no repository lists any more (after GC removed
+   * the last reference, or a start with dedupe off restored full copies). Nothing to do on a
+   * store that shares by hard link: the filesystem frees the bytes with the last name.
+   */
+  async sweepSharedContent(
+    options: { minAgeMs: number; shouldStop?: () => boolean } = { minAgeMs: 0 },
+  ): Promise<SweepResult> {
+    if (!this.shared) return { removed: 0, bytes: 0 }
+    const listed = new Set<string>()
+    for (const repo of await this.repositories()) {
+      for await (const digest of this.blobDigests(repo)) listed.add(digest.toString())
+    }
+    return this.shared.sweep(() => this.repositories(), listed, options)
+  }
+
+  /**
+   * With dedupe off on a store that shares by reference, give every reference of `repo` full
+   * bytes of its own again (server-side copies). Returns how many were restored.
+   */
+  async restoreSharedBlobs(repo: string): Promise<number> {
+    if (!this.shared || this.dedupe) return 0
+    let restored = 0
+    for await (const digest of this.blobDigests(repo)) {
+      if (await this.shared.restore(layoutKeys.blob(repo, digest), digest)) restored++
+    }
+    return restored
   }
 
   /** Re-index every repository's referrers; for a fresh or rebuilt engine index. */

@@ -11,11 +11,12 @@ import {
 } from '../fs-layout/index.js'
 import type { ObjectInfo, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
-import { KeyedLock } from './keyed-lock.js'
+import type { Locks } from './locks.js'
 
 interface CachedIndex {
   size: number
   mtimeMs: number
+  identity?: string
   doc: IndexDocument
 }
 
@@ -24,13 +25,14 @@ const CACHE_LIMIT = 256
 
 export class RepoIndexes {
   private readonly cache = new Map<string, CachedIndex>()
-  private readonly lock = new KeyedLock()
-
-  constructor(private readonly driver: StorageDriver) {}
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly locks: Locks,
+  ) {}
 
   /** Run `task` holding the repository's lock. */
   locked<T>(repo: string, task: () => Promise<T>): Promise<T> {
-    return this.lock.run(repo, task)
+    return this.locks.run(repo, task)
   }
 
   /** The repository's index, or null when it has none. Callers must not modify the result. */
@@ -106,12 +108,17 @@ export class RepoIndexes {
     // Only cache when the bytes read are the ones stat described (no write raced the read).
     if (bytes.length === info.size) {
       if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
-      this.cache.set(repo, { size: info.size, mtimeMs: info.mtimeMs, doc })
+      this.cache.set(repo, { size: info.size, mtimeMs: info.mtimeMs, identity: info.identity, doc })
     }
     return doc
   }
 }
 
-function sameFile(a: ObjectInfo, b: ObjectInfo): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs
+/**
+ * Whether a stat describes the state a cache entry was read in. The identity decides where the
+ * driver gives one: S3's Last-Modified has whole seconds, so another instance's rewrite of the
+ * same size within that second would otherwise go unnoticed.
+ */
+export function sameFile(a: ObjectInfo, b: ObjectInfo): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.identity === b.identity
 }

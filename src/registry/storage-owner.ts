@@ -11,6 +11,9 @@ import { StorageNotFoundError } from '../storage/index.js'
 import type { Clock } from './clock.js'
 import type { FreeSpaceSetting } from './space-guard.js'
 import { Registry, type LogFn } from './registry.js'
+import type { ContentIndex } from './content-index.js'
+import type { Locks } from './locks.js'
+import { SharedContent } from './shared-content.js'
 
 export interface OwnedStorage {
   registry: Registry
@@ -37,6 +40,9 @@ export interface OwnStorageOptions {
   dedupe?: boolean
   clock?: Clock
   minFreeSpace?: FreeSpaceSetting
+  /** shared locks and content index (DynamoDB) when several instances serve one store */
+  locks?: Locks
+  contents?: ContentIndex
 }
 
 export class StorageBusyError extends Error {
@@ -48,6 +54,9 @@ export class StorageBusyError extends Error {
 
 export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStorage> {
   const { driver, log } = options
+  // Engine state that belongs to this instance (what it verified, its staging) is local; with a
+  // remote store shared by several instances, the store holds none of it.
+  const local = options.staging ?? driver
   let release: () => Promise<void>
   try {
     release = await acquireLock(join(options.localRoot, LOCK_FILE), options.holder)
@@ -57,8 +66,8 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
   }
   try {
     // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
-    await driver.deletePrefix(`${ENGINE_DIR}/tmp`)
-    const { epoch, cleanStart } = await takeCleanStop(driver)
+    await local.deletePrefix(`${ENGINE_DIR}/tmp`)
+    const { epoch, cleanStart } = await takeCleanStop(local)
     if (!cleanStart)
       log('unclean shutdown detected; blobs are re-verified before they are first served')
     const db = await IndexDb.open({
@@ -67,7 +76,7 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       log,
     })
     let dedupe = options.dedupe ?? true
-    if (dedupe && !(await canLink(driver))) {
+    if (dedupe && !SharedContent.supported(driver) && !(await canLink(driver))) {
       log('the storage cannot hard-link; dedupe is disabled')
       dedupe = false
     }
@@ -80,6 +89,8 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       dedupe,
       clock: options.clock,
       minFreeSpace: options.minFreeSpace,
+      locks: options.locks,
+      contents: options.contents,
     })
     return {
       registry,
@@ -89,7 +100,7 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       async close() {
         await db.flushed()
         await db.close()
-        await driver.put(CLEAN_STOP_FILE, Buffer.from(epoch))
+        await local.put(CLEAN_STOP_FILE, Buffer.from(epoch))
         await release()
       },
     }

@@ -1,9 +1,13 @@
-// The storage backends a configuration names: the local filesystem under rootDirectory, or S3
-// (storageDriver) with rootDirectory keeping only local state (engine index, lock, and upload
-// staging, since S3 cannot append), as in zot. The server and the offline commands share this.
+// The storage backends a store's configuration names: the local filesystem under rootDirectory,
+// or S3 (storageDriver) with rootDirectory keeping only local state (engine index, lock, and
+// upload staging, since S3 cannot append), as in zot; and, with a remote cache (cacheDriver),
+// the DynamoDB table that holds the store's locks and content index, shared by every instance
+// on the same bucket. The server and the offline commands share this.
 import type { OutpostConfig } from '../config/index.js'
 import { FsDriver } from '../fsync/index.js'
 import type { Logger } from '../log/logger.js'
+import type { ContentIndex } from '../registry/content-index.js'
+import type { Locks } from '../registry/locks.js'
 import { resolveS3Settings, S3Driver } from '../s3/index.js'
 import type { StorageDriver } from '../storage/index.js'
 
@@ -12,6 +16,9 @@ export interface Backends {
   driver: StorageDriver
   /** where upload sessions stage; the blobs' driver when it can append */
   staging?: StorageDriver
+  /** shared locks and content index (remote cache); in-process and LMDB when absent */
+  locks?: Locks
+  contents?: ContentIndex
   close(): Promise<void>
 }
 
@@ -21,10 +28,45 @@ export async function openBackends(
 ): Promise<Backends> {
   const { rootDirectory: root, commit } = store
   const local = new FsDriver({ root, commit })
+  if (store.cacheDriverIgnored) {
+    logger?.warn(
+      'cacheDriver is ignored: remoteCache is false, so the local LMDB index is used (zot does the same)',
+      { root },
+    )
+  }
   const s3 = store.storageDriver
-  if (!s3) return { driver: local, close: async () => {} }
-  const settings = resolveS3Settings(s3, { logger })
-  for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
-  const driver = new S3Driver(settings)
-  return { driver, staging: local, close: async () => driver.close() }
+  let driver: StorageDriver = local
+  let closeDriver = async () => {}
+  if (s3) {
+    const settings = resolveS3Settings(s3, { logger })
+    for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
+    const s3Driver = new S3Driver(settings)
+    driver = s3Driver
+    closeDriver = async () => s3Driver.close()
+  }
+  const backends: Backends = {
+    driver,
+    ...(s3 && { staging: local }),
+    close: closeDriver,
+  }
+  if (!store.remoteCache) return backends
+  for (const warning of store.remoteCache.warnings) logger?.warn(`cacheDriver: ${warning}`)
+  try {
+    // Loaded only when configured: a store without a remote cache never pays for the SDK.
+    const { openDynamoCache } = await import('../dynamo/index.js')
+    const log = (msg: string, fields?: Record<string, unknown>) => logger?.warn(msg, fields)
+    const cache = await openDynamoCache(store.remoteCache, log)
+    return {
+      ...backends,
+      locks: cache.locks,
+      contents: cache.contents,
+      async close() {
+        await cache.close()
+        await closeDriver()
+      },
+    }
+  } catch (err) {
+    await closeDriver()
+    throw err
+  }
 }

@@ -44,6 +44,8 @@ export async function openStore(
       holder: options.holder,
       dedupe: store.dedupe,
       minFreeSpace: store.minFreeSpace,
+      locks: backends.locks,
+      contents: backends.contents,
     })
   } catch (err) {
     await backends.close()
