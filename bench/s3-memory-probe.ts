@@ -2,7 +2,9 @@
 // (`node --import`, so nothing in src/ changes) samples process.memoryUsage() every 50 ms inside
 // the server and, on SIGUSR2, writes the peaks since the last SIGUSR2 to a file and starts over.
 // It tells Buffers (arrayBuffers, outside the V8 heap) from JavaScript objects (heapUsed) from
-// memory the allocator holds but nothing uses (rss minus both).
+// memory the allocator holds but nothing uses (rss minus both). With `forceGc` it also runs a
+// full garbage collection every 100 ms (--expose-gc): what is left is what the server really
+// holds, as opposed to what V8 lets accumulate between collections. A diagnosis, slower.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -25,6 +27,10 @@ export interface MemoryPeaks {
   atRssPeak: MemorySample
   /** each field's own highest value (not necessarily at the same moment) */
   max: MemorySample
+  /** the sample taken when asked */
+  now: MemorySample
+  /** garbage collections in the window: scavenges (minor) and mark-compacts (major) */
+  gcs: { minor: number; major: number }
 }
 
 export interface MemoryProbe {
@@ -36,9 +42,10 @@ export interface MemoryProbe {
   read(pid: number): Promise<MemoryPeaks>
 }
 
-function preload(file: string): string {
+function preload(file: string, forceGc: boolean): string {
   return `
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 const file = ${JSON.stringify(file)}
 let seq = 0
 let atRssPeak
@@ -50,10 +57,18 @@ function usage() {
     Number((lines.find((line) => line.startsWith(field + ':')) ?? '').replace(/[^0-9]/g, '')) * 1024
   return { ...process.memoryUsage(), rssAnon: kib('RssAnon'), rssFile: kib('RssFile') }
 }
+let gcs
 function restart() {
   atRssPeak = usage()
   max = { ...atRssPeak }
+  gcs = { minor: 0, major: 0 }
 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs.minor += 1
+    else if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs.major += 1
+  }
+}).observe({ entryTypes: ['gc'] })
 function sample() {
   const now = usage()
   if (now.rss > atRssPeak.rss) atRssPeak = now
@@ -61,10 +76,13 @@ function sample() {
 }
 restart()
 setInterval(sample, 50).unref()
+if (${forceGc}) setInterval(() => globalThis.gc(), 100).unref()
 process.on('SIGUSR2', () => {
-  sample()
+  const now = usage()
+  if (now.rss > atRssPeak.rss) atRssPeak = now
+  for (const key of Object.keys(max)) max[key] = Math.max(max[key], now[key])
   seq += 1
-  writeFileSync(file + '.tmp', JSON.stringify({ seq, atRssPeak, max }))
+  writeFileSync(file + '.tmp', JSON.stringify({ seq, atRssPeak, max, now, gcs }))
   renameSync(file + '.tmp', file)
   restart()
 })
@@ -72,10 +90,10 @@ process.on('SIGUSR2', () => {
 }
 
 /** A probe whose module and report file live in `dir` (a directory the caller removes). */
-export function memoryProbe(dir: string): MemoryProbe {
+export function memoryProbe(dir: string, forceGc = false): MemoryProbe {
   const script = join(dir, 'memory-probe.mjs')
   const report = join(dir, 'memory-probe.json')
-  writeFileSync(script, preload(report))
+  writeFileSync(script, preload(report, forceGc))
   let seq = 0
 
   async function collect(pid: number): Promise<MemoryPeaks> {
@@ -85,7 +103,8 @@ export function memoryProbe(dir: string): MemoryProbe {
     for (;;) {
       if (existsSync(report)) {
         const parsed = JSON.parse(readFileSync(report, 'utf8')) as MemoryPeaks & { seq: number }
-        if (parsed.seq === seq) return { atRssPeak: parsed.atRssPeak, max: parsed.max }
+        const { seq: answered, ...peaks } = parsed
+        if (answered === seq) return peaks
       }
       if (Date.now() > deadline) throw new Error(`memory probe in pid ${pid} did not answer`)
       await sleep(20)
@@ -93,7 +112,7 @@ export function memoryProbe(dir: string): MemoryProbe {
   }
 
   return {
-    nodeArgs: [`--import=${pathToFileURL(script).href}`],
+    nodeArgs: [...(forceGc ? ['--expose-gc'] : []), `--import=${pathToFileURL(script).href}`],
     reset: async (pid) => void (await collect(pid)),
     read: collect,
   }

@@ -8,7 +8,9 @@
 // BENCH_SKIP_S3=1 leaves it out there. Settings:
 //   BENCH_S3_SIZE_MIB  blob size in MiB (default 1024; BENCH_SIZE_MIB does not size this part)
 //   BENCH_S3_MEMORY=1  load a probe into the server (`node --import`, src/ untouched) and print
-//                      its process.memoryUsage() at each peak: V8 heap, Buffers, and the rest
+//                      its process.memoryUsage() at each peak: V8 heap, Buffers, and the rest;
+//                      BENCH_S3_MEMORY=gc also forces a full GC every 100 ms in the server
+//                      (a diagnosis: live memory only, not what V8 lets pile up; slower)
 //   BENCH_OUTPOST_NODE_ARGS  node flags for the server, as for the main bench
 // Disk: the staged upload, s3rver's parts and the object it assembles from them, beside the
 // blob stored before, take about 4x the blob under os.tmpdir(); checked before starting. Every
@@ -23,7 +25,12 @@ import { s3rverDriverConfig, startS3rver, type S3Server } from '../test/helpers/
 import { RegistryClient } from './client.js'
 import { blobDigest, MIB, smallImage } from './payload.js'
 import { rssBytes, settle, watch } from './process-stats.js'
-import { memoryProbe, type MemoryPeaks, type MemoryProbe } from './s3-memory-probe.js'
+import {
+  memoryProbe,
+  type MemoryPeaks,
+  type MemoryProbe,
+  type MemorySample,
+} from './s3-memory-probe.js'
 import { killAllSync, startOutpost, type Target } from './targets.js'
 import {
   pull,
@@ -47,7 +54,14 @@ export interface S3Row {
   beforeBytes: number
   peakBytes: number
   pass: boolean
+  /** pushes: RSS peaks while the body went to local staging, then while it went up to S3 */
+  phases?: Phases
   memory?: MemoryPeaks
+}
+
+interface Phases {
+  staging: number
+  carrying: number
 }
 
 export interface S3Result {
@@ -155,6 +169,46 @@ async function startOutpostOn(repoRoot: string, s3: S3Server, probe?: MemoryProb
   }
 }
 
+/**
+ * RSS peaks of `pid` (sampled every 25 ms) before and after its first CreateMultipartUpload
+ * reaches `s3`: a push is received into local staging first and carried up to S3 at its final
+ * PUT, and the two phases hold different buffers.
+ */
+function watchPhases(pid: number, s3: S3Server): () => Phases {
+  const peaks: Phases = { staging: 0, carrying: 0 }
+  let seen = s3.requests.length
+  let carrying = false
+  const sample = () => {
+    for (; seen < s3.requests.length; seen++) {
+      const { method, query } = s3.requests[seen]
+      if (method === 'POST' && query.includes('uploads')) carrying = true
+    }
+    try {
+      const rss = rssBytes(pid)
+      if (carrying) peaks.carrying = Math.max(peaks.carrying, rss)
+      else peaks.staging = Math.max(peaks.staging, rss)
+    } catch {
+      // The server exited: the workload fails on its own.
+    }
+  }
+  const timer = setInterval(sample, 25)
+  return () => {
+    clearInterval(timer)
+    sample()
+    return peaks
+  }
+}
+
+/** One process.memoryUsage() sample, RSS split by where it is. */
+function breakdown(at: MemorySample): string {
+  const rest = at.rss - at.heapTotal - at.external
+  return (
+    `(${mib(at.rss)}: anon ${mib(at.rssAnon)}, file ${mib(at.rssFile)}): V8 heap ` +
+    `${mib(at.heapUsed)} used of ${mib(at.heapTotal)}, external ${mib(at.external)} ` +
+    `(Buffers ${mib(at.arrayBuffers)}), rest ${mib(rest)}`
+  )
+}
+
 function printRow(row: S3Row, idle: number): void {
   const over = row.peakBytes - idle
   console.log(
@@ -163,18 +217,28 @@ function printRow(row: S3Row, idle: number): void {
       `${mib(row.peakBytes).padStart(8)} ${('+' + mib(over)).padStart(9)}  ` +
       `${row.pass ? 'PASS' : 'MISS'}`,
   )
+  if (row.phases) {
+    const { staging, carrying } = row.phases
+    console.log(
+      `      receiving into local staging: peak ${mib(staging)} (+${mib(staging - idle)}); ` +
+        `carrying to S3: peak ${mib(carrying)} (+${mib(carrying - idle)})`,
+    )
+  }
   if (!row.memory) return
-  const at = row.memory.atRssPeak
-  const rest = at.rss - at.heapTotal - at.external
+  console.log(`      at its RSS peak ${breakdown(row.memory.atRssPeak)}`)
   console.log(
-    `      at its RSS peak (${mib(at.rss)}): V8 heap ${mib(at.heapUsed)} used of ` +
-      `${mib(at.heapTotal)}, external ${mib(at.external)} (Buffers ${mib(at.arrayBuffers)}), ` +
-      `rest ${mib(rest)}; highest Buffers ${mib(row.memory.max.arrayBuffers)}, ` +
-      `highest heap ${mib(row.memory.max.heapTotal)}`,
+    `      highest in the workload: Buffers ${mib(row.memory.max.arrayBuffers)}, ` +
+      `V8 heap ${mib(row.memory.max.heapTotal)}, file-backed ${mib(row.memory.max.rssFile)}; ` +
+      `GCs: ${row.memory.gcs.minor} scavenges, ${row.memory.gcs.major} mark-compacts`,
   )
 }
 
-async function measureAll(target: Target, plan: Plan, probe?: MemoryProbe): Promise<S3Result> {
+async function measureAll(
+  target: Target,
+  s3: S3Server,
+  plan: Plan,
+  probe?: MemoryProbe,
+): Promise<S3Result> {
   const { pid } = target
   const client = new RegistryClient(target.url, 4)
   try {
@@ -184,6 +248,7 @@ async function measureAll(target: Target, plan: Plan, probe?: MemoryProbe): Prom
     await sleep(1000)
     await settle()
     const idle = rssBytes(pid)
+    if (probe) console.log(`  idle ${breakdown((await probe.read(pid)).now)}`)
     const size = plan.sizeMiB % 1024 === 0 ? `${plan.sizeMiB / 1024} GiB` : `${plan.sizeMiB} MiB`
     console.log(
       `  ${'workload'.padEnd(24)} ${'MB/s'.padStart(7)} ${'idle'.padStart(8)} ` +
@@ -200,11 +265,14 @@ async function measureAll(target: Target, plan: Plan, probe?: MemoryProbe): Prom
       const beforeBytes = rssBytes(pid)
       if (probe) await probe.reset(pid)
       const stop = watch(pid)
+      const stopPhases = run === pull ? undefined : watchPhases(pid, s3)
       const outcome = await run(bench)
       const { peakRssBytes } = stop()
+      const phases = stopPhases?.()
       const memory = probe ? await probe.read(pid) : undefined
       const pass = peakRssBytes - idle <= TARGET_MIB * MIB
-      const row: S3Row = { label, outcome, beforeBytes, peakBytes: peakRssBytes, pass, memory }
+      const peakBytes = peakRssBytes
+      const row: S3Row = { label, outcome, beforeBytes, peakBytes, pass, phases, memory }
       rows.push(row)
       printRow(row, idle)
     }
@@ -229,13 +297,15 @@ export async function s3Bench(repoRoot: string, _plan?: Plan): Promise<S3Result>
     checkDisk(scratch.dir, size)
     console.log(`  preparing content: 2 blobs of ${size} MiB`)
     const plan = s3Plan(size)
-    const probe = process.env.BENCH_S3_MEMORY === '1' ? memoryProbe(scratch.dir) : undefined
+    const mode = process.env.BENCH_S3_MEMORY
+    const probe =
+      mode === '1' || mode === 'gc' ? memoryProbe(scratch.dir, mode === 'gc') : undefined
     const s3 = await startS3rverIn(scratch.dir)
     try {
       const target = await startOutpostOn(repoRoot, s3, probe)
       console.log(`  Outpost pid ${target.pid}: ${target.command}`)
       try {
-        return await measureAll(target, plan, probe)
+        return await measureAll(target, s3, plan, probe)
       } catch (err) {
         const output = target.output().trim()
         if (output) console.error(`\nOutpost printed:\n${output}\n`)

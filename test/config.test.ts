@@ -62,6 +62,7 @@ function storageOf(fields: Record<string, unknown>): OutpostConfig['storage'] {
 /** What a storage section naming none of dedupe, gc*, retention or minFreeSpace resolves to. */
 const DEFAULTS: StorageSettings = {
   dedupe: true,
+  cacheDriverIgnored: false,
   gc: { enabled: true, delayMs: HOUR, intervalMs: HOUR },
   retention: {
     dryRun: false,
@@ -88,25 +89,38 @@ describe("zot's documented examples", () => {
     assert.deepEqual(storage.gc, { enabled: true, delayMs: HOUR, intervalMs: 24 * HOUR })
   })
 
-  it('rejects the three-subPaths example: subPaths are not supported yet', async () => {
-    const err = rejection(await fixture('zot-subpaths-example.json'))
-    assert.deepEqual(paths(err), ['storage.subPaths'])
-    assertProblem(err, 'storage.subPaths', NOT_YET)
+  it('accepts the three-subPaths example: one store per route, each with its own settings', async () => {
+    const { storage } = parseConfig(await fixture('zot-subpaths-example.json'))
+    assert.equal(storage.rootDirectory, '/tmp/zot')
+    assert.deepEqual(Object.keys(storage.subPaths ?? {}), ['a', 'b', 'c'])
+    const { a, b, c } = storage.subPaths!
+    assert.deepEqual(
+      [a, b, c].map((s) => [s.rootDirectory, s.dedupe, s.gc.enabled, s.createRoot]),
+      [
+        ['/tmp/zot1', true, true, false],
+        ['/tmp/zot2', true, true, false],
+        ['/tmp/zot3', false, true, false],
+      ],
+    )
+    // A subpath resolves like the storage section: the same defaults fill in what it omits.
+    assert.deepEqual(c, { ...storageOf({ rootDirectory: '/tmp/zot3', dedupe: false }) })
   })
 
-  it('rejects the S3 example: dedupe on S3 and the DynamoDB cache are not supported yet', async () => {
-    const err = rejection(await fixture('zot-s3-example.json'))
-    // The S3 driver itself is supported; its example asks for dedupe on S3 and DynamoDB.
-    const expected = ['storage.dedupe', 'storage.cacheDriver']
-    assert.deepEqual(paths(err).sort(), [...expected].sort())
-    for (const path of expected) assertProblem(err, path, NOT_YET)
+  it('loads the S3 example as written: dedupe on S3 with its DynamoDB cache (tableName)', async () => {
+    const { storage } = parseConfig(await fixture('zot-s3-example.json'))
+    assert.equal(storage.dedupe, true)
+    assert.equal(storage.storageDriver?.bucket, 'zot-storage')
+    // remoteCache defaults to true with dedupe on remote storage (zot's rule).
+    assert.equal(storage.remoteCache?.table, 'MainTable')
+    assert.equal(storage.remoteCache?.client.endpoint, 'http://localhost:4566')
+    assert.equal(storage.remoteCache?.client.region, 'us-east-2')
+    assert.equal(storage.cacheDriverIgnored, false)
   })
 
-  it('rejects the DynamoDB example: remoteCache and cacheDriver are not supported yet', async () => {
-    const err = rejection(await fixture('zot-dynamodb-example.json'))
-    const expected = ['storage.remoteCache', 'storage.cacheDriver']
-    assert.deepEqual(paths(err).sort(), [...expected].sort())
-    for (const path of expected) assertProblem(err, path, NOT_YET)
+  it('loads the DynamoDB example: remoteCache with cacheTablename, on local storage', async () => {
+    const { storage } = parseConfig(await fixture('zot-dynamodb-example.json'))
+    assert.equal(storage.remoteCache?.table, 'ZotBlobTable')
+    assert.equal(storage.storageDriver, undefined)
   })
 
   it("points at the line and column of the comma zot's DynamoDB snippet is missing", async () => {
@@ -135,6 +149,7 @@ describe('a valid configuration', () => {
         createRoot: false,
         uploadExpiryMs: 90 * MINUTE,
         dedupe: false,
+        cacheDriverIgnored: false,
         gc: { enabled: true, delayMs: 2 * HOUR, intervalMs: 0 },
         retention: {
           dryRun: true,
@@ -206,8 +221,8 @@ describe('storage defaults', () => {
     const { storage } = defaultConfig('/home/pi')
     assert.equal(storage.rootDirectory, '/home/pi/data')
     assert.equal(storage.createRoot, true)
-    const { dedupe, gc, retention, minFreeSpace } = storage
-    assert.deepEqual({ dedupe, gc, retention, minFreeSpace }, DEFAULTS)
+    const { dedupe, cacheDriverIgnored, gc, retention, minFreeSpace } = storage
+    assert.deepEqual({ dedupe, cacheDriverIgnored, gc, retention, minFreeSpace }, DEFAULTS)
   })
 
   it('hands every resolution its own default policy list', () => {
@@ -490,14 +505,10 @@ describe('an invalid configuration', () => {
 
   it('says "not supported yet" for each zot feature Outpost does not have yet', () => {
     const cases: Array<[string, string]> = [
-      [config({ subPaths: { '/a': { rootDirectory: '/tmp/zot1' } } }), 'storage.subPaths'],
       [
         config({ retention: { policies: [{ repositories: ['**'], keepTags: [] }] } }),
         'storage.retention.policies.0.keepTags',
       ],
-      [config({ storageDriver: { name: 's3', bucket: 'b', region: 'r' } }), 'storage.dedupe'],
-      [config({ cacheDriver: { name: 'dynamodb' } }), 'storage.cacheDriver'],
-      [config({ remoteCache: true }), 'storage.remoteCache'],
       [config({}, { http: { tls: { cert: '/c.pem', key: '/k.pem' } } }), 'http.tls'],
       [config({}, { http: { auth: { htpasswd: { path: '/h' } } } }), 'http.auth'],
       [config({}, { http: { accessControl: {} } }), 'http.accessControl'],
@@ -511,6 +522,50 @@ describe('an invalid configuration', () => {
       assert.deepEqual(paths(err), [path])
       assertProblem(err, path, NOT_YET)
     }
+  })
+})
+
+describe("zot's cache-driver rules (storage guide, Cache drivers)", () => {
+  const S3 = { name: 's3', bucket: 'b', region: 'r' }
+  const DYNAMO = { name: 'dynamodb', region: 'r', cacheTablename: 'Blobs' }
+
+  it('rejects dedupe on S3 with the default remote cache and no cacheDriver, saying how to fix it', () => {
+    const err = rejection(config({ storageDriver: S3 }))
+    assert.deepEqual(paths(err), ['storage.cacheDriver'])
+    assertProblem(err, 'storage.cacheDriver', '"remoteCache": false')
+    assertProblem(err, 'storage.cacheDriver', '"dedupe": false')
+    assertProblem(err, 'storage.cacheDriver', '"name": "dynamodb"')
+  })
+
+  it('rejects remoteCache: true without a cacheDriver, on any storage', () => {
+    const err = rejection(config({ remoteCache: true }))
+    assert.deepEqual(paths(err), ['storage.cacheDriver'])
+    assertProblem(err, 'storage.cacheDriver', 'needs a cacheDriver')
+  })
+
+  it('keeps the dedupe index local on S3 with remoteCache: false, or with dedupe off', () => {
+    for (const extra of [{ remoteCache: false }, { dedupe: false }]) {
+      const { storage } = parseConfig(config({ storageDriver: S3, ...extra }))
+      assert.equal(storage.remoteCache, undefined)
+      assert.equal(storage.cacheDriverIgnored, false)
+    }
+  })
+
+  it('ignores a cacheDriver when remoteCache is false (a startup warning says so)', () => {
+    const { storage } = parseConfig(config({ remoteCache: false, cacheDriver: DYNAMO }))
+    assert.equal(storage.remoteCache, undefined)
+    assert.equal(storage.cacheDriverIgnored, true)
+  })
+
+  it('uses the cacheDriver with dedupe on S3, and with remoteCache: true anywhere', () => {
+    const s3 = parseConfig(config({ storageDriver: S3, cacheDriver: DYNAMO })).storage
+    assert.equal(s3.remoteCache?.table, 'Blobs')
+    const local = parseConfig(config({ remoteCache: true, cacheDriver: DYNAMO })).storage
+    assert.equal(local.remoteCache?.table, 'Blobs')
+    // Without remoteCache and without remote storage the local LMDB index serves.
+    const plain = parseConfig(config({ cacheDriver: DYNAMO })).storage
+    assert.equal(plain.remoteCache, undefined)
+    assert.equal(plain.cacheDriverIgnored, true)
   })
 })
 

@@ -1,6 +1,8 @@
-// `outpost gc <config.json> [--dry-run]`: one garbage-collection pass against the storage, offline.
+// `outpost gc <config.json> [--dry-run]`: one garbage-collection pass against the storage, offline:
+// every store (the default one and each subpath), each with its own gcDelay and retention.
 import type { OutpostConfig } from '../config/index.js'
 import { GarbageCollector, type GcPassResult } from '../gc/index.js'
+import { storeLabel } from '../server/stores.js'
 import { withStorage } from './offline.js'
 
 export async function runGcCommand(
@@ -10,15 +12,20 @@ export async function runGcCommand(
 ): Promise<GcPassResult> {
   const log = (msg: string, fields?: Record<string, unknown>) =>
     out(`${msg}${fields ? ` ${JSON.stringify(fields)}` : ''}`)
-  return withStorage(config, dryRun ? 'gc --dry-run' : 'gc', log, async (storage) => {
+  const verb = dryRun ? 'would remove' : 'removed'
+  const summary = (result: GcPassResult) =>
+    `${dryRun ? 'dry run: ' : ''}${result.repositories} repositories, ${verb} ` +
+    `${result.manifests} manifests and ${result.blobs} blobs, ${result.bytes} bytes ` +
+    `${dryRun ? 'would be ' : ''}freed (${result.ms} ms)`
+  const several = config.storage.subPaths !== undefined
+  const results = await withStorage(config, dryRun ? 'gc --dry-run' : 'gc', log, async (store) => {
     const collector = new GarbageCollector({
-      registry: storage.registry,
-      delayMs: config.storage.gc.delayMs,
-      retention: config.storage.retention,
+      registry: store.storage.registry,
+      delayMs: store.config.gc.delayMs,
+      retention: store.config.retention,
       log: () => {},
     })
     const result = await collector.runPass({ dryRun })
-    const verb = dryRun ? 'would remove' : 'removed'
     for (const repo of result.details) {
       out(
         `${repo.repo}: ${verb} ${repo.manifests.length} manifests, ${repo.blobs.length} blobs, ${repo.bytes} bytes`,
@@ -30,11 +37,24 @@ export async function runGcCommand(
         out(`  manifest ${digest} kept: retention dry run would remove it`)
     }
     for (const repo of result.removedRepositories) out(`${repo}: repository removed (empty)`)
-    out(
-      `${dryRun ? 'dry run: ' : ''}${result.repositories} repositories, ${verb} ` +
-        `${result.manifests} manifests and ${result.blobs} blobs, ${result.bytes} bytes ` +
-        `${dryRun ? 'would be ' : ''}freed (${result.ms} ms)`,
-    )
+    // With subPaths, each store's own line, then the total over all of them.
+    if (several)
+      out(`store ${storeLabel(store)} (${store.config.rootDirectory}): ${summary(result)}`)
     return result
   })
+  const total = results.reduce(add)
+  out(summary(total))
+  return total
+}
+
+function add(a: GcPassResult, b: GcPassResult): GcPassResult {
+  return {
+    repositories: a.repositories + b.repositories,
+    manifests: a.manifests + b.manifests,
+    blobs: a.blobs + b.blobs,
+    bytes: a.bytes + b.bytes,
+    removedRepositories: [...a.removedRepositories, ...b.removedRepositories],
+    details: [...a.details, ...b.details],
+    ms: a.ms + b.ms,
+  }
 }

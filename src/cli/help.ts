@@ -20,7 +20,9 @@ Examples:
 export const SERVE_HELP = `outpost serve [config.json]
 
 Serves the OCI Distribution API. Without a config file it listens on 127.0.0.1:5000 and stores
-under ./data (created if missing). A configured storage.rootDirectory must already exist.
+under ./data (created if missing). A configured storage.rootDirectory must already exist, and so
+must each storage.subPaths root: a repository whose first path segment is a subpath's route
+(e.g. "a/app" for "/a") is stored there, every other one under storage.rootDirectory.
 Stops cleanly on SIGTERM or SIGINT: in-flight requests finish (up to http.shutdownTimeout).
 
 Examples:
@@ -40,10 +42,11 @@ Example:
 
 export const GC_HELP = `outpost gc <config.json> [--dry-run]
 
-Runs one garbage-collection pass over the storage of the given configuration and prints what was
-removed (or, with --dry-run, what would be) and the bytes freed. It uses the configuration's
-gcDelay and retention policies. It refuses to run while a server holds the storage: the server
-collects garbage online on its own schedule (storage.gc, gcDelay, gcInterval).
+Runs one garbage-collection pass over the storage of the given configuration (every store: the
+default one and each of storage.subPaths) and prints what was removed (or, with --dry-run, what
+would be) and the bytes freed. Each store uses its own gcDelay and retention policies.
+It refuses to run while a server holds the storage: the server collects garbage online on its
+own schedule (storage.gc, gcDelay, gcInterval).
 
 Examples:
   outpost gc /etc/outpost/config.json --dry-run
@@ -52,9 +55,10 @@ Examples:
 
 export const SCRUB_HELP = `outpost scrub <config.json> [--json]
 
-Runs one scrub pass over the storage of the given configuration: the layout files must parse,
-and every manifest, config and layer reachable from each repository's index.json must exist,
-have its descriptor's size and hash to its digest. Bytes shared by hard links are hashed once.
+Runs one scrub pass over the storage of the given configuration (every store: the default one
+and each of storage.subPaths): the layout files must parse, and every manifest, config and layer
+reachable from each repository's index.json must exist, have its descriptor's size and hash to
+its digest. Bytes shared by hard links are hashed once.
 A corrupt blob is moved to _outpost/quarantine/ (out of every repository linking it); the next
 push of that content restores it. Prints a REPOSITORY TAG STATUS AFFECTED-BLOB ERROR table, or
 JSON with --json. Exits 0 when everything is intact, 1 when anything is affected. Refuses while a

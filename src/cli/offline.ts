@@ -1,9 +1,11 @@
 // What the offline commands (gc, scrub) share: reading `<config.json> [--flag]` from the
-// arguments, and taking the storage of that configuration for one pass. Taking it holds the
-// storage lock, so they refuse while a server (or another command) holds the storage.
+// arguments, and taking the storage of that configuration for one pass: every store, the default
+// one and each subpath's. Taking it holds each store's lock, so they refuse while a server (or
+// another command) holds any of them.
 import { ConfigError, loadConfig, type OutpostConfig } from '../config/index.js'
-import { StorageBusyError, type OwnedStorage } from '../registry/index.js'
-import { openStore, RootMissingError } from '../server/store.js'
+import { StorageBusyError } from '../registry/index.js'
+import { RootMissingError } from '../server/store.js'
+import { openStores, type NamedStore } from '../server/stores.js'
 
 export class UsageError extends Error {}
 
@@ -23,18 +25,23 @@ export async function offlineArgs(
   return { config: await loadConfig(files[0]), flag: args.includes(flag) }
 }
 
-/** Run `task` owning the configuration's storage; the storage is released after. */
+/**
+ * Run `task` on each store of the configuration in turn (the default store first, then the
+ * subpaths), owning all of them throughout; they are released after. One result per store.
+ */
 export async function withStorage<T>(
   config: OutpostConfig,
   holder: string,
   log: (msg: string, fields?: Record<string, unknown>) => void,
-  task: (storage: OwnedStorage) => Promise<T>,
-): Promise<T> {
-  const store = await openStore(config.storage, { holder, log })
+  task: (store: NamedStore) => Promise<T>,
+): Promise<T[]> {
+  const opened = await openStores(config, { holder, log })
   try {
-    return await task(store.storage)
+    const results: T[] = []
+    for (const store of opened.stores) results.push(await task(store))
+    return results
   } finally {
-    await store.close()
+    await opened.close()
   }
 }
 

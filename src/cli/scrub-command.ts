@@ -1,10 +1,12 @@
-// `outpost scrub <config.json> [--json]`: one scrub pass over the storage, offline and flat out
+// `outpost scrub <config.json> [--json]`: one scrub pass over the storage (every store: the
+// default one and each subpath), offline and flat out
 // (an operator asked for it now). It takes the storage lock, so it refuses while a server holds
 // the storage; the server scrubs on its own schedule (extensions.scrub) within its budget.
 import { unlimitedBudget } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
 import type { RepoScrubResult } from '../registry/index.js'
 import { Scrubber, type ScrubReport } from '../scrub/index.js'
+import { storeLabel } from '../server/stores.js'
 import { withStorage } from './offline.js'
 
 interface Row {
@@ -36,22 +38,43 @@ export async function runScrubCommand(
       rows.push(row(result.repo, undefined, 'affected', p.blob ?? '', p.error))
     }
   }
-  return withStorage(
+  const reports = await withStorage(
     config,
     'scrub',
     () => {},
-    async (storage) => {
+    async (store) => {
       const scrubber = new Scrubber({
-        registry: storage.registry,
-        db: storage.db,
+        registry: store.storage.registry,
+        db: store.storage.db,
         budget: unlimitedBudget(),
         log: () => {},
       })
-      const report = await scrubber.runPass(undefined, collect)
-      out(json ? JSON.stringify({ ...report, listing: rows }, null, 2) : table(rows, report))
-      return report
+      return { store: storeLabel(store), report: await scrubber.runPass(undefined, collect) }
     },
   )
+  // One table over all stores (repository names tell them apart); JSON adds each store's own.
+  const report = reports.map((r) => r.report).reduce(add)
+  const perStore = reports.length > 1 && {
+    stores: Object.fromEntries(reports.map((r) => [r.store, r.report])),
+  }
+  out(
+    json ? JSON.stringify({ ...report, listing: rows, ...perStore }, null, 2) : table(rows, report),
+  )
+  return report
+}
+
+function add(a: ScrubReport, b: ScrubReport): ScrubReport {
+  return {
+    startedAt: a.startedAt,
+    endedAt: b.endedAt,
+    complete: a.complete && b.complete,
+    repositories: a.repositories + b.repositories,
+    images: a.images + b.images,
+    ok: a.ok + b.ok,
+    affectedCount: a.affectedCount + b.affectedCount,
+    bytesHashed: a.bytesHashed + b.bytesHashed,
+    affected: [...a.affected, ...b.affected],
+  }
 }
 
 function row(

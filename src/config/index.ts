@@ -1,5 +1,12 @@
 // Public face of configuration.
-export { ConfigError, defaultConfig, loadConfig, parseConfig, type OutpostConfig } from './load.js'
+export {
+  ConfigError,
+  defaultConfig,
+  loadConfig,
+  parseConfig,
+  type OutpostConfig,
+  type StoreSettings,
+} from './load.js'
 export { parseDuration } from './duration.js'
 export * from './storage-settings.js'
 export * from './maintenance.js'

@@ -13,18 +13,28 @@ import {
   type ScrubSettings,
 } from './maintenance.js'
 import { resolveStorageSettings, type StorageSettings } from './storage-settings.js'
+import { overlapProblems, type StoreSite } from './sub-paths.js'
+
+/** One store's settings: the storage section itself, or one of its subPaths. */
+export type StoreSettings = {
+  /** absolute path */
+  rootDirectory: string
+  commit: boolean
+  /** the no-config default root is created; a configured one must already exist */
+  createRoot: boolean
+  uploadExpiryMs: number
+  /** blobs on S3 (zot's storageDriver); rootDirectory then holds only local state */
+  storageDriver?: S3StorageDriverConfig
+  /**
+   * zot's subPaths, only on the default store (the storage section): keyed by the route without
+   * its slash ("a" for "/a"), each the store of the repositories whose first path segment it is.
+   * Absent when none is configured.
+   */
+  subPaths?: Record<string, StoreSettings>
+} & StorageSettings
 
 export interface OutpostConfig {
-  storage: {
-    /** absolute path */
-    rootDirectory: string
-    commit: boolean
-    /** the no-config default root is created; a configured one must already exist */
-    createRoot: boolean
-    uploadExpiryMs: number
-    /** blobs on S3 (zot's storageDriver); rootDirectory then holds only local state */
-    storageDriver?: S3StorageDriverConfig
-  } & StorageSettings
+  storage: StoreSettings
   http: { address: string; port: number; shutdownTimeoutMs: number }
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
   maintenance: MaintenanceSettings
@@ -74,7 +84,25 @@ export function parseConfig(text: string, file = '<config>'): OutpostConfig {
   }
   const result = configSchema.safeParse(raw)
   if (!result.success) throw new ConfigError(file, result.error.issues.flatMap(describeIssue))
-  return resolveConfig(result.data, process.cwd(), false)
+  const config = resolveConfig(result.data, process.cwd(), false)
+  const problems = overlapProblems(storeSites(config))
+  if (problems.length) throw new ConfigError(file, problems)
+  return config
+}
+
+/** Every store of a resolved configuration, named by its JSON path, for the overlap check. */
+function storeSites(config: OutpostConfig): StoreSite[] {
+  const site = (path: string, store: StoreSettings): StoreSite => ({
+    path,
+    rootDirectory: store.rootDirectory,
+    storageDriver: store.storageDriver,
+  })
+  return [
+    site('storage', config.storage),
+    ...Object.entries(config.storage.subPaths ?? {}).map(([key, store]) =>
+      site(`storage.subPaths./${key}`, store),
+    ),
+  ]
 }
 
 /** " at line L, column C" from JSON.parse's "at position N", which Node 20 gives without them. */
@@ -97,15 +125,34 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   return [`${path}: ${issue.message}`]
 }
 
+/** One store from its section (the storage section, or a subpath): the same rules for both. */
+function resolveStore(
+  raw: Omit<RawConfig['storage'], 'subPaths'>,
+  cwd: string,
+  createRoot: boolean,
+): StoreSettings {
+  return {
+    rootDirectory: resolve(cwd, raw.rootDirectory),
+    commit: raw.commit ?? false,
+    createRoot,
+    uploadExpiryMs: parseDuration(raw.uploadExpiry ?? DEFAULTS.uploadExpiry),
+    ...(raw.storageDriver && { storageDriver: raw.storageDriver }),
+    ...resolveStorageSettings(raw),
+  }
+}
+
 function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): OutpostConfig {
+  const { subPaths, ...section } = raw.storage
+  const routes = Object.entries(subPaths ?? {})
   return {
     storage: {
-      rootDirectory: resolve(cwd, raw.storage.rootDirectory),
-      commit: raw.storage.commit ?? false,
-      createRoot,
-      uploadExpiryMs: parseDuration(raw.storage.uploadExpiry ?? DEFAULTS.uploadExpiry),
-      ...(raw.storage.storageDriver && { storageDriver: raw.storage.storageDriver }),
-      ...resolveStorageSettings(raw.storage),
+      ...resolveStore(section, cwd, createRoot),
+      // A configured subpath root is never created: like any configured root, it must exist.
+      ...(routes.length > 0 && {
+        subPaths: Object.fromEntries(
+          routes.map(([route, store]) => [route.slice(1), resolveStore(store, cwd, false)]),
+        ),
+      }),
     },
     http: {
       address: raw.http?.address ?? DEFAULTS.address,

@@ -5,6 +5,9 @@ import { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { maintenanceSchema, scrubSchema } from './maintenance.js'
 import { SPACE } from './units.js'
+import { subPathsSchema } from './sub-paths.js'
+import { cacheRules } from './cache-rules.js'
+import { dynamoCacheDriverSchema } from '../dynamo/dynamo-options.js'
 import { s3StorageDriverSchema } from '../s3/index.js'
 
 const NOT_YET = 'not supported yet'
@@ -46,8 +49,6 @@ const retention = z.strictObject({
   policies: z.array(retentionPolicy).optional(),
 })
 
-const cacheDriver = z.looseObject({ name: z.string() })
-
 const storageFields = {
   rootDirectory: z.string().min(1),
   commit: z.boolean().optional(),
@@ -66,8 +67,8 @@ const storageFields = {
     })
     .optional(),
   storageDriver: s3StorageDriverSchema.optional(),
-  cacheDriver: notYet(cacheDriver, () => false, 'cacheDriver (DynamoDB)').optional(),
-  remoteCache: notYet(z.boolean(), (v) => v === false, 'remoteCache: true').optional(),
+  cacheDriver: dynamoCacheDriverSchema.optional(),
+  remoteCache: z.boolean().optional(),
   // Outpost's own: how long an idle upload session is kept before it is removed. It also paces
   // the expiry sweep, so a zero or sub-second value would spin; one second is the floor.
   uploadExpiry: duration
@@ -75,27 +76,16 @@ const storageFields = {
     .optional(),
 }
 
-const subPath = z.strictObject(storageFields)
+const subPath = z.strictObject(storageFields).superRefine(cacheRules)
 
 const storage = z
   .strictObject({
     ...storageFields,
-    subPaths: notYet(
-      z.record(z.string(), subPath),
-      (v) => Object.keys(v).length === 0,
-      'subPaths',
-    ).optional(),
+    // zot's subPaths: "/a" -> a store of its own for repositories whose first segment is "a".
+    // Stores that overlap (same or nested roots) are found in load.ts, on resolved paths.
+    subPaths: subPathsSchema(subPath).optional(),
   })
-  .superRefine((v, ctx) => {
-    // S3 has no hard links; its dedupe (content kept once in the bucket) is still to come.
-    if (v.storageDriver && v.dedupe !== false) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dedupe'],
-        message: `dedupe on S3 (storageDriver) is ${NOT_YET}: set "dedupe": false (zot's default is true)`,
-      })
-    }
-  })
+  .superRefine(cacheRules)
 
 const port = z.union([
   z.number().int().min(0).max(65535),

@@ -2,7 +2,7 @@
 // per request, and the OCI error body for every failure. Handlers only call the registry API.
 import { Hono } from 'hono'
 import type { Logger } from '../log/logger.js'
-import { RegistryError, type Registry } from '../registry/index.js'
+import { Registry, RegistryError, RegistryRouter } from '../registry/index.js'
 import { deleteBlob, getBlob } from './blobs.js'
 import { API_VERSION_HEADER, type AppContext, type AppEnv } from './body.js'
 import { errorReply } from './errors.js'
@@ -21,14 +21,19 @@ export interface AppState {
 }
 
 export interface AppOptions {
-  registry: Registry
+  /** one store, or a router over the default store and its subPaths */
+  registry: Registry | RegistryRouter
   logger: Logger
   state?: AppState
   /** the last scrub report, when scrub is enabled (GET /v2/_outpost/scrub) */
   scrubStatus?: () => unknown
 }
 
-type Handler = (c: AppContext, registry: Registry, p: MatchedRoute['params']) => Promise<Response>
+type Handler = (
+  c: AppContext,
+  router: RegistryRouter,
+  p: MatchedRoute['params'],
+) => Promise<Response>
 
 const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> = {
   base: { GET: async (c) => c.json({}) },
@@ -54,7 +59,9 @@ const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> =
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
-  const { registry, logger } = options
+  const { logger } = options
+  const router =
+    options.registry instanceof Registry ? new RegistryRouter(options.registry) : options.registry
   const state = options.state ?? { ready: true, started: true }
   const app = new Hono<AppEnv>()
 
@@ -113,7 +120,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         `${c.req.method} is not supported on ${route.template}`,
       )
     }
-    return handler(c, registry, route.params)
+    return handler(c, router, route.params)
   })
 
   app.onError((err, c) => {

@@ -1,12 +1,18 @@
 // GET/HEAD/DELETE /v2/<name>/blobs/<digest> (distribution-spec "Pulling blobs", "Deleting
 // blobs"). One Range answers 206 with Content-Range; an unsatisfiable one 416.
-import { checkRepoName, Digest, type Registry } from '../registry/index.js'
+import { checkRepoName, Digest, type RegistryRouter } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import { connectionSignal, sendStream, type AppContext } from './body.js'
 import { requestedRange } from './range.js'
 
-export async function getBlob(c: AppContext, registry: Registry, name: string, digestText: string) {
+export async function getBlob(
+  c: AppContext,
+  router: RegistryRouter,
+  name: string,
+  digestText: string,
+) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const digest = Digest.parse(digestText)
   const { size } = await registry.blobs.require(repo, digest)
   const headers: Record<string, string> = {
@@ -33,13 +39,13 @@ export async function getBlob(c: AppContext, registry: Registry, name: string, d
 
 export async function deleteBlob(
   c: AppContext,
-  registry: Registry,
+  router: RegistryRouter,
   name: string,
   digestText: string,
 ) {
   const repo = checkRepoName(name)
   try {
-    await registry.deleteBlob(repo, Digest.parse(digestText))
+    await router.for(repo).deleteBlob(repo, Digest.parse(digestText))
   } catch (err) {
     // A blob a manifest still holds: 405, and RFC 9110 §15.5.6 wants Allow on every 405.
     if (err instanceof RegistryError && err.code === 'UNSUPPORTED') c.header('Allow', 'GET, HEAD')

@@ -1,7 +1,7 @@
 // GET /v2/<name>/tags/list and GET /v2/_catalog with `n`/`last` pagination (distribution-spec
 // "Listing Tags": lexical order, "i.e. case-insensitive alphanumeric order", `last` exclusive,
 // n=0 an empty list without Link, and a Link: <...>; rel="next" header whenever more remain).
-import { checkRepoName, type Registry } from '../registry/index.js'
+import { checkRepoName, type RegistryRouter } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import type { AppContext } from './body.js'
 
@@ -43,15 +43,16 @@ function paginate(c: AppContext, all: string[], basePath: string): Page {
   return { items, next: `<${basePath}?${query}>; rel="next"` }
 }
 
-export async function listTags(c: AppContext, registry: Registry, name: string) {
+export async function listTags(c: AppContext, router: RegistryRouter, name: string) {
   const repo = checkRepoName(name)
-  const page = paginate(c, await registry.tags(repo), `/v2/${repo}/tags/list`)
+  const page = paginate(c, await router.for(repo).tags(repo), `/v2/${repo}/tags/list`)
   if (page.next) c.header('Link', page.next)
   return c.json({ name: repo, tags: page.items })
 }
 
-export async function listCatalog(c: AppContext, registry: Registry) {
-  const page = paginate(c, await registry.repositories(), '/v2/_catalog')
+export async function listCatalog(c: AppContext, router: RegistryRouter) {
+  // Every store's repositories, merged (subPaths); paging runs over the merged list.
+  const page = paginate(c, await router.repositories(), '/v2/_catalog')
   if (page.next) c.header('Link', page.next)
   return c.json({ repositories: page.items })
 }

@@ -1,15 +1,16 @@
 // PUT/GET/HEAD/DELETE /v2/<name>/manifests/<reference> (distribution-spec "Pushing manifests",
 // "Pulling manifests", "Deleting manifests"). Bodies are limited to 4 MiB (413 beyond).
-import { checkRepoName, MAX_MANIFEST_BYTES, type Registry } from '../registry/index.js'
+import { checkRepoName, MAX_MANIFEST_BYTES, type RegistryRouter } from '../registry/index.js'
 import { readBody, type AppContext } from './body.js'
 
 export async function putManifest(
   c: AppContext,
-  registry: Registry,
+  router: RegistryRouter,
   name: string,
   reference: string,
 ) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const bytes = await readBody(c, MAX_MANIFEST_BYTES)
   const result = await registry.manifests.put(repo, reference, bytes, c.req.header('content-type'))
   const headers: Record<string, string> = {
@@ -24,11 +25,12 @@ export async function putManifest(
 
 export async function getManifest(
   c: AppContext,
-  registry: Registry,
+  router: RegistryRouter,
   name: string,
   reference: string,
 ) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const manifest = await registry.manifests.get(repo, reference)
   const headers = {
     'Content-Type': manifest.mediaType,
@@ -42,11 +44,12 @@ export async function getManifest(
 
 export async function deleteManifest(
   c: AppContext,
-  registry: Registry,
+  router: RegistryRouter,
   name: string,
   reference: string,
 ) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   await registry.manifests.delete(repo, reference)
   return c.body(null, 202)
 }

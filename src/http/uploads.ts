@@ -1,7 +1,12 @@
 // Blob uploads (distribution-spec "Pushing blobs"): POST opens a session, pushes monolithically
 // with ?digest=, or mounts with ?mount=&from=; PATCH appends; PUT ?digest= closes; GET reports
 // progress; DELETE cancels.
-import { checkRepoName, Digest, type Registry, type UploadProgress } from '../registry/index.js'
+import {
+  checkRepoName,
+  Digest,
+  type RegistryRouter,
+  type UploadProgress,
+} from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import { connectionSignal, hasBody, requestStream, type AppContext } from './body.js'
 import { progressRange, uploadRange } from './range.js'
@@ -39,8 +44,9 @@ function chunkRange(c: AppContext) {
   return range
 }
 
-export async function startUpload(c: AppContext, registry: Registry, name: string) {
+export async function startUpload(c: AppContext, router: RegistryRouter, name: string) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const digestParam = c.req.query('digest')
   const mount = c.req.query('mount')
   if (digestParam !== undefined) {
@@ -55,7 +61,7 @@ export async function startUpload(c: AppContext, registry: Registry, name: strin
     const digest = Digest.parse(mount)
     const from = c.req.query('from')
     // Without `from` (or when `from` lacks the blob) fall back to a new session, as the spec allows.
-    if (from !== undefined && (await registry.mountBlob(repo, digest, checkRepoName(from)))) {
+    if (from !== undefined && (await router.mountBlob(repo, digest, checkRepoName(from)))) {
       return blobCreated(c, repo, digest)
     }
   }
@@ -63,14 +69,26 @@ export async function startUpload(c: AppContext, registry: Registry, name: strin
   return c.body(null, 202, sessionHeaders(repo, progress))
 }
 
-export async function uploadStatus(c: AppContext, registry: Registry, name: string, id: string) {
+export async function uploadStatus(
+  c: AppContext,
+  router: RegistryRouter,
+  name: string,
+  id: string,
+) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const progress = await registry.uploads.status(repo, id)
   return c.body(null, 204, sessionHeaders(repo, progress))
 }
 
-export async function appendUpload(c: AppContext, registry: Registry, name: string, id: string) {
+export async function appendUpload(
+  c: AppContext,
+  router: RegistryRouter,
+  name: string,
+  id: string,
+) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const range = chunkRange(c)
   const progress = await registry.uploads.append(repo, id, requestStream(c), {
     range,
@@ -80,8 +98,14 @@ export async function appendUpload(c: AppContext, registry: Registry, name: stri
   return c.body(null, 202, sessionHeaders(repo, progress))
 }
 
-export async function finishUpload(c: AppContext, registry: Registry, name: string, id: string) {
+export async function finishUpload(
+  c: AppContext,
+  router: RegistryRouter,
+  name: string,
+  id: string,
+) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   const digestParam = c.req.query('digest')
   if (digestParam === undefined) {
     throw new RegistryError(
@@ -99,8 +123,14 @@ export async function finishUpload(c: AppContext, registry: Registry, name: stri
   return blobCreated(c, repo, digest)
 }
 
-export async function cancelUpload(c: AppContext, registry: Registry, name: string, id: string) {
+export async function cancelUpload(
+  c: AppContext,
+  router: RegistryRouter,
+  name: string,
+  id: string,
+) {
   const repo = checkRepoName(name)
+  const registry = router.for(repo)
   await registry.uploads.cancel(repo, id)
   return c.body(null, 204)
 }

@@ -210,11 +210,17 @@ export class Registry {
     options: { minAgeMs: number; shouldStop?: () => boolean } = { minAgeMs: 0 },
   ): Promise<SweepResult> {
     if (!this.shared) return { removed: 0, bytes: 0 }
-    const listed = new Set<string>()
+    const listedBy = new Map<string, string[]>()
     for (const repo of await this.repositories()) {
-      for await (const digest of this.blobDigests(repo)) listed.add(digest.toString())
+      for await (const digest of this.blobDigests(repo)) {
+        const name = digest.toString()
+        listedBy.set(name, [...(listedBy.get(name) ?? []), repo])
+      }
     }
-    return this.shared.sweep(() => this.repositories(), listed, options)
+    return this.shared.sweep(() => this.repositories(), listedBy, {
+      ...options,
+      listedIsLive: this.dedupe,
+    })
   }
 
   /**

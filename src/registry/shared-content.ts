@@ -127,14 +127,17 @@ export class SharedContent {
   }
 
   /**
-   * Remove shared copies that no repository lists any more. `listed` holds every digest some
-   * repository's blobs/ listed when the sweep began; each candidate is checked again under its
-   * lock against every repository, since a reference may have been written meanwhile.
+   * Remove shared copies no repository refers to any more. `listedBy` maps each digest to the
+   * repositories whose blobs/ listed it when the sweep began. While dedupe is on, a listed digest
+   * is live (a plain copy the dedupe pass has not shared yet costs a little space until it does);
+   * otherwise (a store being restored to full copies) the repositories listing it are asked
+   * whether their object still refers to the shared copy. An unlisted copy is checked against
+   * every repository under its lock, since a reference may have been written since the listing.
    */
   async sweep(
     repositories: () => Promise<string[]>,
-    listed: ReadonlySet<string>,
-    options: { minAgeMs: number; shouldStop?: () => boolean },
+    listedBy: ReadonlyMap<string, readonly string[]>,
+    options: { minAgeMs: number; listedIsLive: boolean; shouldStop?: () => boolean },
   ): Promise<SweepResult> {
     const result: SweepResult = { removed: 0, bytes: 0 }
     const { driver, contents } = this.options
@@ -147,12 +150,13 @@ export class SharedContent {
         } catch {
           continue // not ours
         }
-        if (entry.isPrefix || listed.has(digest.toString())) continue
+        const listers = listedBy.get(digest.toString())
+        if (entry.isPrefix || (listers && options.listedIsLive)) continue
         await this.locked(digest, async () => {
           const key = this.key(digest)
           const info = await driver.stat(key)
           if (!info || Date.now() - info.mtimeMs < options.minAgeMs) return
-          for (const repo of await repositories()) {
+          for (const repo of listers ?? (await repositories())) {
             if ((await driver.stat(layoutKeys.blob(repo, digest)))?.target === key) return
           }
           await driver.delete(key)

@@ -1,4 +1,5 @@
-// Running the registry: open the storage, serve HTTP, run background upkeep, and stop cleanly.
+// Running the registry: open the storage (the default store and one per subpath), serve HTTP,
+// run background upkeep per store, and stop cleanly.
 // On stop it refuses new connections, lets in-flight requests finish for a bounded time, then
 // writes the clean-stop marker so the next start trusts what this run verified.
 import { mkdir } from 'node:fs/promises'
@@ -9,15 +10,18 @@ import type { OutpostConfig } from '../config/index.js'
 import { createApp, type AppState } from '../http/index.js'
 import type { Logger } from '../log/logger.js'
 import type { OwnedStorage } from '../registry/index.js'
-import { openStore } from './store.js'
 export { RootMissingError } from './store.js'
-import { startUpkeep, type Upkeep } from './upkeep.js'
+import { openStores, storeLabel } from './stores.js'
+import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
 
 export interface RunningServer {
   url: string
   port: number
+  /** the default store's storage and upkeep */
   storage: OwnedStorage
   upkeep: Upkeep
+  /** every store, the default one first; `route` ("a" for "/a") names a subpath's */
+  stores: Array<{ route?: string; storage: OwnedStorage; upkeep: Upkeep }>
   /** stop accepting, drain for up to the shutdown timeout, release the storage */
   close(): Promise<void>
 }
@@ -26,25 +30,52 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const root = config.storage.rootDirectory
   if (config.storage.createRoot) await mkdir(root, { recursive: true })
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
-  const store = await openStore(config.storage, { holder: 'serve', log, logger })
-  const { storage } = store
+  const opened = await openStores(config, { holder: 'serve', log, logger })
   const state: AppState = { ready: false, started: false, inFlight: 0 }
-  const upkeep = await startUpkeep(storage, config, logger, () => state.inFlight ?? 0)
+  const inFlight = () => state.inFlight ?? 0
+  const upkeeps: Upkeep[] = []
+  let stores: RunningServer['stores']
+  try {
+    // One budget for all stores: together they get the maintenance allowance, not once each.
+    const budget = await sharedBudget(config, inFlight, (msg, fields) => logger.info(msg, fields))
+    for (const store of opened.stores) {
+      const own = { ...config, storage: store.config }
+      upkeeps.push(await startUpkeep(store.storage, own, logger, inFlight, budget))
+    }
+    stores = opened.stores.map((s, i) => ({
+      route: s.route,
+      storage: s.storage,
+      upkeep: upkeeps[i],
+    }))
+  } catch (err) {
+    await Promise.all(upkeeps.map((u) => u.stop()))
+    await opened.close()
+    throw err
+  }
+  const [{ storage, upkeep }] = stores
   const app = createApp({
-    registry: storage.registry,
+    registry: opened.router,
     logger,
     state,
-    scrubStatus: upkeep.scrubber && (() => upkeep.scrubber!.lastReport()),
+    scrubStatus: upkeep.scrubber && (() => scrubStatus(stores)),
   })
 
   let stopping = false
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve(
-      { fetch: app.fetch, port: config.http.port, hostname: config.http.address },
-      () => resolve(s as Server),
-    ) as Server
-    s.once('error', reject)
-  })
+  let server: Server
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = serve(
+        { fetch: app.fetch, port: config.http.port, hostname: config.http.address },
+        () => resolve(s as Server),
+      ) as Server
+      s.once('error', reject)
+    })
+  } catch (err) {
+    // e.g. the port is taken: the stores must not stay locked by a server that never ran.
+    await Promise.all(upkeeps.map((u) => u.stop()))
+    await opened.close()
+    throw err
+  }
   // Slow uplinks: no request timeout cuts a long upload short; idle sockets still close.
   server.requestTimeout = 0
   server.keepAliveTimeout = 30_000
@@ -70,6 +101,14 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     dedupe: storage.dedupe,
     gc: config.storage.gc,
     cleanStart: storage.cleanStart,
+    ...(stores.length > 1 && {
+      subPaths: stores.slice(1).map((s) => ({
+        route: storeLabel(s),
+        root: config.storage.subPaths![s.route!].rootDirectory,
+        dedupe: s.storage.dedupe,
+        cleanStart: s.storage.cleanStart,
+      })),
+    }),
   })
 
   return {
@@ -77,18 +116,33 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     port,
     storage,
     upkeep,
+    stores,
     async close() {
       if (stopping) return
       stopping = true
       state.ready = false
-      await upkeep.stop()
+      await Promise.all(upkeeps.map((u) => u.stop()))
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)
       await drained
       clearTimeout(timer)
-      await store.close()
+      await opened.close()
       logger.info('stopped cleanly')
     },
+  }
+}
+
+/**
+ * GET /v2/_outpost/scrub: the default store's last report, and with subPaths each subpath's
+ * under its route, so one damaged store is not hidden behind another's clean report.
+ */
+function scrubStatus(stores: RunningServer['stores']): unknown {
+  const report = (s: RunningServer['stores'][number]) => s.upkeep.scrubber?.lastReport()
+  const [first, ...subPaths] = stores
+  if (subPaths.length === 0) return report(first)
+  return {
+    ...(report(first) as object),
+    subPaths: Object.fromEntries(subPaths.map((s) => [storeLabel(s), report(s)])),
   }
 }

@@ -13,6 +13,20 @@ const HOUR = 3_600_000
 /** An interrupted scrub pass resumes this long after start, not a whole interval later. */
 const RESUME_SCRUB_AFTER_MS = 60_000
 
+/** The budget background work runs under, sampling the default store's filesystem. */
+export async function sharedBudget(
+  config: OutpostConfig,
+  inFlight: () => number,
+  log: (msg: string, fields?: Record<string, unknown>) => void,
+): Promise<Budget> {
+  return new Budget({
+    settings: config.maintenance,
+    sampler: await SystemSampler.forRoot(config.storage.rootDirectory),
+    inFlight,
+    log,
+  })
+}
+
 export interface Upkeep {
   budget: Budget
   collector: GarbageCollector
@@ -22,11 +36,17 @@ export interface Upkeep {
   stop(): Promise<void>
 }
 
+/**
+ * Upkeep of one store: `config.storage` is that store's settings (the storage section, or one of
+ * its subPaths). With several stores, pass one `shared` budget to all: background work then shares one
+ * CPU and I/O allowance instead of each store taking a whole one.
+ */
 export async function startUpkeep(
   storage: OwnedStorage,
   config: OutpostConfig,
   logger: Logger,
   inFlight: () => number,
+  shared?: Budget,
 ): Promise<Upkeep> {
   const { registry, db } = storage
   let stopped = false
@@ -35,19 +55,19 @@ export async function startUpkeep(
   const failed = (what: string) => (err: unknown) =>
     logger.error(`${what} failed`, { error: String(err), stack: (err as Error)?.stack })
 
-  const budget = new Budget({
-    settings: config.maintenance,
-    sampler: await SystemSampler.forRoot(config.storage.rootDirectory),
-    inFlight,
-    log,
-  })
+  const budget = shared ?? (await sharedBudget(config, inFlight, log))
 
   const startupDone = (async () => {
     if (db.fresh) {
       const repos = await registry.rebuildIndex(shouldStop)
       log('engine index rebuilt from the layout', { repos })
     }
-    if (storage.dedupe) await runDedupePass({ registry, db, log, shouldStop, budget })
+    // Dedupe what is stored; or, with dedupe off where content is shared by reference (S3),
+    // give every repository full copies again.
+    if (storage.dedupe || registry.sharesByReference) {
+      const dedupe = storage.dedupe
+      await runDedupePass({ registry, db, log, shouldStop, budget, dedupe })
+    }
   })().catch(failed('startup pass'))
 
   const collector = new GarbageCollector({

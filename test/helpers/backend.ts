@@ -3,19 +3,45 @@
 // stopped after the last test); each storage root gets its own rootdirectory prefix in the bucket
 // (the same prefix again when a root is reopened), and the root keeps only local state: the lock,
 // the engine index and the upload staging, as the server's own backends do (src/server/backends.ts).
+// With OUTPOST_TEST_BACKEND=subpaths a registry is three stores behind one router (zot's
+// storage.subPaths): the default store on the root, a local subpath routed "m" and an S3 subpath
+// routed "up", each subpath root a directory of its own kept per root (so a reopened root finds
+// its subpaths again). The API tests' repositories spread over them: "m/..." (api-manifests,
+// the catalog's "m/x-y") lands in the local subpath, "up/..." (api-uploads) in the S3 one, and
+// everything else (team/, d/, bad/, ref/, list/, good/, ...) in the default store.
 import { randomUUID } from 'node:crypto'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after } from 'node:test'
 import type { OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/fsync/index.js'
 import { resolveS3Settings, S3Driver, s3StorageDriverSchema } from '../../src/s3/index.js'
 import type { StorageDriver } from '../../src/storage/index.js'
 import { rawClient, s3rverDriverConfig, startS3rver, type S3Server } from './s3.js'
+import { routedView, subPathStore } from './subpaths.js'
 
-export type BackendName = 'fs' | 's3'
+export type BackendName = 'fs' | 's3' | 'subpaths'
 
-export const BACKEND: BackendName = process.env.OUTPOST_TEST_BACKEND === 's3' ? 's3' : 'fs'
+const NAMED = process.env.OUTPOST_TEST_BACKEND
+export const BACKEND: BackendName = NAMED === 's3' || NAMED === 'subpaths' ? NAMED : 'fs'
 export const ON_S3 = BACKEND === 's3'
+export const ON_SUBPATHS = BACKEND === 'subpaths'
+/** whether this process uses s3rver at all (the S3 backend, or the S3 subpath) */
+const USES_S3 = BACKEND !== 'fs'
+
+/** The subpath routes of the subpaths backend: a local store, and one on S3. */
+export const SUBPATH_ROUTES = { local: 'm', s3: 'up' } as const
+
+/** One store of a test registry: the default one (no route) or a subpath. */
+export interface TestStore {
+  route?: string
+  /** its local root (lock, engine index; and its layout unless on S3) */
+  root: string
+  driver: StorageDriver
+  staging?: StorageDriver
+}
 
 /** Where a registry keeps its content, and how a server on the same root reaches it. */
 export interface TestBackend {
@@ -25,6 +51,8 @@ export interface TestBackend {
   staging?: StorageDriver
   /** storage settings for a server (socketServer) on the same store */
   storage: Partial<OutpostConfig['storage']>
+  /** the stores to open, the default one (on the root) first; more than one with subpaths */
+  stores: TestStore[]
   close(): void
 }
 
@@ -35,10 +63,16 @@ let bucketClient: S3Client | undefined
 const prefixes = new Map<string, string>()
 const PREFIX_PARENT = 'registries'
 
-if (ON_S3) {
+/** subpath roots of each default root, created on first use and removed after the file */
+const subPathRoots = new Map<string, { local: string; s3: string }>()
+
+if (USES_S3) {
   after(async () => {
     bucketClient?.destroy()
     if (server) await (await server).stop()
+    for (const dirs of subPathRoots.values()) {
+      for (const dir of Object.values(dirs)) await rm(dir, { recursive: true, force: true })
+    }
   })
 }
 
@@ -51,7 +85,18 @@ export function sharedS3rver(): Promise<S3Server> {
 /** The backend for a registry on `root` (the filesystem driver on it, or S3 beside it). */
 export async function backendFor(root: string, commit = false): Promise<TestBackend> {
   const local = new FsDriver({ root, commit })
-  if (!ON_S3) return { driver: local, storage: {}, close: () => {} }
+  const only = (b: Omit<TestBackend, 'stores'>): TestBackend => ({
+    ...b,
+    stores: [{ root, driver: b.driver, staging: b.staging }],
+  })
+  if (ON_SUBPATHS) return subPathsBackend(root, commit)
+  if (!ON_S3) return only({ driver: local, storage: {}, close: () => {} })
+  const s3 = await s3Store(root)
+  return only({ driver: s3.driver, staging: local, storage: s3.storage, close: s3.close })
+}
+
+/** The S3 side of a store whose local state is on `root`: its own prefix in the bucket. */
+async function s3Store(root: string) {
   const s3 = await sharedS3rver()
   let prefix = prefixes.get(root)
   if (prefix === undefined) {
@@ -62,10 +107,44 @@ export async function backendFor(root: string, commit = false): Promise<TestBack
   const driver = new S3Driver(resolveS3Settings(config))
   return {
     driver,
-    staging: local,
     // S3 cannot hard-link: the config refuses dedupe there (src/config/schema.ts).
     storage: { storageDriver: s3StorageDriverSchema.parse(config), dedupe: false },
     close: () => driver.close(),
+  }
+}
+
+/**
+ * The default store on `root`, a local subpath and an S3 subpath. `driver` and `staging` are
+ * read views over all three (test/helpers/subpaths.ts), so snapshots see every store.
+ */
+async function subPathsBackend(root: string, commit: boolean): Promise<TestBackend> {
+  let dirs = subPathRoots.get(root)
+  if (!dirs) {
+    // Not beside the root: bad-input checks that the root's parent holds nothing else.
+    const make = (name: string) => mkdtemp(join(tmpdir(), `outpost-subpath-${name}-`))
+    dirs = { local: await make(SUBPATH_ROUTES.local), s3: await make(SUBPATH_ROUTES.s3) }
+    subPathRoots.set(root, dirs)
+  }
+  const main = new FsDriver({ root, commit })
+  const local = new FsDriver({ root: dirs.local, commit })
+  const s3Staging = new FsDriver({ root: dirs.s3, commit })
+  const s3 = await s3Store(dirs.s3)
+  const { local: l, s3: r } = SUBPATH_ROUTES
+  return {
+    driver: routedView(main, { [l]: local, [r]: s3.driver }),
+    staging: routedView(main, { [l]: local, [r]: s3Staging }),
+    storage: {
+      subPaths: {
+        [l]: subPathStore(dirs.local, { commit }),
+        [r]: subPathStore(dirs.s3, { commit, ...s3.storage }),
+      },
+    },
+    stores: [
+      { root, driver: main },
+      { route: l, root: dirs.local, driver: local },
+      { route: r, root: dirs.s3, driver: s3.driver, staging: s3Staging },
+    ],
+    close: s3.close,
   }
 }
 
@@ -74,7 +153,7 @@ export async function backendFor(root: string, commit = false): Promise<TestBack
  * counterpart of a file outside the root). Empty on the filesystem backend.
  */
 export async function strayBucketKeys(): Promise<string[]> {
-  if (!ON_S3) return []
+  if (!USES_S3) return []
   const s3 = await sharedS3rver()
   bucketClient ??= rawClient(s3)
   const stray: string[] = []

@@ -11,7 +11,7 @@ import { resolveScrub, resolveStorageSettings, type OutpostConfig } from '../../
 import type { StorageDriver } from '../../src/storage/index.js'
 import { createApp } from '../../src/http/index.js'
 import { silentLogger } from '../../src/log/logger.js'
-import { ownStorage, type OwnedStorage } from '../../src/registry/index.js'
+import { ownStorage, RegistryRouter, type OwnedStorage } from '../../src/registry/index.js'
 import type { Clock } from '../../src/registry/clock.js'
 import type { FreeSpaceSetting } from '../../src/registry/space-guard.js'
 import { startServer, type RunningServer } from '../../src/server/server.js'
@@ -25,7 +25,13 @@ export async function tempDir(prefix = 'outpost-test-'): Promise<string> {
 
 export interface InMemoryRegistry {
   root: string
+  /** the default store's storage */
   storage: OwnedStorage
+  /**
+   * every store, the default one first: one, or with OUTPOST_TEST_BACKEND=subpaths three (the
+   * default store and two subpaths, test/helpers/backend.ts)
+   */
+  stores: Array<{ route?: string; root: string; storage: OwnedStorage }>
   /** where blobs, manifests and index.json live (S3 when OUTPOST_TEST_BACKEND=s3) */
   driver: StorageDriver
   /** where upload sessions stage, when not on `driver` */
@@ -61,27 +67,46 @@ export async function inMemoryRegistry(
   const backend = options.driver ? undefined : await backendFor(root, commit)
   const driver = options.driver ?? backend!.driver
   const staging = options.driver ? options.staging : (options.staging ?? backend!.staging)
-  const storage = await ownStorage({
-    driver,
-    staging,
-    localRoot: root,
-    commit,
-    log: options.log ?? (() => {}),
-    holder: 'test',
-    dedupe: options.dedupe,
-    clock: options.clock,
-    minFreeSpace: options.minFreeSpace,
-  })
-  const app = createApp({ registry: storage.registry, logger: silentLogger })
+  // Given drivers make one store; otherwise the backend's stores (several with subpaths).
+  const specs = backend?.stores ?? [{ route: undefined, root, driver, staging }]
+  if (options.staging && backend) specs[0] = { ...specs[0], staging: options.staging }
+  const stores: InMemoryRegistry['stores'] = []
+  try {
+    for (const spec of specs) {
+      const storage = await ownStorage({
+        driver: spec.driver,
+        staging: spec.staging,
+        localRoot: spec.root,
+        commit,
+        log: options.log ?? (() => {}),
+        holder: 'test',
+        dedupe: options.dedupe,
+        clock: options.clock,
+        minFreeSpace: options.minFreeSpace,
+      })
+      stores.push({ route: spec.route, root: spec.root, storage })
+    }
+  } catch (err) {
+    for (const s of stores) await s.storage.close()
+    backend?.close()
+    throw err
+  }
+  const storage = stores[0].storage
+  const router = new RegistryRouter(
+    storage.registry,
+    Object.fromEntries(stores.slice(1).map((s) => [s.route!, s.storage.registry])),
+  )
+  const app = createApp({ registry: router, logger: silentLogger })
   return {
     root,
     storage,
+    stores,
     driver,
     staging,
     app,
     request: (path, init) => Promise.resolve(app.request(path, init)),
     async close() {
-      await storage.close()
+      for (const s of stores) await s.storage.close()
       backend?.close()
     },
   }
@@ -137,6 +162,8 @@ export interface ChildServer {
 export async function childServer(
   root: string,
   storage: Record<string, unknown> = {},
+  /** other top-level sections of the config file (e.g. `maintenance`) */
+  sections: Record<string, unknown> = {},
 ): Promise<ChildServer> {
   const configPath = join(await tempDir('outpost-config-'), 'config.json')
   await writeFile(
@@ -144,6 +171,7 @@ export async function childServer(
     JSON.stringify({
       storage: { rootDirectory: root, ...storage },
       http: { address: '127.0.0.1', port: 0 },
+      ...sections,
     }),
   )
   const child = spawn(

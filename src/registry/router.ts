@@ -1,0 +1,55 @@
+// zot's subPaths behind one API: the registry a repository lives in is chosen by the first
+// segment of its name ("a/app" and "a" go to the store routed "a"); every other name goes to the
+// default store. Catalog listing merges the stores; a mount never crosses two of them.
+import { lexical } from '../fs-layout/index.js'
+import type { Digest } from './digest.js'
+import type { Registry } from './registry.js'
+
+export class RegistryRouter {
+  private readonly routes: ReadonlyMap<string, Registry>
+
+  /** `routes`: route without its slash ("a" for zot's "/a") -> that subpath's registry. */
+  constructor(
+    readonly defaultRegistry: Registry,
+    routes: Record<string, Registry> = {},
+  ) {
+    this.routes = new Map(Object.entries(routes))
+  }
+
+  /** The registry of `repo` (a name already checked with checkRepoName). */
+  for(repo: string): Registry {
+    const slash = repo.indexOf('/')
+    const first = slash === -1 ? repo : repo.slice(0, slash)
+    return this.routes.get(first) ?? this.defaultRegistry
+  }
+
+  /** Every store's registry, the default one first. */
+  registries(): Registry[] {
+    return [this.defaultRegistry, ...this.routes.values()]
+  }
+
+  /**
+   * All stores' repositories in lexical order. A store lists only what the router would send
+   * to it: a layout copied into a subpath's root under another first segment (or into the
+   * default root under a routed one) could not be pulled, so listing it would be a lie.
+   */
+  async repositories(): Promise<string[]> {
+    const lists = await Promise.all(
+      this.registries().map(async (registry) =>
+        (await registry.repositories()).filter((repo) => this.for(repo) === registry),
+      ),
+    )
+    return lists.flat().sort(lexical)
+  }
+
+  /**
+   * Cross-repository mount (distribution-spec "Mounting a blob"). Across two stores there is
+   * nothing to link or copy inside one backend: false, and the client uploads the blob into a
+   * new session, as the spec lets a registry that cannot mount answer.
+   */
+  async mountBlob(repo: string, digest: Digest, from: string): Promise<boolean> {
+    const target = this.for(repo)
+    if (this.for(from) !== target) return false
+    return target.mountBlob(repo, digest, from)
+  }
+}

@@ -1,0 +1,67 @@
+// Opening every store of a configuration: the default one (the storage section) and one per
+// subpath (zot's storage.subPaths), each with openStore. All or nothing: when one fails to open,
+// those already open are released again, so no lock is left held by a server that never ran.
+import type { OutpostConfig } from '../config/index.js'
+import type { Logger } from '../log/logger.js'
+import { RegistryRouter, type LogFn, type OwnedStorage } from '../registry/index.js'
+import { openStore, type OpenStore, type StoreConfig } from './store.js'
+
+export interface NamedStore {
+  /** the subpath's route without its slash ("a" for "/a"); undefined for the default store */
+  route?: string
+  config: StoreConfig
+  storage: OwnedStorage
+}
+
+export interface OpenStores {
+  /** the default store first, then the subpaths in configuration order */
+  stores: NamedStore[]
+  router: RegistryRouter
+  /** release every store */
+  close(): Promise<void>
+}
+
+/** The stores of `config`, the default one first; each entry's `config` is its own settings. */
+export function storeConfigs(
+  config: OutpostConfig,
+): Array<{ route?: string; config: StoreConfig }> {
+  const subPaths = Object.entries(config.storage.subPaths ?? {})
+  return [
+    { config: config.storage },
+    ...subPaths.map(([route, store]) => ({ route, config: store })),
+  ]
+}
+
+/** Where a store is, for messages: "/" for the default store, "/a" for a subpath. */
+export function storeLabel(store: { route?: string }): string {
+  return `/${store.route ?? ''}`
+}
+
+export async function openStores(
+  config: OutpostConfig,
+  options: { holder: string; log: LogFn; logger?: Logger },
+): Promise<OpenStores> {
+  const opened: Array<{ named: NamedStore; handle: OpenStore }> = []
+  const close = async () => {
+    // Subpaths first, the default store last: the reverse of opening.
+    const errors: unknown[] = []
+    for (const { handle } of [...opened].reverse())
+      await handle.close().catch((e) => errors.push(e))
+    if (errors.length) throw errors[0]
+  }
+  try {
+    for (const { route, config: store } of storeConfigs(config)) {
+      const handle = await openStore(store, options)
+      opened.push({ named: { route, config: store, storage: handle.storage }, handle })
+    }
+  } catch (err) {
+    await close().catch(() => {})
+    throw err
+  }
+  const stores = opened.map((o) => o.named)
+  const router = new RegistryRouter(
+    stores[0].storage.registry,
+    Object.fromEntries(stores.slice(1).map((s) => [s.route!, s.storage.registry])),
+  )
+  return { stores, router, close }
+}
