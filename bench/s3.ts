@@ -1,12 +1,15 @@
 // The S3 figures of `npm run bench` (issue 5): one blob pushed monolithic, one pushed chunked and
 // the first pulled back, through Outpost with its blobs on S3 (s3rver on this machine standing in
-// for the bucket, chunksize 5 MiB), with the server's idle RSS, its peak RSS during each workload
+// for the bucket, chunksize 5 MiB unless set), with the server's idle RSS, its peak RSS during
+// each workload (and, for pushes, while receiving into local staging and while carrying to S3)
 // and the difference. Target: peak within 64 MiB of idle, since the server should hold a few
 // multipart parts (lib-storage: about chunksize x (queue + 2)), never the blob.
 //
 // Alone: `node --import tsx bench/s3.ts` (builds Outpost first). In `npm run bench` it runs last;
 // BENCH_SKIP_S3=1 leaves it out there. Settings:
 //   BENCH_S3_SIZE_MIB  blob size in MiB (default 1024; BENCH_SIZE_MIB does not size this part)
+//   BENCH_S3_CHUNK_MIB storageDriver.chunksize in MiB (default 5, S3's smallest part; Outpost's
+//                      own default is 10, and each MiB here costs about 4 MiB of peak RSS)
 //   BENCH_S3_MEMORY=1  load a probe into the server (`node --import`, src/ untouched) and print
 //                      its process.memoryUsage() at each peak: V8 heap, Buffers, and the rest;
 //                      BENCH_S3_MEMORY=gc also forces a full GC every 100 ms in the server
@@ -44,8 +47,6 @@ import {
 
 /** The target: peak RSS at most this far above idle. */
 const TARGET_MIB = 64
-/** The S3 API's smallest part, so the least memory an upload can hold. */
-const CHUNK_SIZE = 5 * MIB
 
 export interface S3Row {
   label: string
@@ -72,12 +73,12 @@ export interface S3Result {
   afterBytes: number
 }
 
-function sizeMiB(): number {
-  const text = process.env.BENCH_S3_SIZE_MIB
-  if (text === undefined || text === '') return 1024
+function envMiB(name: string, fallback: number, least = 1): number {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`BENCH_S3_SIZE_MIB must be a positive integer, not ${text}`)
+  if (!Number.isInteger(value) || value < least) {
+    throw new Error(`${name} must be an integer of at least ${least}, not ${text}`)
   }
   return value
 }
@@ -155,13 +156,18 @@ async function startS3rverIn(dir: string): Promise<S3Server> {
 }
 
 /** Outpost on `s3`, with the memory probe's flags added to BENCH_OUTPOST_NODE_ARGS if asked. */
-async function startOutpostOn(repoRoot: string, s3: S3Server, probe?: MemoryProbe) {
+async function startOutpostOn(
+  repoRoot: string,
+  s3: S3Server,
+  chunkMiB: number,
+  probe?: MemoryProbe,
+) {
   const saved = process.env.BENCH_OUTPOST_NODE_ARGS
   if (probe) process.env.BENCH_OUTPOST_NODE_ARGS = [saved ?? '', ...probe.nodeArgs].join(' ')
   try {
     return await startOutpost(repoRoot, {
       dedupe: false,
-      storageDriver: s3rverDriverConfig(s3, { rootdirectory: 'bench', chunksize: CHUNK_SIZE }),
+      storageDriver: s3rverDriverConfig(s3, { rootdirectory: 'bench', chunksize: chunkMiB * MIB }),
     })
   } finally {
     if (saved === undefined) delete process.env.BENCH_OUTPOST_NODE_ARGS
@@ -290,8 +296,10 @@ async function measureAll(
 
 /** The S3 part; `_plan` (the main bench's) is accepted for run.ts and not used. */
 export async function s3Bench(repoRoot: string, _plan?: Plan): Promise<S3Result> {
-  const size = sizeMiB()
-  console.log(`\nS3 backend (Outpost against s3rver on this machine, chunksize 5 MiB)`)
+  const size = envMiB('BENCH_S3_SIZE_MIB', 1024)
+  // The S3 API's smallest part by default: the least memory an upload can hold.
+  const chunkMiB = envMiB('BENCH_S3_CHUNK_MIB', 5, 5)
+  console.log(`\nS3 backend (Outpost against s3rver on this machine, chunksize ${chunkMiB} MiB)`)
   const scratch = scratchDir()
   try {
     checkDisk(scratch.dir, size)
@@ -302,7 +310,7 @@ export async function s3Bench(repoRoot: string, _plan?: Plan): Promise<S3Result>
       mode === '1' || mode === 'gc' ? memoryProbe(scratch.dir, mode === 'gc') : undefined
     const s3 = await startS3rverIn(scratch.dir)
     try {
-      const target = await startOutpostOn(repoRoot, s3, probe)
+      const target = await startOutpostOn(repoRoot, s3, chunkMiB, probe)
       console.log(`  Outpost pid ${target.pid}: ${target.command}`)
       try {
         return await measureAll(target, s3, plan, probe)
