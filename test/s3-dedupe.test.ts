@@ -6,9 +6,9 @@
 // another still holds; losing the cache (the DynamoDB table, or the LMDB index) loses nothing.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb'
 import { after, before, describe, it } from 'node:test'
 import {
@@ -27,6 +27,7 @@ import {
   startDynalite,
   type Dynalite,
 } from './helpers/dynamo.js'
+import { runOutpost } from './helpers/outpost-cli.js'
 
 const dir = scratchDirs()
 const REPOS = ['team/a', 'team/b', 'team/c', 'team/d', 'team/e']
@@ -220,5 +221,37 @@ describe('dedupe on S3', () => {
     for (const repo of REPOS.slice(0, 4)) {
       assert.ok(![...(await bucket()).keys()].some((k) => k.startsWith(`${repo}/`)), repo)
     }
+  })
+
+  it('scrub finds rot in a shared copy: every reference stops serving it until a re-push', async () => {
+    await server!.kill('SIGTERM')
+    const layer = shared[1]
+    const client = rawClient(s3)
+    await client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `${PREFIX}/_outpost/blobs/sha256/${sha256(layer).slice(7)}`,
+        Body: Buffer.alloc(layer.length, 7), // same size, other bytes: only a hash can tell
+      }),
+    )
+    client.destroy()
+    const config = join(await dir(), 'config.json')
+    const storage = {
+      rootDirectory: root,
+      dedupe: true,
+      cacheDriver,
+      storageDriver: s3rverDriverConfig(s3, { rootdirectory: `/${PREFIX}` }),
+    }
+    await writeFile(config, JSON.stringify({ storage }))
+    const scrub = await runOutpost(['scrub', config])
+    assert.equal(scrub.code, 1, scrub.stderr)
+    assert.match(scrub.stdout, /team\/e\s+v1\s+affected/)
+    await restart({ dedupe: true, cacheDriver })
+    const res = await request(`/v2/team/e/blobs/${sha256(layer)}`)
+    assert.equal(res.status, 404, 'the corrupt bytes are served to no one')
+    assert.ok(!(await bucket()).has(`_outpost/blobs/sha256/${sha256(layer).slice(7)}`))
+    // A verified push brings the content back for the repository.
+    assert.equal((await pushImage(request, 'team/e', images[4], 'v1')).status, 201)
+    await assertPullable(['team/e'])
   })
 })

@@ -278,8 +278,10 @@ export class BlobStore {
       if (!(await this.options.driver.stat(layoutKeys.index(other)))) continue // repository gone
       const source = layoutKeys.blob(repo, digest)
       const target = layoutKeys.blob(other, digest)
-      if (this.mountsByLink) await this.options.driver.link!(source, target)
-      else await this.options.driver.write(target, await this.options.driver.read(source))
+      const { shared, driver } = this.options
+      if (shared) await driver.refer!(shared.key(digest), target)
+      else if (this.mountsByLink) await driver.link!(source, target)
+      else await driver.write(target, await driver.read(source))
       await db.setVerified(target, { size, epoch })
       await db.putHolder(digest.toString(), other, { size, entered: stampNow(clock) })
     }
