@@ -115,18 +115,37 @@ export class BlobStore {
   }
 
   /**
-   * Make staged bytes, already hashed to `digest`, visible as the repository's blob. With dedupe,
-   * content another repository already holds is linked to instead of stored again.
+   * First half of publishing, outside the repository's lock: bytes staged on another backend
+   * (local staging, blobs on S3) go up now, a transfer that may take minutes and must not hold
+   * the lock meanwhile (parallel layer pushes to one repository, tag updates). With dedupe they
+   * become the shared copy; otherwise they land at the blob's own key, where GC, finding no
+   * holder record yet, counts them as new. The staged bytes stay until `publish`.
+   */
+  async carryStaged(repo: string, digest: Digest, stagedKey: string): Promise<void> {
+    const staging = this.options.staging ?? this.options.driver
+    if (staging === this.options.driver) return // a rename under the lock is instant
+    const { shared } = this.options
+    if (shared) await shared.ensure(digest, (key) => this.carry(staging, stagedKey, key, digest))
+    else await this.carry(staging, stagedKey, layoutKeys.blob(repo, digest), digest)
+  }
+
+  /**
+   * Make staged bytes, already hashed to `digest`, visible as the repository's blob (under its
+   * lock). With dedupe, content another repository already holds is linked to instead of stored
+   * again. After `carryStaged`, what was carried is only checked, and carried again if it went.
    */
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
     const staging = this.options.staging ?? this.options.driver
-    const shared = this.options.shared
+    const { shared, driver } = this.options
     if (shared) {
       await shared.publish(key, digest, (target) => this.place(staging, stagedKey, target, digest))
-      await staging.delete(stagedKey) // when the shared copy existed, the staged bytes are surplus
-    } else if (await this.linkFromHolder(repo, digest, size)) await staging.delete(stagedKey)
-    else await this.place(staging, stagedKey, key, digest)
+    } else if (await this.linkFromHolder(repo, digest, size)) {
+      // shared with another repository's copy: the staged bytes are surplus
+    } else if (staging === driver) await driver.move(stagedKey, key)
+    else if ((await driver.stat(key))?.size !== size)
+      await this.carry(staging, stagedKey, key, digest)
+    await staging.delete(stagedKey)
     await this.recordHeld(repo, digest, size)
   }
 
@@ -137,8 +156,8 @@ export class BlobStore {
   }
 
   /**
-   * Staged bytes go up to another backend (local staging, remote blobs): streamed, hashed again
-   * on the way so what becomes visible is what was verified, then the staged copy is removed.
+   * Staged bytes go up to another backend (local staging, remote blobs): streamed, and hashed
+   * again on the way so what becomes visible is what was verified.
    */
   private async carry(
     staging: StorageDriver,
@@ -151,7 +170,6 @@ export class BlobStore {
       key,
       verifiedStream(source, digest.algorithm, digest.toString()),
     )
-    await staging.delete(stagedKey)
   }
 
   /** Store small bytes (a manifest) whose digest the caller computed. */
@@ -181,6 +199,17 @@ export class BlobStore {
     if (this.mountsByLink) {
       try {
         await driver.link!(source, layoutKeys.blob(repo, digest))
+      } catch (err) {
+        if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
+        throw err
+      }
+      await this.recordHeld(repo, digest, info.size)
+      return true
+    }
+    if (driver.copy) {
+      // Verified bytes copied inside the store (S3's CopyObject): nothing passes through here.
+      try {
+        await driver.copy(source, layoutKeys.blob(repo, digest))
       } catch (err) {
         if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
         throw err

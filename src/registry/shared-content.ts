@@ -79,6 +79,15 @@ export class SharedContent {
     return null
   }
 
+  /** The shared copy of `digest`, written by `store(key)` when there is none (no reference yet). */
+  async ensure(digest: Digest, store: (sharedKey: string) => Promise<void>): Promise<void> {
+    await this.locked(digest, async () => {
+      if ((await this.present(digest)) !== null) return
+      await store(this.key(digest))
+      await this.remember(digest)
+    })
+  }
+
   /**
    * Make `repoKey` a reference to the shared copy of `digest`, which `store(key)` writes first
    * when there is none. Under the content's lock, so no sweep removes the copy in between.

@@ -110,6 +110,7 @@ export class UploadSessions {
           `uploaded content has digest ${actual}, not ${digest}`,
         )
       }
+      await this.options.blobs.carryStaged(repo, digest, key)
       await this.options.inRepository(repo, () =>
         this.options.blobs.publish(repo, digest, key, state.offset),
       )
