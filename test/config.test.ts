@@ -512,7 +512,10 @@ describe('an invalid configuration', () => {
       [config({}, { http: { tls: { cert: '/c.pem', key: '/k.pem' } } }), 'http.tls'],
       [config({}, { http: { auth: { htpasswd: { path: '/h' } } } }), 'http.auth'],
       [config({}, { http: { accessControl: {} } }), 'http.accessControl'],
-      [config({}, { extensions: { sync: { enable: true } } }), 'extensions.sync'],
+      [
+        config({}, { extensions: { sync: { registries: [{ urls: ['https://r.example'] }] } } }),
+        'extensions.sync.registries.0.onDemand',
+      ],
       // zot turns an extension on when its object is present without "enable".
       [config({}, { extensions: { metrics: {} } }), 'extensions.metrics'],
       [config({}, { log: { output: '/var/log/zot.log' } }), 'log.output'],

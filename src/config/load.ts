@@ -14,6 +14,9 @@ import {
 } from './maintenance.js'
 import { resolveStorageSettings, type StorageSettings } from './storage-settings.js'
 import { overlapProblems, type StoreSite } from './sub-paths.js'
+import { hostingProblems, resolveHosting, type HostedSettings } from './hosting.js'
+import { resolveUplink, type UplinkSettings } from './uplink.js'
+import { resolveSync, type SyncSettings } from './sync.js'
 
 /** One store's settings: the storage section itself, or one of its subPaths. */
 export type StoreSettings = {
@@ -39,6 +42,12 @@ export interface OutpostConfig {
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
   maintenance: MaintenanceSettings
   scrub: ScrubSettings
+  /** layout directories served read-only (Outpost's `hosting`) */
+  hosting?: HostedSettings[]
+  /** S3 targets of `outpost sync` (Outpost's `uplink`) */
+  uplink?: UplinkSettings
+  /** the pull-through cache (zot's extensions.sync, on demand) */
+  sync?: SyncSettings
 }
 
 export class ConfigError extends Error {
@@ -85,7 +94,16 @@ export function parseConfig(text: string, file = '<config>'): OutpostConfig {
   const result = configSchema.safeParse(raw)
   if (!result.success) throw new ConfigError(file, result.error.issues.flatMap(describeIssue))
   const config = resolveConfig(result.data, process.cwd(), false)
-  const problems = overlapProblems(storeSites(config))
+  const sites = storeSites(config)
+  const problems = overlapProblems(sites)
+  const routes = Object.keys(config.storage.subPaths ?? {})
+  problems.push(
+    ...hostingProblems(
+      config.hosting ?? [],
+      routes,
+      sites.map((s) => s.rootDirectory),
+    ),
+  )
   if (problems.length) throw new ConfigError(file, problems)
   return config
 }
@@ -162,5 +180,14 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
     log: { level: raw.log?.level ?? 'info' },
     maintenance: resolveMaintenance(raw.maintenance),
     scrub: resolveScrub(raw.extensions?.scrub),
+    // Outpost's own keys appear only when configured.
+    ...(raw.hosting && { hosting: resolveHosting(raw.hosting, cwd) }),
+    ...(raw.uplink && { uplink: resolveUplink(raw.uplink) }),
+    ...withSync(resolveSync(raw.extensions?.sync)),
   }
+}
+
+/** The pull-through cache appears in the resolved configuration only when it is on. */
+function withSync(sync: SyncSettings | undefined): { sync?: SyncSettings } {
+  return sync ? { sync } : {}
 }

@@ -6,9 +6,12 @@ import { parseDuration } from './duration.js'
 import { maintenanceSchema, scrubSchema } from './maintenance.js'
 import { SPACE } from './units.js'
 import { subPathsSchema } from './sub-paths.js'
+import { syncSchema } from './sync.js'
 import { cacheRules } from './cache-rules.js'
 import { dynamoCacheDriverSchema } from '../dynamo/dynamo-options.js'
 import { s3StorageDriverSchema } from '../s3/index.js'
+import { hostingSchema } from './hosting.js'
+import { uplinkSchema } from './uplink.js'
 
 const NOT_YET = 'not supported yet'
 
@@ -125,7 +128,7 @@ const disabledExtension = (name: string) =>
 
 const extensions = z.strictObject({
   scrub: scrubSchema.optional(),
-  sync: disabledExtension('sync').optional(),
+  sync: syncSchema.optional(),
   metrics: disabledExtension('metrics').optional(),
   search: disabledExtension('search').optional(),
   ui: disabledExtension('ui').optional(),
@@ -141,6 +144,10 @@ export const configSchema = z.strictObject({
   extensions: extensions.optional(),
   // Outpost's own: the budget background work (GC, scrub, dedupe pass) runs under.
   maintenance: maintenanceSchema.optional(),
+  // Outpost's own: layout directories served read-only (src/config/hosting.ts).
+  hosting: hostingSchema.optional(),
+  // Outpost's own: S3 buckets `outpost sync` copies to and from (src/config/uplink.ts).
+  uplink: uplinkSchema.optional(),
 })
 
 export type RawConfig = z.infer<typeof configSchema>

@@ -10,6 +10,7 @@ import { listCatalog, listTags } from './listing.js'
 import { deleteManifest, getManifest, putManifest } from './manifests.js'
 import { listReferrers } from './referrers.js'
 import { matchRoute, type MatchedRoute } from './route-table.js'
+import type { PullThrough } from '../sync/index.js'
 import { appendUpload, cancelUpload, finishUpload, startUpload, uploadStatus } from './uploads.js'
 
 export interface AppState {
@@ -27,12 +28,15 @@ export interface AppOptions {
   state?: AppState
   /** the last scrub report, when scrub is enabled (GET /v2/_outpost/scrub) */
   scrubStatus?: () => unknown
+  /** the pull-through cache (extensions.sync), consulted for repositories it covers */
+  pullThrough?: PullThrough
 }
 
 type Handler = (
   c: AppContext,
   router: RegistryRouter,
   p: MatchedRoute['params'],
+  pull: PullThrough | undefined,
 ) => Promise<Response>
 
 const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> = {
@@ -40,12 +44,12 @@ const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> =
   catalog: { GET: (c, r) => listCatalog(c, r) },
   tags: { GET: (c, r, p) => listTags(c, r, p.name!) },
   manifest: {
-    GET: (c, r, p) => getManifest(c, r, p.name!, p.reference!),
+    GET: (c, r, p, pull) => getManifest(c, r, p.name!, p.reference!, pull),
     PUT: (c, r, p) => putManifest(c, r, p.name!, p.reference!),
     DELETE: (c, r, p) => deleteManifest(c, r, p.name!, p.reference!),
   },
   blob: {
-    GET: (c, r, p) => getBlob(c, r, p.name!, p.digest!),
+    GET: (c, r, p, pull) => getBlob(c, r, p.name!, p.digest!, pull),
     DELETE: (c, r, p) => deleteBlob(c, r, p.name!, p.digest!),
   },
   uploads: { POST: (c, r, p) => startUpload(c, r, p.name!) },
@@ -55,7 +59,7 @@ const HANDLERS: Record<MatchedRoute['name'], Partial<Record<string, Handler>>> =
     PUT: (c, r, p) => finishUpload(c, r, p.name!, p.session!),
     DELETE: (c, r, p) => cancelUpload(c, r, p.name!, p.session!),
   },
-  referrers: { GET: (c, r, p) => listReferrers(c, r, p.name!, p.digest!) },
+  referrers: { GET: (c, r, p, pull) => listReferrers(c, r, p.name!, p.digest!, pull) },
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -120,7 +124,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         `${c.req.method} is not supported on ${route.template}`,
       )
     }
-    return handler(c, router, route.params)
+    return handler(c, router, route.params, options.pullThrough)
   })
 
   app.onError((err, c) => {

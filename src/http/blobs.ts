@@ -4,23 +4,33 @@ import { checkRepoName, Digest, type RegistryRouter } from '../registry/index.js
 import { RegistryError } from '../registry/index.js'
 import { connectionSignal, sendStream, type AppContext } from './body.js'
 import { requestedRange } from './range.js'
+import type { PullThrough } from '../sync/index.js'
 
 export async function getBlob(
   c: AppContext,
   router: RegistryRouter,
   name: string,
   digestText: string,
+  pull?: PullThrough,
 ) {
   const repo = checkRepoName(name)
   const registry = router.for(repo)
   const digest = Digest.parse(digestText)
-  const { size } = await registry.blobs.require(repo, digest)
   const headers: Record<string, string> = {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest.toString(),
     'Accept-Ranges': 'bytes',
     ETag: `"${digest}"`,
   }
+  // Not cached yet: the whole blob streams from the upstream as it is stored (a Range is
+  // ignored, which RFC 9110 §14.2 allows); once cached, the code below serves it.
+  const pulled = await pull?.blob(repo, digest, c.req.query('ns'), c.req.method === 'HEAD')
+  if (pulled) {
+    if (!Number.isNaN(pulled.size)) headers['Content-Length'] = String(pulled.size)
+    if (!pulled.body) return c.body(null, 200, headers)
+    return sendStream(c, 200, headers, pulled.body)
+  }
+  const { size } = await registry.blobs.require(repo, digest)
   let range
   try {
     range = requestedRange(c.req.header('range'), size)

@@ -6,6 +6,7 @@
 // (an unknown endpoint, a malformed `n`) answer UNSUPPORTED with their own status.
 import { RegistryError, type ErrorCode } from '../registry/index.js'
 import { StorageFullError, StorageKeyError } from '../storage/index.js'
+import { ReadOnlyStorageError } from '../storage/read-only.js'
 
 interface ErrorEntry {
   /** the code clients see */
@@ -68,5 +69,7 @@ function toRegistryError(err: unknown): RegistryError | undefined {
   if (err instanceof StorageFullError)
     return new RegistryError('STORAGE_FULL', 'storage is full; retry later')
   if (err instanceof StorageKeyError) return new RegistryError('NAME_INVALID', 'invalid name')
+  // A push or delete to a hosted repository (Outpost's `hosting`): the operator's choice, 403.
+  if (err instanceof ReadOnlyStorageError) return new RegistryError('DENIED', err.message)
   return undefined
 }

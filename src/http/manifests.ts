@@ -1,6 +1,7 @@
 // PUT/GET/HEAD/DELETE /v2/<name>/manifests/<reference> (distribution-spec "Pushing manifests",
 // "Pulling manifests", "Deleting manifests"). Bodies are limited to 4 MiB (413 beyond).
 import { checkRepoName, MAX_MANIFEST_BYTES, type RegistryRouter } from '../registry/index.js'
+import type { PullThrough } from '../sync/index.js'
 import { readBody, type AppContext } from './body.js'
 
 export async function putManifest(
@@ -28,10 +29,14 @@ export async function getManifest(
   router: RegistryRouter,
   name: string,
   reference: string,
+  pull?: PullThrough,
 ) {
   const repo = checkRepoName(name)
   const registry = router.for(repo)
-  const manifest = await registry.manifests.get(repo, reference)
+  // containerd, using Outpost as a mirror, names the upstream in ?ns=.
+  const manifest = pull
+    ? await pull.manifest(repo, reference, c.req.query('ns'))
+    : await registry.manifests.get(repo, reference)
   const headers = {
     'Content-Type': manifest.mediaType,
     'Content-Length': String(manifest.bytes.length),

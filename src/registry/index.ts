@@ -1,6 +1,7 @@
 // Public face of the registry layer: what src/http and the CLI may use.
 export { Registry, type LogFn } from './registry.js'
 export { RegistryRouter } from './router.js'
+export { listRepositories } from './catalog.js'
 export { ownStorage, StorageBusyError, type OwnedStorage } from './storage-owner.js'
 export { RegistryError, type ErrorCode } from './errors.js'
 export { Digest, type Algorithm } from './digest.js'

@@ -7,17 +7,26 @@ import type { Registry } from './registry.js'
 
 export class RegistryRouter {
   private readonly routes: ReadonlyMap<string, Registry>
+  private readonly hosted: ReadonlyMap<string, Registry>
 
-  /** `routes`: route without its slash ("a" for zot's "/a") -> that subpath's registry. */
+  /**
+   * `routes`: route without its slash ("a" for zot's "/a") -> that subpath's registry.
+   * `hosted`: a name ("usb", "usb/alpine") -> the read-only store serving it and every name
+   * under it (Outpost's `hosting`); checked before the routes.
+   */
   constructor(
     readonly defaultRegistry: Registry,
     routes: Record<string, Registry> = {},
+    hosted: Record<string, Registry> = {},
   ) {
     this.routes = new Map(Object.entries(routes))
+    this.hosted = new Map(Object.entries(hosted))
   }
 
   /** The registry of `repo` (a name already checked with checkRepoName). */
   for(repo: string): Registry {
+    for (const [name, registry] of this.hosted)
+      if (repo === name || repo.startsWith(`${name}/`)) return registry
     const slash = repo.indexOf('/')
     const first = slash === -1 ? repo : repo.slice(0, slash)
     return this.routes.get(first) ?? this.defaultRegistry
@@ -25,7 +34,7 @@ export class RegistryRouter {
 
   /** Every store's registry, the default one first. */
   registries(): Registry[] {
-    return [this.defaultRegistry, ...this.routes.values()]
+    return [this.defaultRegistry, ...this.routes.values(), ...this.hosted.values()]
   }
 
   /**

@@ -79,6 +79,7 @@ export class UploadSessions {
     body: Readable,
     options: AppendOptions = {},
   ): Promise<UploadProgress> {
+    body.on('error', () => {}) // see putWhole: the body waits for the session's lock unread
     return this.lock.run(id, async () => {
       const state = await this.state(repo, id)
       await this.appendLocked(repo, id, state, body, options)
@@ -94,6 +95,7 @@ export class UploadSessions {
     body?: Readable,
     options: AppendOptions = {},
   ): Promise<{ size: number }> {
+    body?.on('error', () => {}) // see putWhole: the body waits for the session's lock unread
     return this.lock.run(id, async () => {
       const state = await this.state(repo, id)
       if (body) await this.appendLocked(repo, id, state, body, options)
@@ -129,6 +131,10 @@ export class UploadSessions {
   ): Promise<{ size: number }> {
     // One request, no session for a client to come back to: no empty file first and no session
     // record (expiry still finds a staging file left by a crash, by its missing record).
+    // The body is not read until the checks below are done: a failure of it meanwhile must not
+    // go unheard (an 'error' without a listener ends the process); the write that reads it next
+    // sees the stream destroyed and fails in turn.
+    body.on('error', () => {})
     await this.options.space.check()
     const id = randomUUID()
     this.live.set(id, {

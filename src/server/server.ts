@@ -13,6 +13,8 @@ import type { OwnedStorage } from '../registry/index.js'
 export { RootMissingError } from './store.js'
 import { openStores, storeLabel } from './stores.js'
 import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
+import { scheduleUplink } from '../uplink/index.js'
+import { PullThrough } from '../sync/index.js'
 
 export interface RunningServer {
   url: string
@@ -34,6 +36,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const state: AppState = { ready: false, started: false, inFlight: 0 }
   const inFlight = () => state.inFlight ?? 0
   const upkeeps: Upkeep[] = []
+  let stopUplink = async () => {}
   let stores: RunningServer['stores']
   try {
     // One budget for all stores: together they get the maintenance allowance, not once each.
@@ -42,18 +45,29 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       const own = { ...config, storage: store.config }
       upkeeps.push(await startUpkeep(store.storage, own, logger, inFlight, budget))
     }
+    // uplink.schedule: sync to every uplink target, under the same budget.
+    stopUplink = scheduleUplink(config, budget, (msg, fields) => logger.info(msg, fields))
     stores = opened.stores.map((s, i) => ({
       route: s.route,
       storage: s.storage,
       upkeep: upkeeps[i],
     }))
   } catch (err) {
-    await Promise.all(upkeeps.map((u) => u.stop()))
+    await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
     await opened.close()
     throw err
   }
   const [{ storage, upkeep }] = stores
+  // The pull-through cache (extensions.sync): an unreadable credentials file stops the start.
+  const pullThrough = config.sync
+    ? await PullThrough.open(opened.router, config.sync, log).catch(async (err) => {
+        await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
+        await opened.close()
+        throw err
+      })
+    : undefined
   const app = createApp({
+    pullThrough,
     registry: opened.router,
     logger,
     state,
@@ -72,7 +86,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     })
   } catch (err) {
     // e.g. the port is taken: the stores must not stay locked by a server that never ran.
-    await Promise.all(upkeeps.map((u) => u.stop()))
+    await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
     await opened.close()
     throw err
   }
@@ -121,12 +135,13 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       if (stopping) return
       stopping = true
       state.ready = false
-      await Promise.all(upkeeps.map((u) => u.stop()))
+      await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)
       await drained
       clearTimeout(timer)
+      pullThrough?.close()
       await opened.close()
       logger.info('stopped cleanly')
     },

@@ -5,6 +5,7 @@ import type { OutpostConfig } from '../config/index.js'
 import type { Logger } from '../log/logger.js'
 import { RegistryRouter, type LogFn, type OwnedStorage } from '../registry/index.js'
 import { openStore, type OpenStore, type StoreConfig } from './store.js'
+import { openHostedStore } from './hosted-store.js'
 
 export interface NamedStore {
   /** the subpath's route without its slash ("a" for "/a"); undefined for the default store */
@@ -16,6 +17,11 @@ export interface NamedStore {
 export interface OpenStores {
   /** the default store first, then the subpaths in configuration order */
   stores: NamedStore[]
+  /**
+   * the read-only hosted stores (Outpost's `hosting`), by the name they serve; apart from
+   * `stores` so that no upkeep or offline pass (GC, scrub, dedupe) ever runs on them
+   */
+  hosted: Array<{ mountAt: string; path: string; storage: OwnedStorage }>
   router: RegistryRouter
   /** release every store */
   close(): Promise<void>
@@ -42,10 +48,11 @@ export async function openStores(
   options: { holder: string; log: LogFn; logger?: Logger },
 ): Promise<OpenStores> {
   const opened: Array<{ named: NamedStore; handle: OpenStore }> = []
+  const hosted: Array<{ entry: OpenStores['hosted'][number]; handle: OpenStore }> = []
   const close = async () => {
     // Subpaths first, the default store last: the reverse of opening.
     const errors: unknown[] = []
-    for (const { handle } of [...opened].reverse())
+    for (const { handle } of [...hosted, ...opened].reverse())
       await handle.close().catch((e) => errors.push(e))
     if (errors.length) throw errors[0]
   }
@@ -53,6 +60,10 @@ export async function openStores(
     for (const { route, config: store } of storeConfigs(config)) {
       const handle = await openStore(store, options)
       opened.push({ named: { route, config: store, storage: handle.storage }, handle })
+    }
+    for (const h of config.hosting ?? []) {
+      const handle = await openHostedStore(h, config.storage.rootDirectory, options)
+      hosted.push({ entry: { mountAt: h.mountAt, path: h.path, storage: handle.storage }, handle })
     }
   } catch (err) {
     await close().catch(() => {})
@@ -62,6 +73,7 @@ export async function openStores(
   const router = new RegistryRouter(
     stores[0].storage.registry,
     Object.fromEntries(stores.slice(1).map((s) => [s.route!, s.storage.registry])),
+    Object.fromEntries(hosted.map(({ entry }) => [entry.mountAt, entry.storage.registry])),
   )
-  return { stores, router, close }
+  return { stores, hosted: hosted.map((h) => h.entry), router, close }
 }

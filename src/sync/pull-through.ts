@@ -1,0 +1,426 @@
+// The pull-through cache (zot's on-demand sync): what the HTTP handlers consult for a repository
+// that an upstream's content rules cover. Manifests missing locally are fetched, checked against
+// their digest and served; they are stored as soon as the blobs they reference are (see
+// pending-manifests.ts). A blob missing locally streams to the client while it is written into
+// an upload session and verified (blob-tee.ts). One upstream fetch per manifest or blob at a
+// time: later requests wait for it and are served from the store. A cached tag is compared with
+// the upstream's at most every tagRecheckInterval; a digest never changes, so it never is.
+// When the upstream fails, whatever is cached answers; a failure is never remembered as absence.
+import { readFile } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
+import {
+  Digest,
+  MAX_MANIFEST_BYTES,
+  MEDIA_TYPES,
+  RegistryError,
+  type LogFn,
+  type Registry,
+  type RegistryRouter,
+} from '../registry/index.js'
+import { parseManifest } from '../registry/manifest-rules.js'
+import { teeBlob } from './blob-tee.js'
+import { upstreamName } from './content-map.js'
+import { PendingManifests, type PendingManifest } from './pending-manifests.js'
+import { absentAsUndefined, Evictor } from './evictor.js'
+import { PullLedger } from './pull-ledger.js'
+import { readBytes, UpstreamClient, UpstreamError, type Credentials } from './upstream-client.js'
+
+export interface ServedManifest {
+  bytes: Buffer
+  mediaType: string
+  digest: string
+}
+
+export interface ServedBlob {
+  size: number
+  /** absent for HEAD */
+  body?: Readable
+}
+
+interface Route {
+  client: UpstreamClient
+  settings: UpstreamSettings
+  /** the repository's name at the upstream */
+  remote: string
+}
+
+const ACCEPT = [
+  MEDIA_TYPES.ociManifest,
+  MEDIA_TYPES.ociIndex,
+  MEDIA_TYPES.dockerManifest,
+  MEDIA_TYPES.dockerList,
+].join(', ')
+
+/** A tag re-check when a cached copy can answer: a slow upstream must not stall the pull. */
+const RECHECK_TIMEOUT_MS = 3000
+
+export class PullThrough {
+  private readonly upstreams: Array<{ client: UpstreamClient; settings: UpstreamSettings }>
+  private readonly pending = new PendingManifests()
+  private readonly ledger: PullLedger
+  /** `${repo}:${tag}` -> when the upstream last confirmed it (ms) */
+  private readonly tagChecked = new Map<string, number>()
+  private readonly manifestFlights = new Map<string, Promise<ServedManifest>>()
+  private readonly blobFlights = new Map<string, Promise<void>>()
+  private readonly evictor: Evictor
+
+  constructor(
+    private readonly router: RegistryRouter,
+    settings: SyncSettings,
+    private readonly log: LogFn,
+    credentials: Record<string, Credentials> = {},
+  ) {
+    this.upstreams = settings.registries.map((s) => ({
+      client: new UpstreamClient(s, credentials),
+      settings: s,
+    }))
+    this.ledger = new PullLedger(settings.maxSizeBytes)
+    this.evictor = new Evictor({
+      router,
+      ledger: this.ledger,
+      log,
+      fetching: (repo, digest) => this.blobFlights.has(`${repo}@${digest}`),
+      evicted: (repo) => {
+        for (const key of this.tagChecked.keys()) {
+          if (key.startsWith(`${repo}:`)) this.tagChecked.delete(key)
+        }
+      },
+    })
+  }
+
+  /** From the configuration: reads the credentials file and counts what is already cached. */
+  static async open(router: RegistryRouter, settings: SyncSettings, log: LogFn) {
+    const credentials = settings.credentialsFile
+      ? (JSON.parse(await readFile(settings.credentialsFile, 'utf8')) as Record<
+          string,
+          Credentials
+        >)
+      : {}
+    const pull = new PullThrough(router, settings, log, credentials)
+    if (settings.maxSizeBytes !== undefined)
+      await pull.evictor.countCached((repo) => !!pull.route(repo))
+    return pull
+  }
+
+  close(): void {
+    for (const u of this.upstreams) u.client.close()
+  }
+
+  /** Bytes of pulled-through content the cache holds (what maxSize bounds). */
+  get cachedBytes(): number {
+    return this.ledger.total
+  }
+
+  /** The upstream covering `repo` (containerd's ?ns= picks among several), or undefined. */
+  private route(repo: string, ns?: string): Route | undefined {
+    for (const { client, settings } of this.upstreams) {
+      if (ns && !client.serves(ns)) continue
+      for (const rule of settings.content) {
+        const remote = upstreamName(rule, repo)
+        if (remote) return { client, settings, remote }
+      }
+    }
+    return undefined
+  }
+
+  async manifest(repo: string, reference: string, ns?: string): Promise<ServedManifest> {
+    const registry = this.router.for(repo)
+    const route = this.route(repo, ns)
+    if (!route) return registry.manifests.get(repo, reference)
+    const byDigest = reference.includes(':')
+    const local = await absentAsUndefined(registry.manifests.get(repo, reference))
+    if (local) {
+      this.ledger.usedImage(repo, local.digest)
+      if (byDigest || !this.recheckDue(route, repo, reference)) return local
+      return (await this.recheckTag(route, repo, reference, local.digest)) ?? local
+    }
+    const pending = byDigest
+      ? this.pending.get(repo, reference)
+      : this.pending.byTag(repo, reference)
+    if (pending && (byDigest || !this.recheckDue(route, repo, reference))) return pending
+    try {
+      return await this.fetchManifest(route, repo, reference, !pending)
+    } catch (err) {
+      if (pending) return pending
+      throw this.failure(route, err, `manifest ${reference}`)
+    }
+  }
+
+  async blob(
+    repo: string,
+    digest: Digest,
+    ns: string | undefined,
+    head: boolean,
+  ): Promise<ServedBlob | undefined> {
+    const route = this.route(repo, ns)
+    if (!route) return undefined
+    const registry = this.router.for(repo)
+    const key = `${repo}@${digest}`
+    if (await registry.blobs.stat(repo, digest)) {
+      this.ledger.usedBlob(repo, digest.toString())
+      return undefined
+    }
+    const flight = this.blobFlights.get(key)
+    if (flight) {
+      // Someone is already fetching it: wait for the stored copy rather than fetch it twice.
+      await flight.catch(() => {})
+      if (await registry.blobs.stat(repo, digest)) return undefined
+    }
+    // Registered before the first await, so a request arriving meanwhile joins this fetch.
+    const started = this.fetchBlob(route, registry, repo, digest, head)
+    if (!head) {
+      const flight = started
+        .then((served) => served.stored)
+        .finally(() => this.blobFlights.delete(key))
+      this.blobFlights.set(key, flight)
+      flight.catch((err) =>
+        this.log('pull-through: blob not stored', {
+          repo,
+          digest: `${digest}`,
+          error: String(err),
+        }),
+      )
+    }
+    try {
+      return await started
+    } catch (err) {
+      throw this.failure(route, err, `blob ${digest}`)
+    }
+  }
+
+  /**
+   * The referrers of `subject`: the upstream's (when it has the referrers API) merged with the
+   * local ones; referrers not stored yet are fetched in the background.
+   */
+  async referrers<T extends { digest: string; artifactType?: string }>(
+    repo: string,
+    subject: string,
+    artifactType: string | undefined,
+    ns: string | undefined,
+    local: () => Promise<T[]>,
+  ): Promise<T[]> {
+    const mine = await local()
+    const route = this.route(repo, ns)
+    if (!route) return mine
+    let theirs: T[] = []
+    try {
+      const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
+      const res = await route.client.request(
+        'GET',
+        route.remote,
+        `/v2/${route.remote}/referrers/${subject}${query}`,
+        { timeoutMs: RECHECK_TIMEOUT_MS, accept: MEDIA_TYPES.ociIndex },
+      )
+      if (res.status === 200) {
+        const index = JSON.parse((await readBytes(res.body, MAX_MANIFEST_BYTES)).toString())
+        theirs = Array.isArray(index.manifests) ? index.manifests : []
+      } else res.body.resume()
+    } catch (err) {
+      this.log('pull-through: upstream referrers unavailable', { repo, error: String(err) })
+    }
+    const known = new Set(mine.map((d) => d.digest))
+    const missing = theirs.filter(
+      (d) =>
+        typeof d.digest === 'string' &&
+        !known.has(d.digest) &&
+        (artifactType === undefined || d.artifactType === artifactType),
+    )
+    for (const d of missing) void this.mirror(repo, String(d.digest), ns)
+    return [...mine, ...missing]
+  }
+
+  /** Fetch a manifest and its blobs without a client waiting (a referrer seen upstream). */
+  private async mirror(repo: string, digest: string, ns: string | undefined): Promise<void> {
+    try {
+      await this.manifest(repo, digest, ns)
+      const entry = this.pending.get(repo, digest)
+      for (const blob of entry?.blobs ?? []) {
+        const served = await this.blob(repo, blob.digest, ns, false)
+        served?.body?.resume()
+        await this.blobFlights.get(`${repo}@${blob.digest}`)
+      }
+    } catch (err) {
+      this.log('pull-through: could not mirror a referrer', { repo, digest, error: String(err) })
+    }
+  }
+
+  private recheckDue(route: Route, repo: string, tag: string): boolean {
+    const checked = this.tagChecked.get(`${repo}:${tag}`)
+    return checked === undefined || Date.now() - checked >= route.settings.tagRecheckMs
+  }
+
+  /** A newer manifest when the upstream moved the tag; undefined to keep serving the cache. */
+  private async recheckTag(
+    route: Route,
+    repo: string,
+    tag: string,
+    cached: string,
+  ): Promise<ServedManifest | undefined> {
+    try {
+      const res = await route.client.request(
+        'HEAD',
+        route.remote,
+        `/v2/${route.remote}/manifests/${tag}`,
+        { accept: ACCEPT, timeoutMs: RECHECK_TIMEOUT_MS },
+      )
+      res.body.resume()
+      const upstream = res.headers['docker-content-digest']
+      if (res.status === 200 && upstream && upstream !== cached) {
+        return await this.fetchManifest(route, repo, tag, false)
+      }
+      // Same digest, or the tag is gone upstream: the cached copy stays what this edge serves.
+      this.tagChecked.set(`${repo}:${tag}`, Date.now())
+    } catch (err) {
+      this.log('pull-through: upstream unavailable, serving the cached tag', {
+        repo,
+        tag,
+        error: String(err),
+      })
+    }
+    return undefined
+  }
+
+  private fetchManifest(
+    route: Route,
+    repo: string,
+    reference: string,
+    retry: boolean,
+  ): Promise<ServedManifest> {
+    const key = `${repo}:${reference}`
+    let flight = this.manifestFlights.get(key)
+    if (!flight) {
+      flight = this.fetchManifestOnce(route, repo, reference, retry).finally(() =>
+        this.manifestFlights.delete(key),
+      )
+      this.manifestFlights.set(key, flight)
+    }
+    return flight
+  }
+
+  private async fetchManifestOnce(
+    route: Route,
+    repo: string,
+    reference: string,
+    retry: boolean,
+  ): Promise<ServedManifest> {
+    const { client, remote } = route
+    const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
+      accept: ACCEPT,
+      retry,
+    })
+    if (res.status !== 200) {
+      res.body.resume()
+      if (res.status === 404) {
+        throw new RegistryError(
+          'MANIFEST_UNKNOWN',
+          `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
+          { upstream: client.name, status: 404 },
+        )
+      }
+      throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
+    }
+    const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES)
+    const byDigest = reference.includes(':')
+    const digest = Digest.of(byDigest ? Digest.parse(reference).algorithm : 'sha256', bytes)
+    const claimed = res.headers['docker-content-digest']
+    if ((byDigest && digest.toString() !== reference) || (claimed && claimed !== `${digest}`)) {
+      throw new UpstreamError(client.name, `sent a manifest whose digest is ${digest}`)
+    }
+    const parsed = parseManifest(bytes, res.headers['content-type'])
+    const entry: PendingManifest = {
+      repo,
+      digest: digest.toString(),
+      mediaType: parsed.mediaType,
+      bytes,
+      tags: new Set(byDigest ? [] : [reference]),
+      blobs: parsed.blobs.map((b) => ({ digest: b.digest, size: b.size })),
+      children: parsed.manifests.map((m) => m.digest.toString()),
+    }
+    if (!byDigest) this.tagChecked.set(`${repo}:${reference}`, Date.now())
+    if (!(await this.store(entry))) this.pending.add(entry)
+    return entry
+  }
+
+  private async fetchBlob(
+    route: Route,
+    registry: Registry,
+    repo: string,
+    digest: Digest,
+    head: boolean,
+  ): Promise<ServedBlob & { stored?: Promise<void> }> {
+    const { client, remote } = route
+    const path = `/v2/${remote}/blobs/${digest}`
+    const res = await client.request(head ? 'HEAD' : 'GET', remote, path, { retry: true })
+    if (res.status !== 200) {
+      res.body.resume()
+      if (res.status === 404) {
+        throw new RegistryError(
+          'BLOB_UNKNOWN',
+          `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
+          { upstream: client.name, status: 404 },
+        )
+      }
+      throw new UpstreamError(client.name, `answered ${res.status} for the blob`, res.status)
+    }
+    const size = Number(res.headers['content-length'] ?? NaN)
+    if (head) {
+      res.body.resume()
+      return { size }
+    }
+    const tee = teeBlob(res.body, digest, (body) =>
+      registry.uploads.putWhole(repo, digest, body, Number.isNaN(size) ? {} : { length: size }),
+    )
+    const stored = tee.stored.then(async () => {
+      const info = await registry.blobs.stat(repo, digest)
+      this.ledger.addBlob(repo, digest.toString(), info?.size ?? 0)
+      await this.settle(repo)
+      await this.evictor.evict()
+    })
+    return { size, body: tee.client, stored }
+  }
+
+  /** Store a fetched manifest when everything it references is stored; false otherwise. */
+  private async store(entry: PendingManifest): Promise<boolean> {
+    const { repo } = entry
+    const registry = this.router.for(repo)
+    for (const blob of entry.blobs) {
+      if (!(await registry.blobs.stat(repo, blob.digest))) return false
+    }
+    for (const child of entry.children) {
+      if (!(await absentAsUndefined(registry.manifests.get(repo, child)))) return false
+    }
+    try {
+      const refs = entry.tags.size > 0 ? [...entry.tags] : [entry.digest]
+      for (const ref of refs) await registry.manifests.put(repo, ref, entry.bytes, entry.mediaType)
+    } catch (err) {
+      // e.g. a blob evicted in between: it stays pending, and is fetched again when asked for.
+      if (err instanceof RegistryError && err.code === 'MANIFEST_BLOB_UNKNOWN') return false
+      throw err
+    }
+    this.pending.remove(repo, entry.digest)
+    this.ledger.addBlob(repo, entry.digest, entry.bytes.length)
+    this.ledger.addImage(
+      repo,
+      entry.digest,
+      entry.blobs.map((b) => b.digest.toString()),
+    )
+    return true
+  }
+
+  /** Store every pending manifest of `repo` that became complete (images before indexes). */
+  private async settle(repo: string): Promise<void> {
+    for (const entry of this.pending.inRepo(repo)) await this.store(entry)
+  }
+
+  /** What a client gets when nothing cached answers: the upstream's failure, named. */
+  private failure(route: Route, err: unknown, what: string): RegistryError {
+    if (err instanceof RegistryError) return err
+    const message = err instanceof Error ? err.message : String(err)
+    return new RegistryError(
+      'UNAVAILABLE',
+      `${what} is not cached and upstream ${route.client.name} failed: ${message}`,
+      { upstream: route.client.name, error: message },
+    )
+  }
+}
