@@ -8,6 +8,12 @@ Usage:
                                   one garbage-collection pass while no server runs
   outpost scrub <config.json> [--json]
                                   verify every blob's hash now; exit 1 when anything is damaged
+  outpost sync --to|--from <target> [--repos GLOB] [--config FILE]
+                                  copy repositories to or from an S3 bucket (uplink.targets)
+  outpost import <file|dir> [--repo NAME[:TAG]] [--config FILE]
+                                  load an oci-archive, docker-archive or OCI layout directory
+  outpost export REF... -o FILE|DIR [--format oci-archive|docker-archive|oci-dir]
+                                  write images out for an air-gapped site
   outpost version                 print the version (also: outpost --version)
   outpost <command> --help        help for one command
 
@@ -67,4 +73,70 @@ server holds the storage: the server scrubs on its own schedule (extensions.scru
 Examples:
   outpost scrub /etc/outpost/config.json
   outpost scrub /etc/outpost/config.json --json | jq '.affected'
+`
+
+export const SYNC_HELP = `outpost sync --to <target> [--repos GLOB] [--config FILE]
+outpost sync --from <target> [--repos GLOB] [--config FILE]
+
+Copies repositories to (--to) or from (--from) an S3 bucket named in the configuration's
+uplink.targets, in the layout Outpost's S3 backend serves: another Outpost can use the bucket as
+its storage (storage.storageDriver). Only what the other side lacks is copied (blobs by key and
+size, index.json when it differs); an interrupted sync resumes where it stopped. Each
+repository's index.json goes last, so a half-synced repository is never visible. Transfers obey
+uplink.rate and the maintenance budget. --repos picks repositories by glob ("team/**"; default
+every one). --config defaults to /etc/outpost/config.json.
+--to only reads the local storage and may run while a server does (which can also sync on its
+own: uplink.schedule). --from writes through the registry (every blob and manifest verified) and
+refuses while a server holds the storage. Prints one JSON line per repository and a summary;
+exits 1 when any repository failed.
+
+Examples:
+  outpost sync --to backup
+  outpost sync --to backup --repos 'team/**' --config ./config.json
+  outpost sync --from backup --config /etc/outpost/config.json
+`
+
+export const IMPORT_HELP = `outpost import <file|dir> [--repo NAME[:TAG]] [--config FILE]
+
+Loads images into the registry from an oci-archive (a tar of an OCI image layout), a
+docker-archive ("docker save" format) or an OCI image layout directory; a tar may be gzip-
+compressed. Every digest is checked as the bytes stream in (a docker-archive layer against its
+config's diff_id) and nothing becomes visible until the whole archive was read and checked: a
+truncated or damaged archive, a wrong digest or an entry reaching outside the archive ("../x")
+is refused and leaves nothing behind. A docker-archive image becomes an OCI image manifest over
+the archive's own config and layer bytes (the config digest stays the image ID).
+Names: --repo NAME puts every image into NAME, with the tags the archive gives; --repo NAME:TAG
+names the archive's single image. Without --repo the archive must name its images: RepoTags
+(docker), or org.opencontainers.image.ref.name "repo:tag" (as outpost export writes) or
+io.containerd.image.name; a leading registry host ("docker.io/") is dropped. An image without
+a tag is stored by digest. A bare tag ("latest", as skopeo writes) needs --repo NAME.
+--config defaults to what "outpost serve" uses without one (./data, 127.0.0.1:5000). With no
+server running the storage is written directly; while a server holds it, the import goes
+through that server's HTTP API at http.address:http.port. Progress goes to stderr: a bar on a
+terminal, JSON lines otherwise; one "imported" line per image on stdout.
+
+Examples:
+  outpost import ./app.tar --repo team/app:v1 --config /etc/outpost/config.json
+  outpost import ./images.tar.gz --config /etc/outpost/config.json
+  outpost import ./layout-dir --repo mirror/alpine
+`
+
+export const EXPORT_HELP = `outpost export REF... -o FILE|DIR [--format FORMAT] [--platform OS/ARCH[/VARIANT]]
+                [--config FILE]
+
+Writes images (REF: repo:tag, repo@sha256:..., or repo meaning repo:latest) to FILE as an
+oci-archive (the default) or docker-archive, or to DIR as an OCI image layout (--format oci-dir;
+DIR must be absent or empty). Multi-platform indexes are exported whole in the OCI formats.
+docker-archive holds one platform per image: for an index give --platform (e.g. linux/arm64);
+without it an index with more than one platform is refused, listing them. Every blob is checked
+against its digest as it is written; a failed export leaves nothing at FILE or DIR. Outpost's
+OCI output names each image "repo:tag" (org.opencontainers.image.ref.name), so "outpost import"
+needs no --repo to load it back; docker-archive carries RepoTags.
+--config and the server fallback work as for import. Progress goes to stderr.
+
+Examples:
+  outpost export team/app:v1 -o app.tar
+  outpost export team/app:v1 team/db:2 -o site.tar --config /etc/outpost/config.json
+  outpost export team/app:v1 -o app-docker.tar --format docker-archive --platform linux/arm64
+  skopeo copy oci-archive:app.tar docker://other-registry/team/app:v1
 `

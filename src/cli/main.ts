@@ -10,6 +10,9 @@ import { runGcCommand } from './gc-command.js'
 import { offlineArgs, offlineFailure } from './offline.js'
 import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 import { runScrubCommand } from './scrub-command.js'
+import { exportCommand } from './export-command.js'
+import { importCommand } from './import-command.js'
+import { syncCommand } from './sync-command.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
@@ -116,6 +119,12 @@ async function main(argv: string[]): Promise<void> {
       return gcCommand(rest)
     case 'scrub':
       return scrubCommand(rest)
+    case 'sync':
+      return syncCommand(rest)
+    case 'import':
+      return importCommand(rest)
+    case 'export':
+      return exportCommand(rest)
     case 'version':
     case '--version':
     case '-v':

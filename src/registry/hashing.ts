@@ -1,7 +1,7 @@
 // Hash bytes as they stream past, so a blob's digest is known the moment its last byte lands
 // (DESIGN.md invariant 1: no re-read at finalize).
 import type { Hash } from 'node:crypto'
-import { Transform, type TransformCallback } from 'node:stream'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { StorageDriver } from '../storage/index.js'
 import { newHash, type Algorithm } from './digest.js'
 
@@ -49,6 +49,16 @@ export function hashStream(
 ): HashingTap {
   const tap = new HashingTap(hashes, checkpoint)
   source.on('error', (err: Error) => tap.destroy(err))
+  // A source destroyed without an error (a request body whose client went away, an aborted
+  // copy) never ends: the tap must fail, or whoever reads it waits forever.
+  source.on('close', () => {
+    if (!(source as unknown as Readable).readableEnded && !tap.destroyed) {
+      tap.destroy(new Error('the source closed before its end'))
+    }
+  })
+  // The reader attaches its own error handling (pipeline) and sees the failure; until it does,
+  // an early failure must not go unheard and end the process.
+  tap.on('error', () => {})
   tap.on('close', () => {
     if (keepSource) source.unpipe(tap)
     else source.destroy()
