@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { maintenanceBench } from './maintenance.js'
 import { s3Bench } from './s3.js'
+import { pullThroughBench } from './pull-through.js'
 import { blobDigest, smallImage } from './payload.js'
 import { printComparison, printLegend, printTarget } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -110,6 +111,9 @@ async function main(): Promise<void> {
   }
   // The S3 backend (issue 5); BENCH_SKIP_S3=1 leaves it out.
   if (process.env.BENCH_SKIP_S3 !== '1') await s3Bench(REPO_ROOT, plan)
+  // A 256 MiB layer's first pull through the pull-through cache against the upstream directly
+  // (issue 6); BENCH_SKIP_PULL_THROUGH=1 leaves it out.
+  if (process.env.BENCH_SKIP_PULL_THROUGH !== '1') await pullThroughBench(REPO_ROOT)
 }
 
 process.once('exit', killAllSync)
