@@ -1,0 +1,96 @@
+// Helpers for the Debian package test: dpkg's view of a package, /etc/passwd, and running a
+// command the way a systemd unit's [Service] section would (User=, Group=, UMask=,
+// WorkingDirectory=, Environment=) when systemd is not PID 1, with util-linux's setpriv.
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { RunResult } from './images.js'
+
+/** dpkg's status line for a package ("install ok installed"), or null when dpkg has none. */
+export function dpkgStatus(pkg: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('dpkg-query', ['-W', '-f', '${Status}', pkg], (err, stdout) => {
+      const status = stdout.trim()
+      resolve(err || status === '' || status.endsWith('not-installed') ? null : status)
+    })
+  })
+}
+
+export interface PasswdEntry {
+  uid: number
+  gid: number
+  home: string
+  shell: string
+}
+
+export function lookupUser(name: string): PasswdEntry | undefined {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [user, , uid, gid, , home, shell] = line.split(':')
+    if (user === name) return { uid: Number(uid), gid: Number(gid), home, shell }
+  }
+  return undefined
+}
+
+/** A unit's [Service] settings; repeated Environment= lines are joined with spaces. */
+export type UnitService = Record<string, string>
+
+export function serviceSection(unitText: string): UnitService {
+  const settings: UnitService = {}
+  let section = ''
+  for (const raw of unitText.split('\n')) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue
+    if (line.startsWith('[')) {
+      section = line
+      continue
+    }
+    if (section !== '[Service]') continue
+    const eq = line.indexOf('=')
+    const key = line.slice(0, eq)
+    const value = line.slice(eq + 1)
+    settings[key] = key === 'Environment' && settings[key] ? `${settings[key]} ${value}` : value
+  }
+  return settings
+}
+
+/** setpriv + sh: the unit's user and groups, no new privileges, its umask and directory. */
+function asUnit(unit: UnitService, argv: string[]) {
+  const env: Record<string, string> = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LANG: 'C.UTF-8',
+  }
+  for (const assignment of (unit.Environment ?? '').split(/\s+/).filter(Boolean)) {
+    const eq = assignment.indexOf('=')
+    env[assignment.slice(0, eq)] = assignment.slice(eq + 1)
+  }
+  const args = [
+    `--reuid=${unit.User}`,
+    `--regid=${unit.Group ?? unit.User}`,
+    '--init-groups',
+    '--no-new-privs',
+    '--',
+    'sh',
+    '-c',
+    'umask "$0" && cd "$1" && shift && exec "$@"',
+    unit.UMask ?? '0022',
+    unit.WorkingDirectory ?? '/',
+    ...argv,
+  ]
+  return { args, env }
+}
+
+/** Start a long-running command as the unit would; stdout and stderr are piped. */
+export function spawnAsUnit(unit: UnitService, argv: string[]): ChildProcess {
+  const { args, env } = asUnit(unit, argv)
+  return spawn('setpriv', args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Run a command to completion as the unit would; rejects with its stderr on failure. */
+export function runAsUnit(unit: UnitService, argv: string[]): Promise<RunResult> {
+  const { args, env } = asUnit(unit, argv)
+  return new Promise((resolve, reject) => {
+    execFile('setpriv', args, { env }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${argv.join(' ')} failed: ${err.message}\n${stderr}`))
+      else resolve({ stdout, stderr })
+    })
+  })
+}
