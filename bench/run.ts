@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { maintenanceBench } from './maintenance.js'
 import { s3Bench } from './s3.js'
 import { pullThroughBench } from './pull-through.js'
+import { authBench } from './auth.js'
 import { blobDigest, smallImage } from './payload.js'
 import { printComparison, printLegend, printTarget } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -114,6 +115,8 @@ async function main(): Promise<void> {
   // A 256 MiB layer's first pull through the pull-through cache against the upstream directly
   // (issue 6); BENCH_SKIP_PULL_THROUGH=1 leaves it out.
   if (process.env.BENCH_SKIP_PULL_THROUGH !== '1') await pullThroughBench(REPO_ROOT)
+  // Manifest GETs with basic auth on versus off (issue 7); BENCH_SKIP_AUTH=1 leaves it out.
+  if (process.env.BENCH_SKIP_AUTH !== '1') await authBench(REPO_ROOT, plan.seconds)
 }
 
 process.once('exit', killAllSync)

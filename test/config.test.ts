@@ -161,10 +161,17 @@ describe('a valid configuration', () => {
         },
         minFreeSpace: { bytes: 512_000_000 },
       },
-      http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 90 * 60_000 },
+      http: {
+        address: '127.0.0.1',
+        port: 5000,
+        shutdownTimeoutMs: 90 * 60_000,
+        maxHeaderSize: 16_384,
+        uploadIdleTimeoutMs: 120_000,
+      },
       log: { level: 'info' },
       maintenance: MAINTENANCE,
       scrub: SCRUB_OFF,
+      metrics: { enabled: true, path: '/metrics' },
     } satisfies OutpostConfig)
   })
 
@@ -178,10 +185,17 @@ describe('a valid configuration', () => {
         uploadExpiryMs: 24 * HOUR,
         ...DEFAULTS,
       },
-      http: { address: '127.0.0.1', port: 5000, shutdownTimeoutMs: 30_000 },
+      http: {
+        address: '127.0.0.1',
+        port: 5000,
+        shutdownTimeoutMs: 30_000,
+        maxHeaderSize: 16_384,
+        uploadIdleTimeoutMs: 120_000,
+      },
       log: { level: 'info' },
       maintenance: MAINTENANCE,
       scrub: SCRUB_OFF,
+      metrics: { enabled: true, path: '/metrics' },
     } satisfies OutpostConfig)
   })
 
@@ -509,15 +523,14 @@ describe('an invalid configuration', () => {
         config({ retention: { policies: [{ repositories: ['**'], keepTags: [] }] } }),
         'storage.retention.policies.0.keepTags',
       ],
-      [config({}, { http: { tls: { cert: '/c.pem', key: '/k.pem' } } }), 'http.tls'],
-      [config({}, { http: { auth: { htpasswd: { path: '/h' } } } }), 'http.auth'],
-      [config({}, { http: { accessControl: {} } }), 'http.accessControl'],
+      [config({}, { http: { auth: { ldap: {} } } }), 'http.auth.ldap'],
+      [config({}, { http: { accessControl: { groups: {} } } }), 'http.accessControl.groups'],
       [
         config({}, { extensions: { sync: { registries: [{ urls: ['https://r.example'] }] } } }),
         'extensions.sync.registries.0.onDemand',
       ],
       // zot turns an extension on when its object is present without "enable".
-      [config({}, { extensions: { metrics: {} } }), 'extensions.metrics'],
+      [config({}, { extensions: { search: {} } }), 'extensions.search'],
       [config({}, { log: { output: '/var/log/zot.log' } }), 'log.output'],
     ]
     for (const [text, path] of cases) {

@@ -53,6 +53,21 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))
+  // SIGHUP: re-read the file and apply what can change while serving (src/server/reload.ts);
+  // a file that no longer validates changes nothing.
+  process.on('SIGHUP', () => {
+    if (!server || requested) return
+    const running = server
+    if (!args[0]) return logger.warn('SIGHUP ignored: serving the default configuration')
+    logger.info('reloading configuration', { file: args[0] })
+    loadConfig(args[0])
+      .then((next) => running.reload(next))
+      .catch((err) =>
+        logger.error('reload failed: kept the running configuration', {
+          error: err instanceof ConfigError ? err.message : String(err),
+        }),
+      )
+  })
   try {
     server = await startServer(config, logger)
   } catch (err) {

@@ -17,6 +17,14 @@ import { overlapProblems, type StoreSite } from './sub-paths.js'
 import { hostingProblems, resolveHosting, type HostedSettings } from './hosting.js'
 import { resolveUplink, type UplinkSettings } from './uplink.js'
 import { resolveSync, type SyncSettings } from './sync.js'
+import { accessSection, type AccessSettings } from './auth.js'
+import {
+  resolveHttpOps,
+  resolveMetrics,
+  type MetricsSettings,
+  type RateLimitSettings,
+  type TlsSettings,
+} from './ops.js'
 
 /** One store's settings: the storage section itself, or one of its subPaths. */
 export type StoreSettings = {
@@ -38,7 +46,20 @@ export type StoreSettings = {
 
 export interface OutpostConfig {
   storage: StoreSettings
-  http: { address: string; port: number; shutdownTimeoutMs: number }
+  http: {
+    address: string
+    port: number
+    shutdownTimeoutMs: number
+    /** src/config/ops.ts; optional so hand-built configs (tests) may leave them out */
+    tls?: TlsSettings
+    ratelimit?: RateLimitSettings
+    maxHeaderSize?: number
+    uploadIdleTimeoutMs?: number
+    /** authentication and access control (src/config/auth.ts); absent: open */
+    access?: AccessSettings
+  }
+  /** Prometheus metrics (zot's extensions.metrics); served at /metrics when absent */
+  metrics?: MetricsSettings
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
   maintenance: MaintenanceSettings
   scrub: ScrubSettings
@@ -176,7 +197,10 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       address: raw.http?.address ?? DEFAULTS.address,
       port: raw.http?.port ?? DEFAULTS.port,
       shutdownTimeoutMs: parseDuration(raw.http?.shutdownTimeout ?? DEFAULTS.shutdownTimeout),
+      ...resolveHttpOps(raw.http, cwd),
+      ...accessSection(raw.http, cwd),
     },
+    metrics: resolveMetrics(raw.extensions?.metrics),
     log: { level: raw.log?.level ?? 'info' },
     maintenance: resolveMaintenance(raw.maintenance),
     scrub: resolveScrub(raw.extensions?.scrub),

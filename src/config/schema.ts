@@ -12,6 +12,8 @@ import { dynamoCacheDriverSchema } from '../dynamo/dynamo-options.js'
 import { s3StorageDriverSchema } from '../s3/index.js'
 import { hostingSchema } from './hosting.js'
 import { uplinkSchema } from './uplink.js'
+import { accessControlSchema, authSchema } from './auth.js'
+import { maxHeaderSizeSchema, metricsSchema, ratelimitSchema, tlsSchema } from './ops.js'
 
 const NOT_YET = 'not supported yet'
 
@@ -103,12 +105,16 @@ const http = z.strictObject({
   address: z.string().min(1).optional(),
   port: port.optional(),
   realm: z.string().optional(),
-  tls: notYet(z.unknown(), () => false, 'tls').optional(),
-  auth: notYet(z.unknown(), () => false, 'auth').optional(),
-  accessControl: notYet(z.unknown(), () => false, 'accessControl').optional(),
-  ratelimit: notYet(z.unknown(), () => false, 'ratelimit').optional(),
+  tls: tlsSchema.optional(),
+  auth: authSchema.optional(),
+  accessControl: accessControlSchema.optional(),
+  ratelimit: ratelimitSchema.optional(),
   // Outpost's own: how long SIGTERM waits for in-flight requests before closing them.
   shutdownTimeout: duration.optional(),
+  // Outpost's own (src/config/ops.ts): request header limit (431 past it), and how long an
+  // upload body may deliver no bytes before it is cut ("0" never).
+  maxHeaderSize: maxHeaderSizeSchema.optional(),
+  uploadIdleTimeout: duration.optional(),
 })
 
 const log = z.strictObject({
@@ -129,7 +135,7 @@ const disabledExtension = (name: string) =>
 const extensions = z.strictObject({
   scrub: scrubSchema.optional(),
   sync: syncSchema.optional(),
-  metrics: disabledExtension('metrics').optional(),
+  metrics: metricsSchema.optional(),
   search: disabledExtension('search').optional(),
   ui: disabledExtension('ui').optional(),
   lint: disabledExtension('lint').optional(),

@@ -1,7 +1,10 @@
 // The HTTP face of the registry: the distribution-spec routes, health endpoints, one log line
 // per request, and the OCI error body for every failure. Handlers only call the registry API.
 import { Hono } from 'hono'
-import type { Logger } from '../log/logger.js'
+import { auditUser, type Logger } from '../log/logger.js'
+import { installMetrics, type MetricsRouteOptions } from '../metrics/index.js'
+import { limitRequests, type HttpLimits } from './limits.js'
+import { accessMiddleware, type Access } from '../auth/index.js'
 import { Registry, RegistryError, RegistryRouter } from '../registry/index.js'
 import { deleteBlob, getBlob } from './blobs.js'
 import { API_VERSION_HEADER, type AppContext, type AppEnv } from './body.js'
@@ -30,7 +33,16 @@ export interface AppOptions {
   scrubStatus?: () => unknown
   /** the pull-through cache (extensions.sync), consulted for repositories it covers */
   pullThrough?: PullThrough
+  /** Prometheus metrics and their endpoint (extensions.metrics) */
+  metrics?: MetricsRouteOptions
+  /** rate limit and upload idle timeout (src/http/limits.ts) */
+  limits?: HttpLimits
+  /** authentication and access control (src/auth/); absent: open to all */
+  access?: Access
 }
+
+/** Requests that change something get an audit line (with the user) whatever the log level. */
+const MUTATING = new Set(['PUT', 'POST', 'PATCH', 'DELETE'])
 
 type Handler = (
   c: AppContext,
@@ -78,10 +90,15 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     } finally {
       state.inFlight--
     }
+    const sent = c.get('sent')
+    if (MUTATING.has(c.req.method)) {
+      const user = auditUser((c.var as { user?: unknown }).user)
+      const status = sent?.status ?? c.res.status
+      logger.audit({ user, method: c.req.method, path: c.req.path, status })
+    }
     // Measuring a response costs (reading c.res builds a Response and leaves the adapter's
     // fast path): only when the line is written.
     if (!logger.enabled('info')) return
-    const sent = c.get('sent')
     logger.info('request', {
       method: c.req.method,
       route: c.get('route'),
@@ -90,6 +107,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       ms: Math.round((performance.now() - began) * 10) / 10,
     })
   })
+
+  if (options.metrics) installMetrics(app, options.metrics)
+  if (options.limits) app.use(limitRequests(options.limits, logger))
+  // Authentication and access control (src/auth/): sets c.get('user') for the audit line.
+  if (options.access) app.use(accessMiddleware(options.access, router))
 
   app.get('/livez', (c) => c.text('ok'))
   app.get('/readyz', (c) => (state.ready ? c.text('ok') : c.text('not ready', 503)))

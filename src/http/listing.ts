@@ -4,6 +4,7 @@
 import { checkRepoName, type RegistryRouter } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import type { AppContext } from './body.js'
+import { mayRead } from '../auth/index.js'
 
 /** The most results one page carries when a client asks for more (or for all). */
 export const MAX_PAGE = 1000
@@ -51,8 +52,10 @@ export async function listTags(c: AppContext, router: RegistryRouter, name: stri
 }
 
 export async function listCatalog(c: AppContext, router: RegistryRouter) {
-  // Every store's repositories, merged (subPaths); paging runs over the merged list.
-  const page = paginate(c, await router.repositories(), '/v2/_catalog')
+  // Every store's repositories, merged (subPaths); paging runs over the merged list, which holds
+  // only the repositories the caller may read.
+  const readable = (await router.repositories()).filter((repo) => mayRead(c, repo))
+  const page = paginate(c, readable, '/v2/_catalog')
   if (page.next) c.header('Link', page.next)
   return c.json({ repositories: page.items })
 }

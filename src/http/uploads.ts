@@ -10,6 +10,7 @@ import {
 import { RegistryError } from '../registry/index.js'
 import { connectionSignal, hasBody, requestStream, type AppContext } from './body.js'
 import { progressRange, uploadRange } from './range.js'
+import { mayRead } from '../auth/index.js'
 
 function sessionHeaders(repo: string, progress: UploadProgress): Record<string, string> {
   return {
@@ -60,8 +61,10 @@ export async function startUpload(c: AppContext, router: RegistryRouter, name: s
   if (mount !== undefined) {
     const digest = Digest.parse(mount)
     const from = c.req.query('from')
-    // Without `from` (or when `from` lacks the blob) fall back to a new session, as the spec allows.
-    if (from !== undefined && (await router.mountBlob(repo, digest, checkRepoName(from)))) {
+    // Without `from` (or when `from` lacks the blob, or the caller may not read `from`) fall back
+    // to a new session, as the spec allows.
+    const source = from === undefined ? undefined : checkRepoName(from)
+    if (source && mayRead(c, source) && (await router.mountBlob(repo, digest, source))) {
       return blobCreated(c, repo, digest)
     }
   }

@@ -1,9 +1,15 @@
 // One JSON object per line on stdout (journald-friendly), in the manner of pino: no transports,
 // no formatting in library code. Library modules receive a Logger; only the CLI decides where it
 // writes.
+// Under systemd (journald sets $JOURNAL_STREAM on a service's stdout) each line starts with the
+// sd-daemon(3) "<N>" priority prefix, which journald strips and records as the entry's priority:
+// `journalctl -p warning` then shows the warnings and errors only.
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+/** syslog(3) priorities: LOG_DEBUG 7, LOG_INFO 6, LOG_WARNING 4, LOG_ERR 3 */
+export const SYSLOG_PRIORITY: Record<Level, number> = { debug: 7, info: 6, warn: 4, error: 3 }
 
 export interface Logger {
   log(level: Level, msg: string, fields?: Record<string, unknown>): void
@@ -12,19 +18,28 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void
   /** whether lines of this level are written, so callers can skip the work of building them */
   enabled(level: Level): boolean
+  /** an audit line ("msg":"audit", level info) written whatever the configured level */
+  audit(fields: Record<string, unknown>): void
 }
 
 export interface LoggerOptions {
   level?: Level
   write?: (line: string) => void
+  /** prefix each line with its syslog priority; by default when $JOURNAL_STREAM is set */
+  journal?: boolean
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = RANK[options.level ?? 'info']
   const write = options.write ?? ((line: string) => process.stdout.write(line))
+  const journal = options.journal ?? Boolean(process.env.JOURNAL_STREAM)
   const log = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < threshold) return
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n')
+    line(level, msg, fields)
+  }
+  const line = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    const text = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
+    write(`${journal ? `<${SYSLOG_PRIORITY[level]}>` : ''}${text}\n`)
   }
   return {
     log,
@@ -32,8 +47,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warn: (msg, fields) => log('warn', msg, fields),
     error: (msg, fields) => log('error', msg, fields),
     enabled: (level) => RANK[level] >= threshold,
+    audit: (fields) => line('info', 'audit', fields),
   }
 }
 
+/** The user an audit line names: the authenticated one on the request, else "anonymous". */
+export function auditUser(user: unknown): string {
+  if (typeof user === 'string' && user) return user
+  const name = (user as { name?: unknown } | null | undefined)?.name
+  return typeof name === 'string' && name ? name : 'anonymous'
+}
+
 /** A logger that drops everything, for tests that do not look at logs. */
-export const silentLogger: Logger = createLogger({ write: () => {} })
+export const silentLogger: Logger = createLogger({ write: () => {}, journal: false })

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { serve } from '@hono/node-server'
 import type { OutpostConfig } from '../config/index.js'
 import { createApp, type AppState } from '../http/index.js'
@@ -15,6 +16,12 @@ import { openStores, storeLabel } from './stores.js'
 import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
 import { scheduleUplink } from '../uplink/index.js'
 import { PullThrough } from '../sync/index.js'
+import { HttpLimits } from '../http/limits.js'
+import { OutpostMetrics } from '../metrics/index.js'
+import { notifySystemd } from './notify.js'
+import { reloadConfig, type Reloader, type ReloadResult } from './reload.js'
+import { tlsServerOptions } from './tls.js'
+import { Access } from '../auth/index.js'
 
 export interface RunningServer {
   url: string
@@ -24,12 +31,22 @@ export interface RunningServer {
   upkeep: Upkeep
   /** every store, the default one first; `route` ("a" for "/a") names a subpath's */
   stores: Array<{ route?: string; storage: OwnedStorage; upkeep: Upkeep }>
+  /** authentication and access control; SIGHUP calls `access.reload(newConfig.http)` */
+  access: Access
+  /** Prometheus metrics (absent when extensions.metrics is disabled) */
+  metrics?: OutpostMetrics
+  /** what SIGHUP reloads besides TLS, GC, scrub and limits: register access control here */
+  reloaders: Reloader[]
+  /** SIGHUP: apply a new configuration without dropping connections (src/server/reload.ts) */
+  reload(config: OutpostConfig): Promise<ReloadResult>
   /** stop accepting, drain for up to the shutdown timeout, release the storage */
   close(): Promise<void>
 }
 
 export async function startServer(config: OutpostConfig, logger: Logger): Promise<RunningServer> {
   const root = config.storage.rootDirectory
+  // An unreadable htpasswd file stops the start before the storage is locked.
+  const access = await Access.open(config.http.access, (msg, fields) => logger.warn(msg, fields))
   if (config.storage.createRoot) await mkdir(root, { recursive: true })
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
   const opened = await openStores(config, { holder: 'serve', log, logger })
@@ -66,22 +83,41 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
         throw err
       })
     : undefined
+  const metricsSettings = config.metrics ?? { enabled: true, path: '/metrics' }
+  const metrics = metricsSettings.enabled ? new OutpostMetrics() : undefined
+  const limits = new HttpLimits(config.http)
   const app = createApp({
+    limits,
+    ...(metrics && {
+      // Who may read /metrics: http.accessControl.metrics (src/auth/policy.ts).
+      metrics: { metrics, path: metricsSettings.path, authorize: (c) => access.metricsRefusal(c) },
+    }),
     pullThrough,
     registry: opened.router,
     logger,
     state,
+    access,
     scrubStatus: upkeep.scrubber && (() => scrubStatus(stores)),
   })
 
   let stopping = false
   let server: Server
   try {
+    const tls = config.http.tls && (await tlsServerOptions(config.http.tls))
     server = await new Promise<Server>((resolve, reject) => {
-      const s = serve(
-        { fetch: app.fetch, port: config.http.port, hostname: config.http.address },
-        () => resolve(s as Server),
+      const options = { fetch: app.fetch, port: config.http.port, hostname: config.http.address }
+      // node answers 431 to a request whose headers exceed maxHeaderSize.
+      const limit = { maxHeaderSize: config.http.maxHeaderSize }
+      const s = (
+        tls
+          ? serve({
+              ...options,
+              createServer: createHttpsServer,
+              serverOptions: { ...tls, ...limit },
+            })
+          : serve({ ...options, serverOptions: limit })
       ) as Server
+      s.once('listening', () => resolve(s))
       s.once('error', reject)
     })
   } catch (err) {
@@ -104,10 +140,25 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     })
   })
   const port = (server.address() as AddressInfo).port
-  const url = `http://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
+  const scheme = config.http.tls ? 'https' : 'http'
+  const url = `${scheme}://${config.http.address.includes(':') ? `[${config.http.address}]` : config.http.address}:${port}`
 
   state.ready = true
   state.started = true
+  metrics?.attach(() =>
+    stores.map((s) => ({
+      store: s.route ? `/${s.route}` : 'default',
+      root: s.route ? config.storage.subPaths![s.route].rootDirectory : root,
+      gc: () => s.upkeep.collector.counters,
+      scrub: () => s.upkeep.scrubber?.counters,
+      budget: () => s.upkeep.budget.counters,
+    })),
+  )
+  // SIGHUP reloads these too (each has reload(http, config)), after TLS, GC, scrub and limits.
+  const reloaders: Reloader[] = [
+    { name: 'http.auth and http.accessControl', reload: (http) => access.reload(http) },
+  ]
+  let running = config
   logger.info('listening', {
     url,
     root,
@@ -124,6 +175,8 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       })),
     }),
   })
+  // systemd (Type=notify): ready once listening; the notification does not hold the start.
+  void notifySystemd('READY=1', log)
 
   return {
     url,
@@ -131,10 +184,26 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     storage,
     upkeep,
     stores,
+    access,
+    metrics,
+    reloaders,
+    async reload(next) {
+      const tlsServer = config.http.tls ? (server as unknown as HttpsServer) : undefined
+      const result = await reloadConfig(running, next, {
+        logger,
+        limits,
+        tlsServer,
+        stores,
+        reloaders,
+      })
+      running = result.config
+      return result
+    },
     async close() {
       if (stopping) return
       stopping = true
       state.ready = false
+      const notified = notifySystemd('STOPPING=1', log)
       await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
@@ -143,6 +212,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       clearTimeout(timer)
       pullThrough?.close()
       await opened.close()
+      await notified
       logger.info('stopped cleanly')
     },
   }

@@ -33,6 +33,11 @@ export interface Upkeep {
   scrubber?: Scrubber
   /** resolves when the startup passes (index refill, dedupe) are done */
   startupDone: Promise<void>
+  /**
+   * SIGHUP: restart the GC and scrub schedules under new settings (gc, gcDelay, gcInterval,
+   * retention, the scrub interval), after a pass in progress ends. Counters carry over.
+   */
+  reschedule(config: OutpostConfig): Promise<void>
   stop(): Promise<void>
 }
 
@@ -70,28 +75,29 @@ export async function startUpkeep(
     }
   })().catch(failed('startup pass'))
 
-  const collector = new GarbageCollector({
-    registry,
-    delayMs: config.storage.gc.delayMs,
-    retention: config.storage.retention,
-    log,
-    pause: () => budget.acquire(0, shouldStop),
-  })
-  const stopGc = scheduleGc(config.storage.gc, () =>
-    collector.runPass({ shouldStop }).catch(failed('gc pass')),
-  )
+  const collectorFor = (settings: OutpostConfig) =>
+    new GarbageCollector({
+      registry,
+      delayMs: settings.storage.gc.delayMs,
+      retention: settings.storage.retention,
+      log,
+      pause: () => budget.acquire(0, shouldStop),
+    })
+  let collector = collectorFor(config)
+  const gcSchedule = () =>
+    scheduleGc(config.storage.gc, () => collector.runPass({ shouldStop }).catch(failed('gc pass')))
+  let stopGc = gcSchedule()
 
   const scrubber = config.scrub.enabled ? new Scrubber({ registry, db, budget, log }) : undefined
-  const stopScrub = scrubber
-    ? scheduleGc(
-        {
-          enabled: true,
-          delayMs: scrubber.interrupted() ? RESUME_SCRUB_AFTER_MS : config.scrub.intervalMs,
-          intervalMs: config.scrub.intervalMs,
-        },
-        () => scrubber.runPass(shouldStop).catch(failed('scrub pass')),
-      )
-    : async () => {}
+  const scrubSchedule = (delayMs: number) =>
+    scrubber
+      ? scheduleGc({ enabled: true, delayMs, intervalMs: config.scrub.intervalMs }, () =>
+          scrubber.runPass(shouldStop).catch(failed('scrub pass')),
+        )
+      : async () => {}
+  let stopScrub = scrubSchedule(
+    scrubber?.interrupted() ? RESUME_SCRUB_AFTER_MS : config.scrub.intervalMs,
+  )
 
   const expire = () =>
     registry
@@ -103,9 +109,23 @@ export async function startUpkeep(
 
   return {
     budget,
-    collector,
+    get collector() {
+      return collector
+    },
     scrubber,
     startupDone: startupDone.then(() => {}),
+    async reschedule(next) {
+      if (stopped) return
+      await Promise.all([stopGc(), stopScrub()])
+      if (stopped) return
+      const counters = collector.counters
+      config = next
+      collector = collectorFor(next)
+      Object.assign(collector.counters, counters)
+      stopGc = gcSchedule()
+      // Whether scrub runs at all is fixed at start; its interval is not.
+      stopScrub = scrubSchedule(next.scrub.intervalMs)
+    },
     async stop() {
       stopped = true
       clearInterval(expiry)
