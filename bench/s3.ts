@@ -3,18 +3,19 @@
 // for the bucket, chunksize 5 MiB unless set), with the server's idle RSS, its peak RSS during
 // each workload (and, for pushes, while receiving into local staging and while carrying to S3)
 // and the difference. Target: peak within 64 MiB of idle, since the server should hold a few
-// multipart parts (lib-storage: about chunksize x (queue + 2)), never the blob.
+// multipart parts (chunksize x (queue + 1): src/s3/multipart-writer.ts), never the blob.
 //
 // Alone: `node --import tsx bench/s3.ts` (builds Outpost first). In `npm run bench` it runs last;
 // BENCH_SKIP_S3=1 leaves it out there. Settings:
 //   BENCH_S3_SIZE_MIB  blob size in MiB (default 1024; BENCH_SIZE_MIB does not size this part)
 //   BENCH_S3_CHUNK_MIB storageDriver.chunksize in MiB (default 5, S3's smallest part; Outpost's
-//                      own default is 10, and each MiB here costs about 4 MiB of peak RSS)
+//                      own default is 10, and each MiB here holds 3 MiB more: queue + 1 parts)
 //   BENCH_S3_MEMORY=1  load a probe into the server (`node --import`, src/ untouched) and print
 //                      its process.memoryUsage() at each peak: V8 heap, Buffers, and the rest;
 //                      BENCH_S3_MEMORY=gc also forces a full GC every 100 ms in the server
 //                      (a diagnosis: live memory only, not what V8 lets pile up; slower)
 //   BENCH_OUTPOST_NODE_ARGS  node flags for the server, as for the main bench
+//   BENCH_S3_NO_BUILD=1 (alone only) run dist/ as it is instead of `npm run build` first
 // Disk: the staged upload, s3rver's parts and the object it assembles from them, beside the
 // blob stored before, take about 4x the blob under os.tmpdir(); checked before starting. Every
 // directory (Outpost's root, s3rver's store) is removed afterwards, also on error or Ctrl-C.
@@ -343,8 +344,11 @@ if (isMain) {
     })
   }
   const repoRoot = fileURLToPath(new URL('..', import.meta.url))
-  console.log('building Outpost (npm run build)')
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' })
+  if (process.env.BENCH_S3_NO_BUILD === '1') console.log('using dist/ as it is (BENCH_S3_NO_BUILD)')
+  else {
+    console.log('building Outpost (npm run build)')
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' })
+  }
   s3Bench(repoRoot).catch((err) => {
     console.error(`S3 bench failed: ${(err as Error)?.stack ?? err}`)
     process.exitCode = 1

@@ -32,6 +32,7 @@ const TABLE: Record<ErrorCode, ErrorEntry> = {
   UPLOAD_RANGE_INVALID: { code: 'BLOB_UPLOAD_INVALID', status: 416 },
   RANGE_NOT_SATISFIABLE: { code: 'SIZE_INVALID', status: 416 },
   MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413 },
+  CONTENT_TOO_LARGE: { code: 'SIZE_INVALID', status: 413 },
   STORAGE_FULL: { code: 'UNKNOWN', status: 507 },
   UNAVAILABLE: { code: 'UNAVAILABLE', status: 503 },
   PAGINATION_NUMBER_INVALID: { code: 'UNSUPPORTED', status: 400 },

@@ -42,7 +42,8 @@ export function uploadRange(
 ): { start: number; end: number } | undefined {
   if (header === undefined) return undefined
   const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(header.trim())
-  if (!m || Number(m[2]) < Number(m[1])) {
+  // Offsets past 2^53 lose precision as numbers (and no storage holds such a blob): refused.
+  if (!m || !Number.isSafeInteger(Number(m[2])) || Number(m[2]) < Number(m[1])) {
     throw new RegistryError(
       'UPLOAD_RANGE_INVALID',
       `malformed Content-Range ${JSON.stringify(header)}`,

@@ -70,11 +70,21 @@ export function matchRoute(pathname: string): MatchedRoute | undefined {
   return undefined
 }
 
-/** Percent-decode a path parameter; a malformed escape stays as is and fails validation later. */
+/**
+ * Percent-decode a path parameter; a malformed escape stays as is and fails validation later.
+ * An encoded slash stays encoded: per RFC 3986 §2.2 `%2F` is data inside one path segment, not
+ * a separator, so `/v2/a%2Fb/...` names no repository (else one repository would answer under
+ * two paths, and a proxy's path rule for `/v2/a/` would not see requests for `a/b`).
+ */
 function decodeParam(text: string): string {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
+  return text
+    .split(/%2f/i)
+    .map((piece) => {
+      try {
+        return decodeURIComponent(piece)
+      } catch {
+        return piece
+      }
+    })
+    .join('%2F')
 }

@@ -17,7 +17,7 @@ export class Digest {
     const colon = text.indexOf(':')
     const algorithm = text.slice(0, colon)
     const hex = text.slice(colon + 1)
-    if (colon <= 0 || !(algorithm in HEX_LENGTH)) {
+    if (colon <= 0 || !Digest.isAlgorithm(algorithm)) {
       throw new RegistryError(
         'DIGEST_INVALID',
         `unsupported digest algorithm in ${JSON.stringify(text)}`,
@@ -44,7 +44,8 @@ export class Digest {
   }
 
   static isAlgorithm(name: string): name is Algorithm {
-    return name in HEX_LENGTH
+    // Own keys only: `constructor` or `__proto__` are not algorithms.
+    return Object.hasOwn(HEX_LENGTH, name)
   }
 
   equals(other: Digest): boolean {

@@ -17,6 +17,10 @@ export class SpaceGuard {
 
   /** Throws STORAGE_FULL when writing `incoming` more bytes would cross the reserve. */
   async check(incoming = 0): Promise<void> {
+    // A declared length beyond what a number can hold exactly is no size any storage has.
+    if (!Number.isSafeInteger(incoming)) {
+      throw new RegistryError('CONTENT_TOO_LARGE', `upload of ${incoming} bytes refused: too large`)
+    }
     if (!this.driver.space) return
     const { free, total } = await this.driver.space()
     const reserve =

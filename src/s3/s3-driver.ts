@@ -13,8 +13,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
-import { addAbortSignal, pipeline, type Readable, Transform } from 'node:stream'
+import { addAbortSignal, type Readable } from 'node:stream'
 import {
   checkKey,
   StorageNotFoundError,
@@ -25,8 +24,9 @@ import {
   type WriteOptions,
 } from '../storage/driver.js'
 import { childrenOf } from './listing.js'
+import { writeMultipart } from './multipart-writer.js'
 import { rangedBody } from './ranged-body.js'
-import type { S3Settings } from './s3-options.js'
+import { DEFAULT_CHUNK_SIZE, UPLOAD_QUEUE_SIZE, type S3Settings } from './s3-options.js'
 
 /**
  * The user-metadata field of a reference object (`x-amz-meta-outpost-ref`): the driver key of the
@@ -143,41 +143,30 @@ export class S3Driver implements StorageDriver {
   }
 
   /**
-   * A multipart upload of `partSize` parts, `queueSize` of them in flight; a body shorter than
-   * one part goes up as a single PutObject. The object appears only when the upload completes.
-   * On a failed or aborted source the upload is aborted (AbortMultipartUpload) before this
-   * rejects, so no parts are left to bill. S3 has no append: upload sessions, which need it,
-   * stage on the local disk and reach S3 in one write at finalize.
+   * A multipart upload of `partSize` parts, `queueSize` of them in flight, in buffers allocated
+   * once per upload (multipart-writer.ts); a body of at most one part goes up as a single
+   * PutObject. The object appears only when the upload completes. On a failed or aborted source
+   * the upload is aborted (AbortMultipartUpload) before this rejects, so no parts are left to
+   * bill. S3 has no append: upload sessions, which need it, stage on the local disk and reach S3
+   * in one write at finalize.
    */
   async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {
     if (options.append) throw new Error(APPEND_UNSUPPORTED)
     const Key = this.objectKey(key)
-    let bytes = 0
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        bytes += chunk.length
-        done(null, chunk)
-      },
-    })
-    // Source errors and aborts destroy `counter`; the upload reading it then fails, aborts the
-    // multipart upload and only then rejects. (Upload.abort() would reject at once and leave the
-    // AbortMultipartUpload to run, or not, after the caller has moved on.)
-    const body = pipeline(source, counter, () => {})
-    try {
-      if (options.signal) addAbortSignal(options.signal, body)
-      const upload = new Upload({
+    // An abort destroys the source; the writer then cancels its parts, aborts the multipart
+    // upload and only then rejects.
+    if (options.signal) addAbortSignal(options.signal, source)
+    return writeMultipart(
+      {
         client: this.client,
-        params: { Bucket: this.bucket, Key, Body: body, ...this.options.write },
-        partSize: this.options.partSize,
-        queueSize: this.options.queueSize,
-        leavePartsOnError: false,
-      })
-      await upload.done()
-    } catch (err) {
-      body.destroy()
-      throw err
-    }
-    return bytes
+        bucket: this.bucket,
+        key: Key,
+        params: this.options.write,
+        partSize: this.options.partSize ?? DEFAULT_CHUNK_SIZE,
+        queueSize: this.options.queueSize ?? UPLOAD_QUEUE_SIZE,
+      },
+      source,
+    )
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {

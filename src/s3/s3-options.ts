@@ -18,9 +18,8 @@ const MiB = 1024 * 1024
 export const MIN_CHUNK_SIZE = 5 * MiB
 export const DEFAULT_CHUNK_SIZE = 10 * MiB
 /**
- * Parts in flight per upload. lib-storage holds these, the part it is filling and a copy made
- * while it cuts that part out: memory per upload is about chunksize x (queue + 2), whatever the
- * blob size (measured: ~26 MiB of RSS for a 64 MiB blob at 5 MiB parts).
+ * Parts in flight per upload. The writer (multipart-writer.ts) holds these and the part it is
+ * filling, allocated once per upload: chunksize x (queue + 1), whatever the blob size.
  */
 export const UPLOAD_QUEUE_SIZE = 2
 

@@ -165,7 +165,8 @@ export async function childServer(
   /** other top-level sections of the config file (e.g. `maintenance`) */
   sections: Record<string, unknown> = {},
 ): Promise<ChildServer> {
-  const configPath = join(await tempDir('outpost-config-'), 'config.json')
+  const configDir = await tempDir('outpost-config-')
+  const configPath = join(configDir, 'config.json')
   await writeFile(
     configPath,
     JSON.stringify({
@@ -185,8 +186,9 @@ export async function childServer(
   let out = ''
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (out += d))
+  // The config file goes with the process (the server reads it again only on SIGHUP).
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('exit', (code) => void removeDir(configDir).then(() => resolve(code))),
   )
   const url = await new Promise<string>((resolve, reject) => {
     const check = () => {
