@@ -3,7 +3,6 @@
 // changes: at most once a second a stat compares inode, size and mtime (cheap), and only a
 // change reads and parses the file again and empties the credential cache.
 import { readFile, stat } from 'node:fs/promises'
-import { compare } from 'bcryptjs'
 import { CredentialCache } from './credential-cache.js'
 
 /** bcrypt as the crypt(3) family writes it: $2a$, $2b$ or $2y$, a cost, 53 characters. */
@@ -75,6 +74,8 @@ export class Htpasswd {
 
   private async compare(password: string, hash: string | undefined): Promise<boolean> {
     this.compares++
+    // bcryptjs is loaded with the first login, not by every server (most run without one).
+    const { compare } = await import('bcryptjs')
     const ok = await compare(password, hash ?? DUMMY_HASH)
     return ok && hash !== undefined
   }

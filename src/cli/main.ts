@@ -10,9 +10,6 @@ import { runGcCommand } from './gc-command.js'
 import { offlineArgs, offlineFailure } from './offline.js'
 import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 import { runScrubCommand } from './scrub-command.js'
-import { exportCommand } from './export-command.js'
-import { importCommand } from './import-command.js'
-import { syncCommand } from './sync-command.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
@@ -135,11 +132,12 @@ async function main(argv: string[]): Promise<void> {
     case 'scrub':
       return scrubCommand(rest)
     case 'sync':
-      return syncCommand(rest)
+      // Loaded on demand: `serve` should not carry the AWS SDK or the tar code in its memory.
+      return (await import('./sync-command.js')).syncCommand(rest)
     case 'import':
-      return importCommand(rest)
+      return (await import('./import-command.js')).importCommand(rest)
     case 'export':
-      return exportCommand(rest)
+      return (await import('./export-command.js')).exportCommand(rest)
     case 'version':
     case '--version':
     case '-v':

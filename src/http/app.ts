@@ -2,7 +2,7 @@
 // per request, and the OCI error body for every failure. Handlers only call the registry API.
 import { Hono } from 'hono'
 import { auditUser, type Logger } from '../log/logger.js'
-import { installMetrics, type MetricsRouteOptions } from '../metrics/index.js'
+import { installMetrics, type MetricsRouteOptions } from '../metrics/http-metrics.js'
 import { limitRequests, type HttpLimits } from './limits.js'
 import { accessMiddleware, type Access } from '../auth/index.js'
 import { Registry, RegistryError, RegistryRouter } from '../registry/index.js'

@@ -3,17 +3,48 @@
 // express is named in a warning the config layer prints at startup, never silently dropped.
 import { Agent } from 'node:https'
 import { format } from 'node:util'
-import {
+// Types only: loading the configuration must not load the AWS SDK (~22 MiB of RSS), which a
+// store without S3 never needs.
+import type {
   ObjectCannedACL,
+  S3ClientConfig,
+  ServerSideEncryption,
   StorageClass,
-  type S3ClientConfig,
-  type ServerSideEncryption,
 } from '@aws-sdk/client-s3'
 import { z } from 'zod'
 import type { Logger } from '../log/logger.js'
 import { checkKey } from '../storage/driver.js'
 
 const MiB = 1024 * 1024
+
+// The SDK's ObjectCannedACL and StorageClass values (@aws-sdk/client-s3 3.1175), spelled out so
+// the schema needs no runtime import of the SDK; `satisfies` keeps them in step with its types.
+const OBJECT_ACLS = [
+  'authenticated-read',
+  'aws-exec-read',
+  'bucket-owner-full-control',
+  'bucket-owner-read',
+  'private',
+  'public-read',
+  'public-read-write',
+] as const satisfies readonly ObjectCannedACL[]
+const STORAGE_CLASSES = [
+  'AWS_BACKUP_LOW_COST_WARM',
+  'AWS_BACKUP_WARM',
+  'DEEP_ARCHIVE',
+  'EXPRESS_ONEZONE',
+  'FSX_ONTAP',
+  'FSX_OPENZFS',
+  'GLACIER',
+  'GLACIER_IR',
+  'INTELLIGENT_TIERING',
+  'ONEZONE_IA',
+  'OUTPOSTS',
+  'REDUCED_REDUNDANCY',
+  'SNOW',
+  'STANDARD',
+  'STANDARD_IA',
+] as const satisfies readonly StorageClass[]
 /** The S3 API's smallest multipart part (all but the last). */
 export const MIN_CHUNK_SIZE = 5 * MiB
 export const DEFAULT_CHUNK_SIZE = 10 * MiB
@@ -87,11 +118,11 @@ export const s3StorageDriverSchema = z
     multipartcopythresholdsize: byteCount.optional(),
     rootdirectory: rootDirectory.optional(),
     // "NONE" is distribution's way of sending no storage class at all.
-    storageclass: z.union([z.enum(StorageClass), z.literal('NONE')]).optional(),
+    storageclass: z.union([z.enum(STORAGE_CLASSES), z.literal('NONE')]).optional(),
     useragent: z.string().min(1).optional(),
     usedualstack: z.boolean().optional(),
     accelerate: z.boolean().optional(),
-    objectacl: z.enum(ObjectCannedACL).optional(),
+    objectacl: z.enum(OBJECT_ACLS).optional(),
     loglevel: z
       .string()
       .refine((s) => s.split(',').every((l) => (LOG_LEVELS as readonly string[]).includes(l)), {

@@ -8,7 +8,6 @@ import { FsDriver } from '../fsync/index.js'
 import type { Logger } from '../log/logger.js'
 import type { ContentIndex } from '../registry/content-index.js'
 import type { Locks } from '../registry/locks.js'
-import { resolveS3Settings, S3Driver } from '../s3/index.js'
 import type { StorageDriver } from '../storage/index.js'
 
 export interface Backends {
@@ -38,6 +37,8 @@ export async function openBackends(
   let driver: StorageDriver = local
   let closeDriver = async () => {}
   if (s3) {
+    // Loaded only when configured: a local store never pays for the AWS SDK.
+    const { resolveS3Settings, S3Driver } = await import('../s3/index.js')
     const settings = resolveS3Settings(s3, { logger })
     for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
     const s3Driver = new S3Driver(settings)

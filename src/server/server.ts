@@ -14,10 +14,9 @@ import type { OwnedStorage } from '../registry/index.js'
 export { RootMissingError } from './store.js'
 import { openStores, storeLabel } from './stores.js'
 import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
-import { scheduleUplink } from '../uplink/index.js'
 import { PullThrough } from '../sync/index.js'
 import { HttpLimits } from '../http/limits.js'
-import { OutpostMetrics } from '../metrics/index.js'
+import type { OutpostMetrics } from '../metrics/index.js'
 import { notifySystemd } from './notify.js'
 import { reloadConfig, type Reloader, type ReloadResult } from './reload.js'
 import { tlsServerOptions } from './tls.js'
@@ -63,7 +62,11 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       upkeeps.push(await startUpkeep(store.storage, own, logger, inFlight, budget))
     }
     // uplink.schedule: sync to every uplink target, under the same budget.
-    stopUplink = scheduleUplink(config, budget, (msg, fields) => logger.info(msg, fields))
+    if (config.uplink?.scheduleMs) {
+      // Loaded only when scheduled: the uplink brings the AWS SDK with it.
+      const { scheduleUplink } = await import('../uplink/index.js')
+      stopUplink = scheduleUplink(config, budget, (msg, fields) => logger.info(msg, fields))
+    }
     stores = opened.stores.map((s, i) => ({
       route: s.route,
       storage: s.storage,
@@ -84,7 +87,10 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       })
     : undefined
   const metricsSettings = config.metrics ?? { enabled: true, path: '/metrics' }
-  const metrics = metricsSettings.enabled ? new OutpostMetrics() : undefined
+  // prom-client is loaded only when metrics are on (it costs ~10 MiB of RSS).
+  const metrics = metricsSettings.enabled
+    ? new (await import('../metrics/index.js')).OutpostMetrics()
+    : undefined
   const limits = new HttpLimits(config.http)
   const app = createApp({
     limits,
