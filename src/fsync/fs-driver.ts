@@ -85,8 +85,7 @@ export class FsDriver implements StorageDriver {
     const target = this.path(key)
     const tmp = this.tmpPath()
     try {
-      await makeDirs(dirname(tmp), this.commit)
-      const handle = await open(tmp, 'w')
+      const handle = await this.openCreatingDirs(tmp)
       try {
         await handle.writeFile(bytes)
         if (this.commit) await syncHandle(handle)
@@ -243,15 +242,16 @@ export class FsDriver implements StorageDriver {
    */
   private async openForWrite(path: string, flags: 'a' | 'w'): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
-      let created: string[]
+      let created: string[] = []
       let handle: FileHandle
       try {
-        // mkdir -p itself can fail with ENOENT when a prune removes the directory while it
-        // runs (observed under concurrent pushes), so both steps are retried.
-        created = await createDirs(dirname(path))
+        // The directory usually exists: mkdir -p (a stat per level) only after open says it
+        // does not. mkdir -p itself can fail with ENOENT when a prune removes the directory
+        // while it runs (observed under concurrent pushes), so both steps are retried.
+        if (attempt > 0) created = await createDirs(dirname(path))
         handle = await open(path, flags)
       } catch (err) {
-        if (!isErrno(err, 'ENOENT') || attempt >= 3) throw err
+        if (!isErrno(err, 'ENOENT') || attempt >= 4) throw err
         continue
       }
       if (!this.commit) return handle
@@ -265,10 +265,30 @@ export class FsDriver implements StorageDriver {
     }
   }
 
-  /** rename(2) into place; with commit, sync the directories whose entries changed. */
+  /** open(2) for writing, creating the parent directories only when they are missing. */
+  private async openCreatingDirs(path: string): Promise<FileHandle> {
+    try {
+      return await open(path, 'w')
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err
+      await makeDirs(dirname(path), this.commit)
+      return open(path, 'w')
+    }
+  }
+
+  /**
+   * rename(2) into place; with commit, sync the directories whose entries changed. The target's
+   * directory is usually there already: it is created (and the rename tried again) only when
+   * the rename says it is missing, which saves a stat per publish on the hot path.
+   */
   private async publish(source: string, target: string): Promise<void> {
-    await makeDirs(dirname(target), this.commit)
-    await rename(source, target)
+    try {
+      await rename(source, target)
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err
+      await makeDirs(dirname(target), this.commit)
+      await rename(source, target) // ENOENT again: the source is what is missing
+    }
     if (!this.commit) return
     await fsyncPath(dirname(target))
     if (dirname(source) === dirname(target)) return

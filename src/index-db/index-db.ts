@@ -56,6 +56,44 @@ export class IndexDb {
     readonly fresh: boolean,
   ) {}
 
+  /**
+   * Writes issued but not yet committed. lmdb-js makes a put visible to get() only once its
+   * transaction commits (a batch, a millisecond or so later); answering from here meanwhile lets
+   * a caller read its own write without waiting for the commit — which matters under a
+   * repository lock, where every wait holds up the other pushes to that repository.
+   */
+  private readonly pending = new Map<string, { value: unknown }>()
+
+  private write(key: string, value: unknown): Promise<boolean> {
+    const entry = { value }
+    this.pending.set(key, entry)
+    const done = value === undefined ? this.db.remove(key) : this.db.put(key, value)
+    const settle = () => {
+      if (this.pending.get(key) === entry) this.pending.delete(key)
+    }
+    done.then(settle, settle)
+    return done
+  }
+
+  private read(key: string): unknown {
+    const entry = this.pending.get(key)
+    return entry ? entry.value : this.db.get(key)
+  }
+
+  /** What a range scan from `start` found, with the writes still pending applied over it. */
+  private *scan(start: string): Iterable<{ key: string; value: unknown }> {
+    const found = new Map<string, unknown>()
+    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
+      found.set(String(key), value)
+    }
+    for (const [key, entry] of this.pending) {
+      if (!key.startsWith(start)) continue
+      if (entry.value === undefined) found.delete(key)
+      else found.set(key, entry.value)
+    }
+    for (const [key, value] of found) yield { key, value }
+  }
+
   static async open(options: IndexDbOptions): Promise<IndexDb> {
     await makeDirs(options.path, options.commit)
     const attempt = () =>
@@ -93,15 +131,15 @@ export class IndexDb {
 
   // --- blobs whose bytes were hashed in a given run -------------------------------------------
   getVerified(blobKey: string): VerifiedRecord | undefined {
-    return this.db.get(`v${SEP}${blobKey}`) as VerifiedRecord | undefined
+    return this.read(`v${SEP}${blobKey}`) as VerifiedRecord | undefined
   }
 
   setVerified(blobKey: string, record: VerifiedRecord): Promise<boolean> {
-    return this.db.put(`v${SEP}${blobKey}`, record)
+    return this.write(`v${SEP}${blobKey}`, record)
   }
 
   deleteVerified(blobKey: string): Promise<boolean> {
-    return this.db.remove(`v${SEP}${blobKey}`)
+    return this.write(`v${SEP}${blobKey}`, undefined)
   }
 
   // --- subject -> referrers (distribution-spec "Listing Referrers") ---------------------------
@@ -146,22 +184,22 @@ export class IndexDb {
 
   // --- digest -> repositories holding it (dedupe sources, GC ages) -----------------------------
   putHolder(digest: string, repo: string, record: HolderRecord): Promise<boolean> {
-    return this.db.put(`h${SEP}${digest}${SEP}${repo}`, record)
+    return this.write(`h${SEP}${digest}${SEP}${repo}`, record)
   }
 
   getHolder(digest: string, repo: string): HolderRecord | undefined {
-    return this.db.get(`h${SEP}${digest}${SEP}${repo}`) as HolderRecord | undefined
+    return this.read(`h${SEP}${digest}${SEP}${repo}`) as HolderRecord | undefined
   }
 
   deleteHolder(digest: string, repo: string): Promise<boolean> {
-    return this.db.remove(`h${SEP}${digest}${SEP}${repo}`)
+    return this.write(`h${SEP}${digest}${SEP}${repo}`, undefined)
   }
 
   holders(digest: string): Array<[string, HolderRecord]> {
     const start = `h${SEP}${digest}${SEP}`
     const out: Array<[string, HolderRecord]> = []
-    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
-      out.push([String(key).slice(start.length), value as HolderRecord])
+    for (const { key, value } of this.scan(start)) {
+      out.push([key.slice(start.length), value as HolderRecord])
     }
     return out
   }
@@ -188,22 +226,22 @@ export class IndexDb {
 
   // --- upload sessions --------------------------------------------------------------------------
   putSession(id: string, record: SessionRecord): Promise<boolean> {
-    return this.db.put(`s${SEP}${id}`, record)
+    return this.write(`s${SEP}${id}`, record)
   }
 
   getSession(id: string): SessionRecord | undefined {
-    return this.db.get(`s${SEP}${id}`) as SessionRecord | undefined
+    return this.read(`s${SEP}${id}`) as SessionRecord | undefined
   }
 
   deleteSession(id: string): Promise<boolean> {
-    return this.db.remove(`s${SEP}${id}`)
+    return this.write(`s${SEP}${id}`, undefined)
   }
 
   /** Every upload-session record (tests and diagnostics check that none is left behind). */
   *sessions(): Iterable<[string, SessionRecord]> {
     const start = `s${SEP}`
-    for (const { key, value } of this.db.getRange({ start, end: start + END })) {
-      yield [String(key).slice(start.length), value as SessionRecord]
+    for (const { key, value } of this.scan(start)) {
+      yield [key.slice(start.length), value as SessionRecord]
     }
   }
 

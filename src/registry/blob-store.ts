@@ -299,8 +299,18 @@ export class BlobStore {
    */
   async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
     const { db, epoch, clock } = this.options
-    await db.setVerified(layoutKeys.blob(repo, digest), { size, epoch })
-    await db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) })
+    // Not awaited: this runs under the repository's lock, the index answers its own pending
+    // writes at once (IndexDb), and the records are a cache — a write lost to a crash costs a
+    // re-hash, never data (DESIGN.md invariant 7).
+    void Promise.all([
+      db.setVerified(layoutKeys.blob(repo, digest), { size, epoch }),
+      db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) }),
+    ]).catch((err: unknown) =>
+      this.options.log('engine index write failed', {
+        digest: digest.toString(),
+        error: String(err),
+      }),
+    )
     const waiting = lostIn(db, digest, repo)
     if (waiting.length === 0) return
     for (const other of waiting) {
