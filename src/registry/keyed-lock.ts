@@ -1,20 +1,63 @@
-// A mutex per key (DESIGN.md invariant 5): index.json read-modify-write is serialized per
-// repository, and no lock spans repositories. Entries vanish when no one holds or waits.
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>()
+// A lock per key (DESIGN.md invariant 5): index.json read-modify-write is serialized per
+// repository, and no lock spans repositories. A key's holders are either one exclusive task or
+// any number of shared ones (blob publishes, which only add files and must only exclude GC and
+// index.json writers). Waiters are served in arrival order, so a stream of shared tasks never
+// starves an exclusive one. Entries vanish when no one holds or waits.
+interface Waiter {
+  shared: boolean
+  start: () => void
+}
 
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve()
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => (release = resolve))
-    const tail = previous.then(() => mine)
-    this.tails.set(key, tail)
-    await previous
+interface KeyState {
+  /** running shared tasks, or -1 while an exclusive task runs */
+  holders: number
+  queue: Waiter[]
+}
+
+export class KeyedLock {
+  private readonly keys = new Map<string, KeyState>()
+
+  /** Run `task` alone: no other task holds `key` meanwhile. */
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.enter(key, false, task)
+  }
+
+  /** Run `task` beside other shared tasks of `key`, but never beside an exclusive one. */
+  runShared<T>(key: string, task: () => Promise<T>): Promise<T> {
+    return this.enter(key, true, task)
+  }
+
+  private async enter<T>(key: string, shared: boolean, task: () => Promise<T>): Promise<T> {
+    let state = this.keys.get(key)
+    if (!state) {
+      state = { holders: 0, queue: [] }
+      this.keys.set(key, state)
+    }
+    const s = state
+    if (s.queue.length > 0 || !this.admits(s, shared)) {
+      await new Promise<void>((start) => s.queue.push({ shared, start }))
+    } else {
+      s.holders = shared ? s.holders + 1 : -1
+    }
     try {
       return await task()
     } finally {
-      release()
-      if (this.tails.get(key) === tail) this.tails.delete(key)
+      s.holders = shared ? s.holders - 1 : 0
+      this.wake(key, s)
     }
+  }
+
+  private admits(state: KeyState, shared: boolean): boolean {
+    return shared ? state.holders >= 0 : state.holders === 0
+  }
+
+  /** Start the waiters at the head of the queue that can run now, in order. */
+  private wake(key: string, state: KeyState): void {
+    while (state.queue.length > 0 && this.admits(state, state.queue[0].shared)) {
+      const next = state.queue.shift()!
+      state.holders = next.shared ? state.holders + 1 : -1
+      next.start()
+    }
+    if (state.holders === 0 && state.queue.length === 0) this.keys.delete(key)
   }
 }

@@ -9,6 +9,11 @@ import { KeyedLock } from './keyed-lock.js'
 export interface Locks {
   /** Run `task` while holding the lock `name`; waits for the current holder. */
   run<T>(name: string, task: () => Promise<T>): Promise<T>
+  /**
+   * Optional: run `task` beside other shared holders of `name`, never beside an exclusive one
+   * (blob publishes, which only add files). Without it, shared tasks take the lock exclusively.
+   */
+  runShared?<T>(name: string, task: () => Promise<T>): Promise<T>
   /** Stop background renewals and release what is held (server shutdown). */
   close?(): Promise<void>
 }
@@ -24,5 +29,9 @@ export class LocalLocks implements Locks {
 
   run<T>(name: string, task: () => Promise<T>): Promise<T> {
     return this.lock.run(name, task)
+  }
+
+  runShared<T>(name: string, task: () => Promise<T>): Promise<T> {
+    return this.lock.runShared(name, task)
   }
 }

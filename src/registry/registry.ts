@@ -170,7 +170,9 @@ export class Registry {
 
   /** `task` under the repository's lock, with its layout files in place (see UploadSessions). */
   private inRepository<T>(repo: string, task: () => Promise<T>): Promise<T> {
-    return this.indexes.locked(repo, async () => {
+    // Shared: publishes and mounts only add blobs, so they run beside each other; GC and
+    // index.json writers take the lock exclusively and wait for them (and they for those).
+    return this.indexes.lockedShared(repo, async () => {
       await this.indexes.ensureLocked(repo)
       return task()
     })

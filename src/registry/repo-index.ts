@@ -35,6 +35,14 @@ export class RepoIndexes {
     return this.locks.run(repo, task)
   }
 
+  /**
+   * Run `task` holding the repository's lock shared with other such tasks: for work that only
+   * adds blobs, which must exclude GC and index.json writers but not each other.
+   */
+  lockedShared<T>(repo: string, task: () => Promise<T>): Promise<T> {
+    return this.locks.runShared ? this.locks.runShared(repo, task) : this.locks.run(repo, task)
+  }
+
   /** The repository's index, or null when it has none. Callers must not modify the result. */
   async read(repo: string): Promise<IndexDocument | null> {
     const key = layoutKeys.index(repo)
