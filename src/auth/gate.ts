@@ -20,6 +20,14 @@ export function accessMiddleware(access: Access, router: RegistryRouter): Middle
     const path = c.req.path
     if (!path.startsWith('/v2/') && path !== '/v2') return next()
     const state = access.state
+    // An open registry (no logins, no policies): nothing to check on the hot path; /v2/ still
+    // carries the challenge and the token realm still answers, as below.
+    if (state.policy.unrestricted && path !== TOKEN_PATH) {
+      if (path === '/v2/' || path === '/v2') {
+        c.header('WWW-Authenticate', challenge(c, state.settings))
+      }
+      return next()
+    }
     const identity = await access.identify(c, state)
     if (identity.invalid) {
       if (identity.invalid === 'password') await access.failDelay(state)

@@ -42,6 +42,11 @@ export class AccessPolicy {
     return Object.hasOwn(group.users, user) && group.users[user].includes(action)
   }
 
+  /** No logins and no accessControl: everyone may do everything (the default registry). */
+  get unrestricted(): boolean {
+    return !this.control && !this.logins
+  }
+
   isAdmin(user: string | undefined): boolean {
     if (user === undefined) return !this.logins && !this.control
     if (!this.control) return true
