@@ -55,12 +55,17 @@ export interface SmallImage {
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 
-/** Image `n`: a config, two small layers and an OCI image manifest, all unique to `n`. */
+/** Layer sizes of the small images: 4 to 64 KiB, spread evenly and the same on every run. */
+export function smallLayerSize(n: number, layer: number): number {
+  return (4 + ((n * 7 + layer * 23) % 61)) * 1024
+}
+
+/** Image `n`: a config, three layers of 4 to 64 KiB and an OCI image manifest, all unique to `n`. */
 export function smallImage(n: number): SmallImage {
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`BENCH_IMAGE=${n}`] } }),
   )
-  const layers = [smallBlob(2 * n + 1_000_000, 2048), smallBlob(2 * n + 1_000_001, 3072)]
+  const layers = [0, 1, 2].map((i) => smallBlob(3 * n + 1_000_000 + i, smallLayerSize(n, i)))
   const blobs = [config, ...layers]
   const blobDigests = blobs.map(sha256)
   const manifest = Buffer.from(

@@ -23,6 +23,11 @@ export function rssBytes(pid: number): number {
   return statusField(pid, 'VmRSS')
 }
 
+/** The kernel's peak-RSS mark (VmHWM) of `pid`: the most since start or the last reset. */
+export function peakRssMark(pid: number): number {
+  return statusField(pid, 'VmHWM')
+}
+
 /** CPU seconds (user + system) `pid` has used so far. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
@@ -53,8 +58,31 @@ function ownCpuSeconds(): number {
   return (user + system) / 1e6
 }
 
+/** Bytes a process has written: to storage (write_bytes less cancelled) and through write(2). */
+export interface IoBytes {
+  /**
+   * write_bytes - cancelled_write_bytes: counted when a page is dirtied (not at writeback), so a
+   * deferred flush is already in it; pages dirtied twice before writeback count once
+   */
+  storage: number
+  /** wchar: every byte passed to write(2) and friends, sockets included */
+  wchar: number
+}
+
+/** /proc/<pid>/io of `pid` (readable for our own children). */
+export function ioBytes(pid: number): IoBytes {
+  const text = readFileSync(`/proc/${pid}/io`, 'latin1')
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(text)?.[1] ?? NaN)
+  return {
+    storage: field('write_bytes') - field('cancelled_write_bytes'),
+    wchar: field('wchar'),
+  }
+}
+
 export interface Usage {
   peakRssBytes: number
+  /** bytes the server wrote while watched (see IoBytes) */
+  io: IoBytes
   /** CPU used by the server under test */
   serverCpuSeconds: number
   /** CPU used by this process, the load generator */
@@ -66,6 +94,7 @@ export interface Usage {
 /** Watch `pid` from now until the returned stop function is called. */
 export function watch(pid: number): () => Usage {
   const before = { server: cpuSeconds(pid), client: ownCpuSeconds(), machine: machineBusySeconds() }
+  const ioBefore = ioBytes(pid)
   const kernelPeak = resetPeak(pid)
   let peak = rssBytes(pid)
   const timer = setInterval(() => {
@@ -82,8 +111,10 @@ export function watch(pid: number): () => Usage {
     const server = cpuSeconds(pid) - before.server
     const client = ownCpuSeconds() - before.client
     const machine = machineBusySeconds() - before.machine
+    const ioAfter = ioBytes(pid)
     return {
       peakRssBytes: peak,
+      io: { storage: ioAfter.storage - ioBefore.storage, wchar: ioAfter.wchar - ioBefore.wchar },
       serverCpuSeconds: server,
       clientCpuSeconds: client,
       otherCpuSeconds: Math.max(0, machine - server - client),

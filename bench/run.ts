@@ -1,21 +1,35 @@
-// `npm run bench`: the same workloads against Outpost (compiled, in a child process) and Debian's
-// docker-registry (CNCF distribution 2.8) on this machine, the two taking turns workload by
-// workload, then figures, ratios and targets. BENCH_SIZE_MIB (default 1024) sizes the big blob,
-// BENCH_SECONDS (default 10) the manifest GET run, BENCH_RUNS (default 3) how often each
-// big-blob workload runs (the best run counts: on a shared machine, a slow run measures the
-// neighbours). BENCH_OUTPOST_NODE_ARGS adds node flags to the Outpost server (e.g. --cpu-prof),
-// BENCH_DISTRIBUTION_BIN points at another distribution binary. The load generator shares the
-// machine's cores with the servers under test. Then Outpost's background work: a GC pass, the
-// startup dedupe pass, scrub throughput and pulls during a scrub (BENCH_SKIP_MAINTENANCE=1 skips).
+// `npm run bench [-- --vs distribution] [--only comparison] [--json PATH]`: the same workloads
+// against Outpost (compiled, in a child process, with the Node options its systemd unit ships)
+// and Debian's docker-registry (CNCF distribution 2.8), interleaved A B, B A, ... for BENCH_RUNS
+// rounds (default 3, at least 3 for a median worth having); prints per figure the median,
+// min–max and the Outpost/distribution ratio of the medians against issue 9's targets, both
+// servers' RSS and CPU, then Outpost's footprint (default and constrained profiles, see
+// footprint.ts), and writes every figure to a JSON file. BENCH_SIZE_MIB (default 512) sizes the
+// big blob, BENCH_SECONDS (default 10) the manifest GET and blob HEAD runs, BENCH_LIST_SECONDS
+// (default 3) the tags list and catalog runs. BENCH_OUTPOST_NODE_ARGS adds node flags to the
+// Outpost server (e.g. --cpu-prof), BENCH_DISTRIBUTION_BIN points at another distribution
+// binary. Then, unless `--only comparison` (or BENCH_ONLY=comparison): Outpost's background work
+// (maintenance.ts), S3 (s3.ts), the pull-through cache and auth, each skipped by its BENCH_SKIP_*.
 import { execFileSync } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import {
+  CONSTRAINED_PROFILE,
+  DEFAULT_PROFILE,
+  footprintOf,
+  printFootprint,
+  startFigures,
+  workloadRun,
+} from './footprint.js'
 import { maintenanceBench } from './maintenance.js'
 import { s3Bench } from './s3.js'
 import { pullThroughBench } from './pull-through.js'
 import { authBench } from './auth.js'
 import { blobDigest, smallImage } from './payload.js'
-import { printComparison, printLegend, printTarget } from './report.js'
+import { figures, printComparison, printResources, type TargetRun } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
 import {
   DISTRIBUTION_BIN,
@@ -23,6 +37,7 @@ import {
   killAllSync,
   startDistribution,
   startOutpost,
+  shippedNodeOptions,
   type Target,
 } from './targets.js'
 import type { BigBlob, Plan } from './workloads.js'
@@ -48,8 +63,9 @@ function bigBlobs(firstSeed: number, count: number, mib: number): BigBlob[] {
 }
 
 function makePlan(): Plan {
-  const sizeMiB = positiveInteger('BENCH_SIZE_MIB', 1024)
+  const sizeMiB = positiveInteger('BENCH_SIZE_MIB', 512)
   const runs = positiveInteger('BENCH_RUNS', 3)
+  if (runs < 3) console.log(`BENCH_RUNS=${runs}: issue 9 asks for at least 3 rounds`)
   console.log(`preparing content: ${2 * runs} blobs of ${sizeMiB} MiB, ${IMAGE_COUNT} small images`)
   return {
     sizeMiB,
@@ -59,16 +75,44 @@ function makePlan(): Plan {
     chunked: bigBlobs(1001, runs, sizeMiB),
     images: Array.from({ length: IMAGE_COUNT }, (_, n) => smallImage(n)),
     imageConcurrency: 8,
-    manifestConcurrency: 16,
+    manifestConcurrency: 8,
+    chunkMiB: 8,
+    listSeconds: positiveInteger('BENCH_LIST_SECONDS', 3),
+    pageSize: 50,
+    catalogRepos: 100,
   }
 }
 
-async function main(): Promise<void> {
-  console.log('building Outpost (npm run build)')
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
-  const plan = makePlan()
+interface Options {
+  vs: 'distribution'
+  only?: 'comparison'
+  json: string
+}
 
-  const starters: Array<() => Promise<Target>> = [() => startOutpost(REPO_ROOT)]
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      vs: { type: 'string', default: 'distribution' },
+      only: { type: 'string', default: process.env.BENCH_ONLY || undefined },
+      json: { type: 'string', default: process.env.BENCH_JSON || undefined },
+    },
+  })
+  if (values.vs !== 'distribution') {
+    throw new Error(`--vs ${values.vs}: only "distribution" (Debian's docker-registry) is known`)
+  }
+  if (values.only !== undefined && values.only !== 'comparison') {
+    throw new Error(`--only ${values.only}: only "comparison" is known`)
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const json = values.json ? resolve(values.json) : join(tmpdir(), `outpost-bench-${stamp}.json`)
+  return { vs: 'distribution', only: values.only as 'comparison' | undefined, json }
+}
+
+/** Outpost and distribution side by side, `plan.runs` rounds; their results, servers stopped. */
+async function comparison(plan: Plan): Promise<TargetRun[]> {
+  const starters: Array<() => Promise<Target>> = [
+    () => startOutpost(REPO_ROOT, {}, { shipped: true }),
+  ]
   if (haveDistribution()) starters.push(startDistribution)
   else {
     console.log(
@@ -76,7 +120,6 @@ async function main(): Promise<void> {
         '(install the Debian package docker-registry to compare).',
     )
   }
-
   const targets: Target[] = []
   const contenders: Contender[] = []
   try {
@@ -87,6 +130,7 @@ async function main(): Promise<void> {
     }
     await runAll(contenders, plan)
     for (const target of targets) reportOutput(target)
+    return contenders.map(resultOf)
   } catch (err) {
     for (const target of targets) {
       const output = target.output().trim()
@@ -97,15 +141,54 @@ async function main(): Promise<void> {
     for (const { bench } of contenders) bench.client.close()
     for (const target of targets) await target.stop()
   }
+}
 
-  const [outpost, distribution] = contenders.map(resultOf)
-  printLegend(availableParallelism())
-  for (const run of [outpost, distribution]) if (run) printTarget(run)
-  printComparison(outpost, distribution)
-  if ([outpost, distribution].some((run) => run?.runs.some((r) => r.outcome.failures))) {
+async function main(): Promise<void> {
+  const opts = options()
+  console.log('building Outpost (npm run build)')
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
+  const plan = makePlan()
+  const nodeOptions = shippedNodeOptions(REPO_ROOT)
+  console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (systemd/outpost.service)`)
+
+  const [outpost, distribution] = await comparison(plan)
+  console.log(`\nOutpost footprint: ${CONSTRAINED_PROFILE.name} profile, one round`)
+  const constrained = await workloadRun(REPO_ROOT, plan, CONSTRAINED_PROFILE)
+  console.log('start-up with 1,000 repositories and 10,000 blobs stored')
+  const footprint = [
+    footprintOf(DEFAULT_PROFILE, outpost, await startFigures(REPO_ROOT, DEFAULT_PROFILE)),
+    footprintOf(
+      CONSTRAINED_PROFILE,
+      constrained,
+      await startFigures(REPO_ROOT, CONSTRAINED_PROFILE),
+    ),
+  ]
+
+  const list = figures(outpost, distribution)
+  printComparison(list, plan.runs)
+  printResources(
+    [outpost, distribution].filter((r): r is TargetRun => r !== undefined),
+    availableParallelism(),
+  )
+  printFootprint(footprint)
+  const { monolithic, chunked, images, ...settings } = plan
+  const results = {
+    date: new Date().toISOString(),
+    machine: { cores: availableParallelism(), node: process.version },
+    plan: { ...settings, images: images.length, outpostNodeOptions: nodeOptions },
+    figures: list,
+    servers: [outpost, distribution, constrained].filter(Boolean),
+    footprint,
+  }
+  writeFileSync(opts.json, JSON.stringify(results, null, 2) + '\n')
+  console.log(`\nall figures written to ${opts.json}`)
+  const runs = [outpost, distribution, constrained].filter(Boolean) as TargetRun[]
+  if (runs.some((run) => run.attempts.some((a) => a.outcome.failures))) {
     console.log('\nsome requests failed (see above): exiting with status 1')
     process.exitCode = 1
   }
+  if (opts.only === 'comparison') return
+
   // GC, dedupe pass and scrub (issues 3 and 4); BENCH_SKIP_MAINTENANCE=1 leaves them out.
   if (process.env.BENCH_SKIP_MAINTENANCE !== '1') {
     await maintenanceBench({ scrubMiB: plan.sizeMiB, seconds: plan.seconds })

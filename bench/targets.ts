@@ -3,7 +3,7 @@
 // docker-registry (CNCF distribution 2.8). Every child and directory is recorded so that an
 // error, Ctrl-C or a normal exit removes them all.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
 import { createServer } from 'node:net'
@@ -20,6 +20,8 @@ export interface Target {
   command: string
   pid: number
   url: URL
+  /** milliseconds from spawn to the first HTTP 200 on GET /v2/ (polled every 10 ms) */
+  readyMs: number
   /** the last 16 KiB the process printed (its error log) */
   output(): string
   /** stop the process (SIGTERM, then SIGKILL) and remove its temporary root */
@@ -41,6 +43,12 @@ function workDir(prefix: string): Owned {
   const record: Owned = { dir: mkdtempSync(join(tmpdir(), prefix)) }
   owned.add(record)
   return record
+}
+
+/** A temporary directory of the bench's own (e.g. a generated storage root), removed on exit. */
+export function scratchDir(prefix: string): { dir: string; remove(): Promise<void> } {
+  const record = workDir(prefix)
+  return { dir: record.dir, remove: () => discard(record) }
 }
 
 /** Last-resort cleanup for process exit and signals: synchronous, never throws. */
@@ -83,8 +91,16 @@ function answersBase(url: URL): Promise<boolean> {
   })
 }
 
-async function launch(name: string, file: string, args: string[], record: Owned, port: number) {
-  const child = spawn(file, args, { cwd: record.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+async function launch(
+  name: string,
+  file: string,
+  args: string[],
+  record: Owned,
+  port: number,
+  env: NodeJS.ProcessEnv = process.env,
+) {
+  const began = performance.now()
+  const child = spawn(file, args, { cwd: record.dir, stdio: ['ignore', 'pipe', 'pipe'], env })
   record.child = child
   let output = ''
   const keep = (data: Buffer) => (output = (output + data.toString('utf8')).slice(-16_384))
@@ -103,14 +119,16 @@ async function launch(name: string, file: string, args: string[], record: Owned,
       await discard(record)
       throw new Error(`${name} ${why} within 20 s. Its output:\n${output}`)
     }
-    await sleep(50)
+    await sleep(10)
   }
+  const readyMs = performance.now() - began
 
   const target: Target = {
     name,
     command: [file, ...args].join(' '),
     pid: child.pid!,
     url,
+    readyMs,
     output: () => output,
     async stop() {
       if (running()) {
@@ -125,18 +143,56 @@ async function launch(name: string, file: string, args: string[], record: Owned,
   return target
 }
 
+/**
+ * The Node options Outpost ships: NODE_OPTIONS from the systemd unit's Environment= lines, so the
+ * bench measures the server as installed. BENCH_OUTPOST_NODE_OPTIONS overrides (empty: none).
+ */
+export function shippedNodeOptions(repoRoot: string): string {
+  const override = process.env.BENCH_OUTPOST_NODE_OPTIONS
+  if (override !== undefined) return override
+  try {
+    const unit = readFileSync(join(repoRoot, 'systemd/outpost.service'), 'utf8')
+    const line = unit.split('\n').find((l) => /^Environment=.*NODE_OPTIONS=/.test(l))
+    return (
+      /NODE_OPTIONS=("([^"]*)"|(\S+))/
+        .exec(line ?? '')
+        ?.slice(2)
+        .find(Boolean) ?? ''
+    )
+  } catch {
+    return ''
+  }
+}
+
+export interface OutpostOptions {
+  /** more storage settings, e.g. a storageDriver for the S3 run */
+  storage?: Record<string, unknown>
+  /** serve this existing root (e.g. a generated layout) instead of a fresh empty one */
+  rootDirectory?: string
+  /** a command the server runs under, e.g. ['taskset', '-c', '0'] */
+  wrapper?: string[]
+  /** node flags before the script, added to BENCH_OUTPOST_NODE_ARGS */
+  nodeArgs?: string[]
+  name?: string
+  /** run with the NODE_OPTIONS the systemd unit ships (the comparison and footprint do) */
+  shipped?: boolean
+}
+
 /** Outpost, compiled: `node dist/cli/main.js serve <config.json>`. Run `npm run build` first. */
 export async function startOutpost(
   repoRoot: string,
-  /** more storage settings, e.g. a storageDriver for the S3 run */
   storage: Record<string, unknown> = {},
+  options: OutpostOptions = {},
 ): Promise<Target> {
   const record = workDir('outpost-bench-')
-  const root = join(record.dir, 'root')
-  await mkdir(root)
+  let root = options.rootDirectory
+  if (root === undefined) {
+    root = join(record.dir, 'root')
+    await mkdir(root)
+  }
   const port = await freePort()
   const config = {
-    storage: { rootDirectory: root, commit: false, ...storage },
+    storage: { rootDirectory: root, commit: false, ...storage, ...options.storage },
     http: { address: '127.0.0.1', port },
     log: { level: 'error' },
   }
@@ -144,8 +200,14 @@ export async function startOutpost(
   await writeFile(configPath, JSON.stringify(config, null, 2))
   const main = join(repoRoot, 'dist/cli/main.js')
   // e.g. BENCH_OUTPOST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/outpost-prof" to profile it.
-  const nodeArgs = (process.env.BENCH_OUTPOST_NODE_ARGS ?? '').split(' ').filter(Boolean)
-  return launch('Outpost', process.execPath, [...nodeArgs, main, 'serve', configPath], record, port)
+  const extra = (process.env.BENCH_OUTPOST_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const node = [process.execPath, ...extra, ...(options.nodeArgs ?? []), main, 'serve', configPath]
+  const [file, ...args] = [...(options.wrapper ?? []), ...node]
+  const nodeOptions = options.shipped ? shippedNodeOptions(repoRoot) : ''
+  const env = options.shipped ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env
+  const target = await launch(options.name ?? 'Outpost', file, args, record, port, env)
+  if (nodeOptions) target.command = `NODE_OPTIONS=${nodeOptions} ${target.command}`
+  return target
 }
 
 /**

@@ -1,7 +1,8 @@
-// The five workloads, written once against the distribution-spec API so every target runs the
-// same client code: a big blob pushed monolithic (POST, then PUT ?digest= carrying the whole
-// body, the docker/skopeo way) and chunked (16 MiB PATCHes with Content-Range), pulled back,
-// many small images pushed concurrently, and manifest GETs by tag for a fixed time.
+// The workloads, written once against the distribution-spec API so every target runs the same
+// client code: a big blob pushed monolithic (POST, then PUT ?digest= carrying the whole body, the
+// docker/skopeo way) and chunked (8 MiB PATCHes with Content-Range), pulled back with the digest
+// checked, many small images pushed concurrently, and manifest GETs by tag and blob HEADs for a
+// fixed time. Tags list and catalog pagination live in listing.ts.
 import { createHash } from 'node:crypto'
 import { expectStatus, type RegistryClient } from './client.js'
 import { blockPieces, MIB, OCI_MANIFEST, type SmallImage } from './payload.js'
@@ -20,7 +21,16 @@ export interface Plan {
   chunked: BigBlob[]
   images: SmallImage[]
   imageConcurrency: number
+  /** concurrency of the manifest GETs, blob HEADs and listings */
   manifestConcurrency: number
+  /** PATCH size of the chunked push (default 16 MiB; the comparison uses 8) */
+  chunkMiB?: number
+  /** seconds of each tags list and catalog run (default: `seconds`) */
+  listSeconds?: number
+  /** `?n=` of the tags list and catalog pages */
+  pageSize?: number
+  /** repositories the catalog fixture adds (listing.ts) */
+  catalogRepos?: number
 }
 
 export interface BigBlob {
@@ -36,12 +46,18 @@ export interface Bench {
   attempt: number
   /** indexes of the small images pushed successfully, for the manifest GETs */
   pushed: number[]
+  /** the repository the last small-image run pushed into */
+  smallRepo?: string
 }
 
 export interface Outcome {
   value: number
   unit: 'MB/s' | 'images/s' | 'req/s'
   seconds: number
+  /** bytes of blob content sent (pushes), for write amplification and CPU per GiB */
+  pushedBytes?: number
+  /** listings: page requests per full listing (a server may ignore `?n=`) */
+  pagesPerListing?: number
   /** requests that failed without stopping the workload (small-image pushes) */
   failures?: { count: number; first: string }
 }
@@ -58,7 +74,7 @@ const ACCEPT_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ')
 
-function since(began: bigint): number {
+export function since(began: bigint): number {
   return Number(process.hrtime.bigint() - began) / 1e9
 }
 
@@ -79,7 +95,7 @@ async function openUpload(client: RegistryClient, repo: string): Promise<string>
   return client.resolve(reply.headers.location)
 }
 
-function expectDigest(actual: unknown, expected: string, what: string): void {
+export function expectDigest(actual: unknown, expected: string, what: string): void {
   if (actual !== expected)
     throw new Error(`${what}: digest ${String(actual)}, expected ${expected}`)
 }
@@ -95,7 +111,7 @@ export async function pushMonolithic({ client, plan, attempt }: Bench): Promise<
   expectStatus(reply, 201, 'PUT monolithic blob')
   const seconds = since(began)
   expectDigest(reply.headers['docker-content-digest'], digest, 'monolithic push')
-  return megabytesPerSecond(bytes, seconds)
+  return { ...megabytesPerSecond(bytes, seconds), pushedBytes: bytes }
 }
 
 export async function pushChunked({ client, plan, attempt }: Bench): Promise<Outcome> {
@@ -103,8 +119,9 @@ export async function pushChunked({ client, plan, attempt }: Bench): Promise<Out
   const hash = createHash('sha256')
   const began = process.hrtime.bigint()
   let location = await openUpload(client, BIG_REPO)
-  for (let first = 0; first < plan.sizeMiB; first += CHUNK_MIB) {
-    const count = Math.min(CHUNK_MIB, plan.sizeMiB - first)
+  const chunkMiB = plan.chunkMiB ?? CHUNK_MIB
+  for (let first = 0; first < plan.sizeMiB; first += chunkMiB) {
+    const count = Math.min(chunkMiB, plan.sizeMiB - first)
     const start = first * MIB
     const headers = {
       'Content-Type': OCTETS,
@@ -122,7 +139,7 @@ export async function pushChunked({ client, plan, attempt }: Bench): Promise<Out
   const seconds = since(began)
   expectDigest(digest, expected, 'chunked push (client hash)')
   expectDigest(reply.headers['docker-content-digest'], expected, 'chunked push')
-  return megabytesPerSecond(plan.sizeMiB * MIB, seconds)
+  return { ...megabytesPerSecond(plan.sizeMiB * MIB, seconds), pushedBytes: plan.sizeMiB * MIB }
 }
 
 export async function pull({ client, plan }: Bench): Promise<Outcome> {
@@ -161,28 +178,32 @@ export async function pushImage(
   expectDigest(reply.headers['docker-content-digest'], image.manifestDigest, 'manifest push')
 }
 
-function tagOf(n: number): string {
+export function tagOf(n: number): string {
   return `v${n}`
 }
 
 /** Run `worker` `concurrency` times in parallel; the first error fails the lot. */
-async function inParallel(concurrency: number, worker: (lane: number) => Promise<void>) {
+export async function inParallel(concurrency: number, worker: (lane: number) => Promise<void>) {
   await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)))
 }
 
 /**
- * Push every small image, `imageConcurrency` at a time. A failed image is counted and reported,
- * not fatal: the figures of the other workloads are still worth having.
+ * Push every small image, `imageConcurrency` at a time, into a repository of this round's own
+ * (so every round pushes for real). A failed image is counted and reported, not fatal: the
+ * figures of the other workloads are still worth having.
  */
 export async function pushImages(bench: Bench): Promise<Outcome> {
   const { client, plan } = bench
+  const repo = `${SMALL_REPO}/r${bench.attempt}`
+  bench.smallRepo = repo
+  bench.pushed = []
   let next = 0
   const failed: string[] = []
   const began = process.hrtime.bigint()
   await inParallel(plan.imageConcurrency, async () => {
     for (let n = next++; n < plan.images.length; n = next++) {
       try {
-        await pushImage(client, SMALL_REPO, plan.images[n], tagOf(n))
+        await pushImage(client, repo, plan.images[n], tagOf(n))
         bench.pushed.push(n)
       } catch (err) {
         failed.push(`image ${n}: ${(err as Error).message}`)
@@ -196,9 +217,11 @@ export async function pushImages(bench: Bench): Promise<Outcome> {
 }
 
 /** Manifest GETs by tag, rotating over the pushed images, `manifestConcurrency` at a time. */
-export async function getManifests({ client, plan, pushed }: Bench): Promise<Outcome> {
+export async function getManifests(bench: Bench): Promise<Outcome> {
+  const { client, plan, pushed } = bench
   if (pushed.length === 0) throw new Error('no small image was pushed: nothing to GET')
-  const paths = pushed.map((n) => `/v2/${SMALL_REPO}/manifests/${tagOf(n)}`)
+  const repo = bench.smallRepo ?? SMALL_REPO
+  const paths = pushed.map((n) => `/v2/${repo}/manifests/${tagOf(n)}`)
   const digests = pushed.map((n) => plan.images[n].manifestDigest)
   const headers = { Accept: ACCEPT_MANIFESTS }
   let done = 0
@@ -222,6 +245,37 @@ export async function getManifests({ client, plan, pushed }: Bench): Promise<Out
   return { value: done / seconds, unit: 'req/s', seconds }
 }
 
+/** Blob HEADs over the pushed small images' blobs, `manifestConcurrency` at a time. */
+export async function headBlobs(bench: Bench): Promise<Outcome> {
+  const { client, plan, pushed } = bench
+  if (pushed.length === 0) throw new Error('no small image was pushed: nothing to HEAD')
+  const repo = bench.smallRepo ?? SMALL_REPO
+  const blobs = pushed.flatMap((n) => {
+    const image = plan.images[n]
+    return image.blobDigests.map((digest, i) => ({ digest, size: image.blobs[i].length }))
+  })
+  const paths = blobs.map(({ digest }) => `/v2/${repo}/blobs/${digest}`)
+  let done = 0
+  const began = process.hrtime.bigint()
+  const deadline = performance.now() + plan.seconds * 1000
+  await inParallel(plan.manifestConcurrency, async (lane) => {
+    for (
+      let n = lane % paths.length;
+      performance.now() < deadline;
+      n = (n + plan.manifestConcurrency) % paths.length
+    ) {
+      const reply = await client.call('HEAD', paths[n])
+      expectStatus(reply, 200, `HEAD ${paths[n]}`)
+      if (Number(reply.headers['content-length']) !== blobs[n].size) {
+        throw new Error(`HEAD ${paths[n]}: Content-Length ${reply.headers['content-length']}`)
+      }
+      done++
+    }
+  })
+  const seconds = since(began)
+  return { value: done / seconds, unit: 'req/s', seconds }
+}
+
 /** Exercise every code path once, so the first measured request does not pay for JIT or caches. */
 export async function warmUp(client: RegistryClient, image: SmallImage): Promise<void> {
   for (let i = 0; i < 20; i++) expectStatus(await client.call('GET', '/v2/'), 200, 'GET /v2/')
@@ -237,5 +291,6 @@ export async function warmUp(client: RegistryClient, image: SmallImage): Promise
   for (let i = 0; i < 20; i++) {
     const path = `/v2/bench/warmup/blobs/${image.blobDigests[1]}`
     expectStatus(await client.call('GET', path), 200, 'warm-up blob GET')
+    expectStatus(await client.call('HEAD', path), 200, 'warm-up blob HEAD')
   }
 }
