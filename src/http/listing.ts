@@ -51,10 +51,29 @@ export async function listTags(c: AppContext, router: RegistryRouter, name: stri
   return c.json({ name: repo, tags: page.items })
 }
 
+/**
+ * The catalog a first page was cut from, for the pages that follow it (`last` set): walking
+ * every store for each page made a paged listing cost pages x repositories; a snapshot also
+ * keeps one listing consistent. A first page always walks afresh.
+ */
+const SNAPSHOT_MS = 10_000
+const snapshots = new WeakMap<RegistryRouter, { at: number; names: Promise<string[]> }>()
+
+function catalogOf(c: AppContext, router: RegistryRouter): Promise<string[]> {
+  const held = snapshots.get(router)
+  if (c.req.query('last') !== undefined && held && performance.now() - held.at < SNAPSHOT_MS) {
+    return held.names
+  }
+  const names = router.repositories()
+  snapshots.set(router, { at: performance.now(), names })
+  names.catch(() => snapshots.delete(router))
+  return names
+}
+
 export async function listCatalog(c: AppContext, router: RegistryRouter) {
   // Every store's repositories, merged (subPaths); paging runs over the merged list, which holds
   // only the repositories the caller may read.
-  const readable = (await router.repositories()).filter((repo) => mayRead(c, repo))
+  const readable = (await catalogOf(c, router)).filter((repo) => mayRead(c, repo))
   const page = paginate(c, readable, '/v2/_catalog')
   if (page.next) c.header('Link', page.next)
   return c.json({ repositories: page.items })
