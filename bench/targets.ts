@@ -153,10 +153,11 @@ export function shippedNodeOptions(repoRoot: string): string {
   try {
     const unit = readFileSync(join(repoRoot, 'systemd/outpost.service'), 'utf8')
     const line = unit.split('\n').find((l) => /^Environment=.*NODE_OPTIONS=/.test(l))
+    // NODE_OPTIONS=--a, or the whole assignment quoted: "NODE_OPTIONS=--a --b" (systemd syntax).
     return (
-      /NODE_OPTIONS=("([^"]*)"|(\S+))/
+      /"NODE_OPTIONS=([^"]*)"|NODE_OPTIONS=(\S+)/
         .exec(line ?? '')
-        ?.slice(2)
+        ?.slice(1)
         .find(Boolean) ?? ''
     )
   } catch {

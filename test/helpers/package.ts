@@ -58,7 +58,11 @@ function asUnit(unit: UnitService, argv: string[]) {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     LANG: 'C.UTF-8',
   }
-  for (const assignment of (unit.Environment ?? '').split(/\s+/).filter(Boolean)) {
+  // systemd's Environment= words: whitespace-separated, a word may be quoted whole
+  // ("NODE_OPTIONS=--a --b").
+  const words = (unit.Environment ?? '').match(/"[^"]*"|\S+/g) ?? []
+  for (const word of words) {
+    const assignment = word.startsWith('"') ? word.slice(1, -1) : word
     const eq = assignment.indexOf('=')
     env[assignment.slice(0, eq)] = assignment.slice(eq + 1)
   }
