@@ -175,11 +175,11 @@ export class IndexDb {
 
   // --- per-repository facts (e.g. which index.json state the referrers were built from) -------
   getRepoFact<T>(repo: string, fact: string): T | undefined {
-    return this.db.get(`f${SEP}${repo}${SEP}${fact}`) as T | undefined
+    return this.read(`f${SEP}${repo}${SEP}${fact}`) as T | undefined
   }
 
   setRepoFact(repo: string, fact: string, value: unknown): Promise<boolean> {
-    return this.db.put(`f${SEP}${repo}${SEP}${fact}`, value)
+    return this.write(`f${SEP}${repo}${SEP}${fact}`, value)
   }
 
   // --- digest -> repositories holding it (dedupe sources, GC ages) -----------------------------

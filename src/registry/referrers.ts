@@ -36,12 +36,16 @@ export class Referrers {
   /** Note that the records now describe the current index.json (call under the repo lock). */
   async markCurrent(repo: string): Promise<void> {
     const info = await this.options.indexes.stat(repo)
+    // Not awaited (this runs under the repository's lock): the engine index answers its own
+    // pending writes, and a fact lost to a crash only costs a re-index of the referrers.
     if (info)
-      await this.options.db.setRepoFact(repo, FACT, {
-        size: info.size,
-        mtimeMs: info.mtimeMs,
-        identity: info.identity,
-      })
+      void this.options.db
+        .setRepoFact(repo, FACT, {
+          size: info.size,
+          mtimeMs: info.mtimeMs,
+          identity: info.identity,
+        })
+        .catch(() => {})
   }
 
   async list(repo: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {
