@@ -58,23 +58,22 @@ export class ManifestStore {
     // then confirm under it: a blob DELETE or a GC pass holds the same lock, so no manifest is
     // ever stored pointing at a blob that was just removed.
     await this.requireBlobs(repo, parsed)
-    await this.indexes.locked(repo, async () => {
-      await this.requireBlobs(repo, parsed)
-      const doc = await this.indexes.read(repo)
-      for (const child of parsed.manifests) {
-        if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
-          throw new RegistryError(
-            'MANIFEST_BLOB_UNKNOWN',
-            `index references unknown manifest ${child.digest}`,
-            {
-              digest: child.digest.toString(),
-            },
-          )
-        }
-      }
-      // Only now, so a refused manifest leaves no new repository behind (DESIGN.md invariant 8).
+    await this.requireChildren(repo, parsed)
+    // The manifest's own bytes are a blob like any other: written under the shared lock, beside
+    // other pushes to the repository, so the exclusive section below is only the index update.
+    // Only now, so a refused manifest leaves no new repository behind (DESIGN.md invariant 8).
+    await this.indexes.lockedShared(repo, async () => {
       await this.indexes.ensureLocked(repo)
       await this.blobs.putBytes(repo, digest, bytes)
+    })
+    await this.indexes.locked(repo, async () => {
+      await this.requireBlobs(repo, parsed)
+      await this.requireChildren(repo, parsed)
+      // A GC pass with gcDelay 0 may have taken the bytes in between: store them again.
+      if (!(await this.blobs.stat(repo, digest))) {
+        await this.indexes.ensureLocked(repo)
+        await this.blobs.putBytes(repo, digest, bytes)
+      }
       const desc: Descriptor = {
         mediaType: parsed.mediaType,
         digest: digest.toString(),
@@ -97,6 +96,21 @@ export class ManifestStore {
       await this.referrers.markCurrent(repo)
     })
     return { digest, subject: parsed.subject?.digest.toString() }
+  }
+
+  /** An index's children must be manifests the repository already holds. */
+  private async requireChildren(repo: string, parsed: ParsedManifest): Promise<void> {
+    if (parsed.manifests.length === 0) return
+    const doc = await this.indexes.read(repo)
+    for (const child of parsed.manifests) {
+      if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
+        throw new RegistryError(
+          'MANIFEST_BLOB_UNKNOWN',
+          `index references unknown manifest ${child.digest}`,
+          { digest: child.digest.toString() },
+        )
+      }
+    }
   }
 
   private async requireBlobs(repo: string, parsed: ParsedManifest): Promise<void> {
