@@ -60,7 +60,10 @@ export interface ProfileFootprint {
   start: StartFigures
   writeAmplification?: { writeBytes: number; wchar: number }
   cpuSecondsPerGiB: { monolithic?: number; chunked?: number }
-  verdicts: Record<'idleRss' | 'peakRss' | 'ready' | 'writeAmplification', 'PASS' | 'MISS'>
+  verdicts: Record<
+    'idleRss' | 'peakRss' | 'readyCold' | 'readyWarm' | 'writeAmplification',
+    'PASS' | 'MISS'
+  >
 }
 
 function options(profile: Profile, extra: OutpostOptions = {}): OutpostOptions {
@@ -164,7 +167,6 @@ export function footprintOf(
 ): ProfileFootprint {
   const amplification = writeAmplification(run, 'pushMonolithic')
   const t = FOOTPRINT_TARGETS
-  const ready = Math.max(start.coldReadyMs, start.warmReadyMs)
   const wa = amplification?.writeBytes.median
   return {
     profile: profile.name,
@@ -183,7 +185,9 @@ export function footprintOf(
     verdicts: {
       idleRss: verdict(run.idleRssBytes <= t.idleRssMiB * MIB),
       peakRss: verdict(run.peakRssBytes <= t.peakRssMiB * MIB),
-      ready: verdict(ready <= t.readyMs),
+      // Each start is judged on its own: the row printed is the row judged.
+      readyCold: verdict(start.coldReadyMs <= t.readyMs),
+      readyWarm: verdict(start.warmReadyMs <= t.readyMs),
       writeAmplification: verdict(wa !== undefined && wa <= t.writeAmplification),
     },
   }
@@ -216,12 +220,12 @@ export function printFootprint(list: ProfileFootprint[]): void {
   )
   line(
     'ready ms, layout copied in (no _outpost/)',
-    (f) => f.start.coldReadyMs.toFixed(0) + v(f, 'ready'),
+    (f) => f.start.coldReadyMs.toFixed(0) + v(f, 'readyCold'),
     `<= ${t.readyMs}`,
   )
   line(
     'ready ms, restart after a clean stop',
-    (f) => f.start.warmReadyMs.toFixed(0) + v(f, 'ready'),
+    (f) => f.start.warmReadyMs.toFixed(0) + v(f, 'readyWarm'),
     `<= ${t.readyMs}`,
   )
   line(
