@@ -4,14 +4,13 @@
 // the credential cache should keep the difference within 20% (zot pays a bcrypt compare per
 // request). Both servers run compiled (dist/) in child processes; the runs alternate, best of
 // two each, so a noisy neighbour on a shared machine does not decide the comparison.
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { hashSync } from 'bcryptjs'
 import { expectStatus, RegistryClient } from './client.js'
 import { OCI_MANIFEST, smallImage } from './payload.js'
+import { serveConfig } from './serve-config.js'
 import { freePort } from './targets.js'
 import { pushImage } from './workloads.js'
 
@@ -42,32 +41,7 @@ async function startAuthOutpost(repoRoot: string, auth: boolean) {
     http: { address: '127.0.0.1', port, ...(auth && { auth: { htpasswd: { path: htpasswd } } }) },
     log: { level: 'error' },
   }
-  await writeFile(join(dir, 'config.json'), JSON.stringify(config))
-  const main = join(repoRoot, 'dist/cli/main.js')
-  const child = spawn(process.execPath, [main, 'serve', join(dir, 'config.json')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let errors = ''
-  child.stderr!.on('data', (d) => (errors += d))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const url = new URL(`http://127.0.0.1:${port}`)
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM')
-    await exited
-    await rm(dir, { recursive: true, force: true })
-  }
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(new URL('/v2/', url))
-      return { url, stop }
-    } catch {
-      if (child.exitCode !== null || i > 400) {
-        await stop()
-        throw new Error(`Outpost did not start: ${errors}`)
-      }
-      await sleep(50)
-    }
-  }
+  return serveConfig(repoRoot, dir, config)
 }
 
 /** A client whose every request carries `headers` (the Basic credentials, or none). */

@@ -5,15 +5,15 @@
 // time for each; the first pull through the cache should reach its first byte about as soon as
 // the direct pull does, not after the whole layer (zot copies the image first).
 // Outpost runs compiled (dist/, as `npm run bench` builds it) in a child process.
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import * as http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { expectStatus, RegistryClient } from './client.js'
 import { blobDigest, blockPieces, MIB } from './payload.js'
+import { serveConfig } from './serve-config.js'
 import { freePort, startDistribution } from './targets.js'
 
 export interface PullTiming {
@@ -78,32 +78,7 @@ async function startCachingOutpost(repoRoot: string, upstream: URL) {
       sync: { enable: true, registries: [{ urls: [upstream.origin], onDemand: true }] },
     },
   }
-  await writeFile(join(dir, 'config.json'), JSON.stringify(config))
-  const main = join(repoRoot, 'dist/cli/main.js')
-  const child = spawn(process.execPath, [main, 'serve', join(dir, 'config.json')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let errors = ''
-  child.stderr!.on('data', (d) => (errors += d))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const url = new URL(`http://127.0.0.1:${port}`)
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM')
-    await exited
-    await rm(dir, { recursive: true, force: true })
-  }
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(new URL('/v2/', url))
-      return { url, stop }
-    } catch {
-      if (child.exitCode !== null || i > 400) {
-        await stop()
-        throw new Error(`Outpost did not start: ${errors}`)
-      }
-      await sleep(50)
-    }
-  }
+  return serveConfig(repoRoot, dir, config)
 }
 
 export async function pullThroughBench(repoRoot: string): Promise<PullThroughResult> {
