@@ -64,7 +64,15 @@ describe('metrics', () => {
       const res = await request(`/v2/demo/app/blobs/${sha256(b)}`)
       assert.deepEqual(Buffer.from(await res.arrayBuffer()), b)
     }
-    const pulled = await scrape()
+    // A download is counted when the server has finished its response, which may be a moment
+    // after the client holds the last byte: give the counter that moment.
+    const downloaded = blobBytes + image.manifest.length
+    let pulled = await scrape()
+    for (let i = 0; i < 40; i++) {
+      if (sample(pulled, 'outpost_repo_download_bytes_total{repo="demo/app"}') >= downloaded) break
+      await new Promise((r) => setTimeout(r, 25))
+      pulled = await scrape()
+    }
     assert.equal(sample(pulled, 'outpost_repo_downloads_total{repo="demo/app"}'), 1)
     assert.equal(
       sample(pulled, 'outpost_repo_download_bytes_total{repo="demo/app"}'),

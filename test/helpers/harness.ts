@@ -19,8 +19,16 @@ import { backendFor } from './backend.js'
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
+/** Every temporary directory a test file made: removed when the file's tests are over. */
+const madeDirs: string[] = []
+after(async () => {
+  for (const dir of madeDirs.splice(0)) await rm(dir, { recursive: true, force: true })
+})
+
 export async function tempDir(prefix = 'outpost-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  madeDirs.push(dir)
+  return dir
 }
 
 export interface InMemoryRegistry {
