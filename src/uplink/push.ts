@@ -51,16 +51,32 @@ export async function syncTo(
   target: StorageDriver,
   options: SyncOptions = {},
 ): Promise<SyncReport> {
-  const report = emptyReport()
   const limit = new RateLimit(options.rate ?? Infinity)
+  return eachRepository(sources, options, 'sync of a repository failed', (source, report) =>
+    pushRepo(source.driver, source.repo, target, limit, report, options),
+  )
+}
+
+/**
+ * Run `sync` for each repository in turn, until asked to stop: one that fails is reported and
+ * the rest go on. Shared by `--to` (push) and `--from` (seed).
+ */
+export async function eachRepository<T extends { repo: string } | string>(
+  items: Iterable<T>,
+  options: SyncOptions,
+  failure: string,
+  sync: (item: T, report: SyncReport) => Promise<boolean>,
+): Promise<SyncReport> {
+  const report = emptyReport()
   const shouldStop = options.shouldStop ?? (() => false)
-  for (const { driver, repo } of sources) {
+  for (const item of items) {
     if (shouldStop()) break
+    const repo = typeof item === 'string' ? item : item.repo
     try {
-      if (await pushRepo(driver, repo, target, limit, report, options)) report.repositories++
+      if (await sync(item, report)) report.repositories++
     } catch (err) {
       report.failed.push({ repo, error: (err as Error).message ?? String(err) })
-      options.log?.('sync of a repository failed', { repo, error: String(err) })
+      options.log?.(failure, { repo, error: String(err) })
     }
   }
   return report

@@ -10,7 +10,7 @@ import type { RegistryRouter } from '../registry/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { layoutKeys } from '../fs-layout/index.js'
 import { snapshotRepo } from './closure.js'
-import { emptyReport, type SyncOptions, type SyncReport } from './push.js'
+import { eachRepository, type SyncOptions, type SyncReport } from './push.js'
 import { RateLimit } from './streams.js'
 
 export async function syncFrom(
@@ -19,19 +19,10 @@ export async function syncFrom(
   router: RegistryRouter,
   options: SyncOptions = {},
 ): Promise<SyncReport> {
-  const report = emptyReport()
   const limit = new RateLimit(options.rate ?? Infinity)
-  const shouldStop = options.shouldStop ?? (() => false)
-  for (const repo of repos) {
-    if (shouldStop()) break
-    try {
-      if (await seedRepo(source, repo, router, limit, report, options)) report.repositories++
-    } catch (err) {
-      report.failed.push({ repo, error: (err as Error).message ?? String(err) })
-      options.log?.('seeding a repository failed', { repo, error: String(err) })
-    }
-  }
-  return report
+  return eachRepository(repos, options, 'seeding a repository failed', (repo, report) =>
+    seedRepo(source, repo, router, limit, report, options),
+  )
 }
 
 async function seedRepo(
