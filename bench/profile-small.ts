@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs'
 import { RegistryClient } from './client.js'
 import { smallImage } from './payload.js'
+import { cpuSeconds } from './process-stats.js'
 import { startOutpost } from './targets.js'
 import { pushImage } from './workloads.js'
 
@@ -12,10 +13,11 @@ const count = Number(process.argv[2] ?? 400)
 const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
 mkdirSync(dir, { recursive: true })
 process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
-const target = await startOutpost(process.cwd())
+const target = await startOutpost(process.cwd(), {}, { shipped: true })
 const client = new RegistryClient(target.url, 8)
 const images = Array.from({ length: count }, (_, n) => smallImage(n + 1000))
 let next = 0
+const cpuBefore = cpuSeconds(target.pid)
 const began = performance.now()
 await Promise.all(
   Array.from({ length: 8 }, async () => {
@@ -24,6 +26,10 @@ await Promise.all(
   }),
 )
 const seconds = (performance.now() - began) / 1000
-console.log(`${count} images in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)} images/s`)
+const cpuMs = ((cpuSeconds(target.pid) - cpuBefore) * 1000) / count
+console.log(
+  `${count} images in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)} images/s, ` +
+    `server CPU ${cpuMs.toFixed(2)} ms per image`,
+)
 await target.stop()
 console.log(`profile in ${dir}`)

@@ -47,6 +47,14 @@ export class BlobStore {
     return this.options.dedupe && this.options.driver.link !== undefined
   }
 
+  /**
+   * Whether a small blob may be stored straight from memory by `putBytes`. Not with shared
+   * content (S3 dedupe), where a repository's blob must be a reference to the shared copy.
+   */
+  get takesBytes(): boolean {
+    return this.options.shared === undefined
+  }
+
   /** Whether a mount stores no new bytes (a hard link, or a reference to shared content). */
   get mountsShare(): boolean {
     return this.mountsByLink || this.options.shared !== undefined

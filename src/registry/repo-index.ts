@@ -91,6 +91,9 @@ export class RepoIndexes {
 
   /** As `ensure`, for a caller that already holds the repository's lock. */
   async ensureLocked(repo: string): Promise<void> {
+    // index.json is written after oci-layout, so its presence vouches for both: one stat on the
+    // path every blob publish takes.
+    if (await this.driver.stat(layoutKeys.index(repo))) return
     if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
       await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
     }

@@ -1,7 +1,10 @@
 // Blob upload sessions (distribution-spec "Pushing blobs"): POST opens one, PATCH appends
 // (streamed, or chunked with Content-Range), PUT ?digest= closes it. The bytes live in
 // <repo>/.uploads/<id>; the running hash lives in memory and is rebuilt from that file after a
-// restart or a failed request, so the digest is known when the last byte lands.
+// restart or a failed request, so the digest is known when the last byte lands. A session is
+// its engine-index record until its first bytes arrive, and a small blob pushed in one request
+// (the closing PUT of an empty session, or POST ?digest=) never touches the staging area: it is
+// read whole, checked and stored in one atomic put.
 import { randomUUID, type Hash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { layoutKeys } from '../fs-layout/index.js'
@@ -36,6 +39,8 @@ interface LiveState {
   offset: number
   /** a monolithic upload's own session: lives only as long as its request */
   ephemeral?: boolean
+  /** whether this session has a staging file (it gets one with its first appended bytes) */
+  staged?: boolean
 }
 
 export interface UploadSessionsOptions {
@@ -52,7 +57,12 @@ export interface UploadSessionsOptions {
   clock: Clock
 }
 
-const EMPTY = () => Readable.from([])
+/**
+ * Largest body taken whole into memory instead of through a staging file (see finishWhole):
+ * small blobs (configs, small layers) are most of a push by count, and a file create, an append
+ * and a rename per blob cost more than the bytes. Bounded so concurrent pushes stay cheap.
+ */
+export const WHOLE_BODY_LIMIT = 256 * 1024
 
 export class UploadSessions {
   private readonly live = new Map<string, LiveState>()
@@ -63,9 +73,9 @@ export class UploadSessions {
   async start(repo: string, algorithm: Algorithm = 'sha256'): Promise<UploadProgress> {
     await this.options.space.check()
     const id = randomUUID()
-    await this.options.driver.write(layoutKeys.upload(repo, id), EMPTY(), { append: true })
-    await this.touch(repo, id)
+    // No staging file yet: the record stands for the session until bytes arrive (see state).
     this.live.set(id, { algorithm, hash: newHash(algorithm), offset: 0 })
+    await this.touch(repo, id)
     return { id, offset: 0 }
   }
 
@@ -98,6 +108,9 @@ export class UploadSessions {
     body?.on('error', () => {}) // see putWhole: the body waits for the session's lock unread
     return this.lock.run(id, async () => {
       const state = await this.state(repo, id)
+      if (!state.staged && this.takesWhole(body, options)) {
+        return this.finishWhole(repo, id, digest, body, options)
+      }
       if (body) await this.appendLocked(repo, id, state, body, options)
       const key = layoutKeys.upload(repo, id)
       this.live.delete(id)
@@ -129,8 +142,8 @@ export class UploadSessions {
     body: Readable,
     options: AppendOptions = {},
   ): Promise<{ size: number }> {
-    // One request, no session for a client to come back to: no empty file first and no session
-    // record (expiry still finds a staging file left by a crash, by its missing record).
+    // One request, no session for a client to come back to: no session record (expiry still
+    // finds a staging file left by a crash, by its missing record).
     // The body is not read until the checks below are done: a failure of it meanwhile must not
     // go unheard (an 'error' without a listener ends the process); the write that reads it next
     // sees the stream destroyed and fails in turn.
@@ -183,7 +196,66 @@ export class UploadSessions {
         removed++
       }
     }
+    return removed + (await this.expireUnstaged(maxAgeMs))
+  }
+
+  /** Sessions that never received a byte: a record and no staging file (see start). */
+  private async expireUnstaged(maxAgeMs: number): Promise<number> {
+    const { db, driver, clock } = this.options
+    const idle = [...db.sessions()].filter(
+      ([, record]) => record.touched && ageMs(record.touched, clock) >= maxAgeMs,
+    )
+    let removed = 0
+    for (const [id, record] of idle) {
+      await this.lock.run(id, async () => {
+        if (await driver.stat(layoutKeys.upload(record.repo, id))) return // staged: seen above
+        this.live.delete(id)
+        await db.deleteSession(id)
+        removed++
+      })
+    }
     return removed
+  }
+
+  /**
+   * Whether closing this session can take its body whole: nothing staged yet, a body small
+   * enough (or none: an empty blob), and a blob store that takes bytes directly.
+   */
+  private takesWhole(body: Readable | undefined, options: AppendOptions): boolean {
+    if (!this.options.blobs.takesBytes) return false
+    if (!body) return true
+    return options.length !== undefined && options.length <= WHOLE_BODY_LIMIT
+  }
+
+  /** Close a session with nothing staged: read the small body, check it, store it in one put. */
+  private async finishWhole(
+    repo: string,
+    id: string,
+    digest: Digest,
+    body: Readable | undefined,
+    options: AppendOptions,
+  ): Promise<{ size: number }> {
+    // distribution-spec: a chunk that does not start where the session ends gets 416.
+    if (options.range && options.range.start !== 0) {
+      throw new RegistryError(
+        'UPLOAD_RANGE_INVALID',
+        `chunk starts at ${options.range.start}, but the session holds 0 bytes`,
+      )
+    }
+    await this.options.space.check(options.length ?? 0)
+    const bytes = body ? await readWhole(body, options.length ?? 0) : Buffer.alloc(0)
+    const actual = Digest.of(digest.algorithm, bytes)
+    this.live.delete(id)
+    if (!actual.equals(digest)) {
+      await this.options.db.deleteSession(id)
+      throw new RegistryError(
+        'DIGEST_INVALID',
+        `uploaded content has digest ${actual}, not ${digest}`,
+      )
+    }
+    await this.options.inRepository(repo, () => this.options.blobs.putBytes(repo, digest, bytes))
+    await this.options.db.deleteSession(id)
+    return { size: bytes.length }
   }
 
   private async touch(repo: string, id: string): Promise<void> {
@@ -217,7 +289,7 @@ export class UploadSessions {
       [state.hash],
       {
         everyBytes: RECHECK_BYTES,
-        check: () => this.options.space.check(),
+        check: () => this.options.space.check(0, true),
       },
       true,
     )
@@ -232,20 +304,33 @@ export class UploadSessions {
       throw err
     }
     state.offset += tap.bytes
+    state.staged = true
     if (!state.ephemeral) await this.touch(repo, id)
   }
 
   private async state(repo: string, id: string): Promise<LiveState> {
     checkSessionId(id)
-    const ephemeral = this.live.get(id)
-    if (ephemeral?.ephemeral) return ephemeral
+    const known = this.live.get(id)
+    if (known?.ephemeral) return known
+    // Opened and not yet written to: no file to look at (see start).
+    const record = this.options.db.getSession(id)
+    if (known && !known.staged && record?.repo === repo) return known
     const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
     if (!info) {
+      // A session that never received a byte, after a restart or a failed first request.
+      if (record?.repo === repo) {
+        const algorithm = known?.algorithm ?? 'sha256'
+        const fresh = { algorithm, hash: newHash(algorithm), offset: 0 }
+        this.live.set(id, fresh)
+        return fresh
+      }
       this.live.delete(id)
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', 'upload session unknown to registry')
     }
-    const known = this.live.get(id)
-    if (known && known.offset === info.size) return known
+    if (known && known.offset === info.size) {
+      known.staged = true
+      return known
+    }
     // After a restart or a failed request: replay the staged bytes into a new hash.
     const algorithm = known?.algorithm ?? 'sha256'
     const { hash, size } = await hashStored(
@@ -253,7 +338,7 @@ export class UploadSessions {
       layoutKeys.upload(repo, id),
       algorithm,
     )
-    const rebuilt = { algorithm, hash, offset: size }
+    const rebuilt = { algorithm, hash, offset: size, staged: true }
     this.live.set(id, rebuilt)
     return rebuilt
   }
@@ -270,4 +355,22 @@ export class UploadSessions {
     await this.options.db.deleteSession(id)
     await this.options.driver.prune(layoutKeys.uploadsDir(repo))
   }
+}
+
+/** A small body read whole; it must be exactly as long as the client declared. */
+async function readWhole(body: Readable, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length
+    if (total > length) break
+    chunks.push(chunk as Buffer)
+  }
+  if (total !== length) {
+    throw new RegistryError(
+      'SIZE_INVALID',
+      `the body held ${total > length ? 'more' : 'fewer'} bytes than its Content-Length ${length}`,
+    )
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
 }
