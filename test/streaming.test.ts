@@ -141,7 +141,9 @@ describe('streaming over a socket', () => {
     })
     patch.flushHeaders()
     await writeChunks(patch, 0, 3, seed)
-    await until('the server stored some bytes', async () => (await stat(sessionFile)).size >= MiB)
+    // The session's staging file appears with its first bytes.
+    const staged = async () => (await stat(sessionFile).catch(() => null))?.size ?? 0
+    await until('the server stored some bytes', async () => (await staged()) >= MiB)
     patch.destroy() // the connection drops mid-body
 
     // Status waits for the broken PATCH to finish and reports exactly what the session file holds.
