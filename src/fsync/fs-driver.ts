@@ -19,6 +19,7 @@ import {
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { markFileSource } from '../storage/file-source.js'
 import {
   checkKey,
   StorageFullError,
@@ -107,13 +108,14 @@ export class FsDriver implements StorageDriver {
       throw this.wrap(key, err)
     }
     const range = options.range
-    return createReadStream('', {
+    const stream = createReadStream('', {
       fd: handle,
       start: range?.start,
       end: range?.end,
       highWaterMark: 256 * 1024,
       signal: options.signal,
     })
+    return markFileSource(stream, { handle, start: range?.start ?? 0, end: range?.end ?? Infinity })
   }
 
   async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {

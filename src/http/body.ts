@@ -8,6 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { RegistryError } from '../registry/index.js'
+import { fileSourceOf } from '../storage/index.js'
+import { sendFile } from './send-file.js'
 
 /** distribution-spec: every /v2/ response names the API version. */
 export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const
@@ -87,9 +89,18 @@ export async function sendStream(
   outgoing.writeHead(status, { ...API_VERSION_HEADER, ...headers })
   const sent: SentInfo = { status, bytes: 0 }
   c.set('sent', sent)
-  body.on('data', (chunk: Buffer) => (sent.bytes += chunk.length))
+  const file = fileSourceOf(body)
   try {
-    await pipeline(body, outgoing)
+    if (file) {
+      try {
+        await sendFile(file, outgoing, (bytes) => (sent.bytes += bytes))
+      } finally {
+        body.destroy() // closes the file
+      }
+    } else {
+      body.on('data', (chunk: Buffer) => (sent.bytes += chunk.length))
+      await pipeline(body, outgoing)
+    }
   } catch {
     // The client went away mid-download: nothing to answer, and nothing was written to storage.
   }

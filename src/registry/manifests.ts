@@ -56,7 +56,9 @@ export class ManifestStore {
     }
     // Verify outside the lock (hashing a blob not yet verified in this run may take a while),
     // then confirm under it: a blob DELETE or a GC pass holds the same lock, so no manifest is
-    // ever stored pointing at a blob that was just removed.
+    // ever stored pointing at a blob that was just removed. The confirmation is skipped when
+    // no such section ended since these checks began (RepoIndexes.keptSince).
+    const mark = this.indexes.removalMark(repo)
     await this.requireBlobs(repo, parsed)
     await this.requireChildren(repo, parsed)
     // The manifest's own bytes are a blob like any other: written under the shared lock, beside
@@ -66,13 +68,15 @@ export class ManifestStore {
       await this.indexes.ensureLocked(repo)
       await this.blobs.putBytes(repo, digest, bytes)
     })
-    await this.indexes.locked(repo, async () => {
-      await this.requireBlobs(repo, parsed)
-      await this.requireChildren(repo, parsed)
-      // A GC pass with gcDelay 0 may have taken the bytes in between: store them again.
-      if (!(await this.blobs.stat(repo, digest))) {
-        await this.indexes.ensureLocked(repo)
-        await this.blobs.putBytes(repo, digest, bytes)
+    const tag = async () => {
+      if (!this.indexes.keptSince(repo, mark)) {
+        await this.requireBlobs(repo, parsed)
+        await this.requireChildren(repo, parsed)
+        // A GC pass with gcDelay 0 may have taken the bytes in between: store them again.
+        if (!(await this.blobs.stat(repo, digest))) {
+          await this.indexes.ensureLocked(repo)
+          await this.blobs.putBytes(repo, digest, bytes)
+        }
       }
       const desc: Descriptor = {
         mediaType: parsed.mediaType,
@@ -94,7 +98,9 @@ export class ManifestStore {
           referrerOf(desc, parsed),
         )
       await this.referrers.markCurrent(repo)
-    })
+    }
+    // A tag update removes nothing: it leaves other pushes' marks valid.
+    await this.indexes.locked(repo, tag, false)
     return { digest, subject: parsed.subject?.digest.toString() }
   }
 

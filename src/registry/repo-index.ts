@@ -11,7 +11,7 @@ import {
 } from '../fs-layout/index.js'
 import type { ObjectInfo, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
-import type { Locks } from './locks.js'
+import { LocalLocks, type Locks } from './locks.js'
 
 interface CachedIndex {
   size: number
@@ -25,14 +25,44 @@ const CACHE_LIMIT = 256
 
 export class RepoIndexes {
   private readonly cache = new Map<string, CachedIndex>()
+  /** Per repository: how many exclusive sections that may remove blobs have ended. */
+  private readonly removals = new Map<string, number>()
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly locks: Locks,
   ) {}
 
-  /** Run `task` holding the repository's lock. */
-  locked<T>(repo: string, task: () => Promise<T>): Promise<T> {
-    return this.locks.run(repo, task)
+  /**
+   * Run `task` holding the repository's lock. `removes: false` promises the task takes nothing
+   * away (a tag update), so it does not invalidate a `removalMark` taken before it.
+   */
+  locked<T>(repo: string, task: () => Promise<T>, removes = true): Promise<T> {
+    if (!removes) return this.locks.run(repo, task)
+    return this.locks.run(repo, async () => {
+      try {
+        return await task()
+      } finally {
+        // Counted at the end: a check made while a removal was still running is stale.
+        this.removals.set(repo, (this.removals.get(repo) ?? 0) + 1)
+      }
+    })
+  }
+
+  /**
+   * A mark of the repository's removals so far, for `keptSince`; undefined when removals may
+   * happen where this process cannot count them (other instances, locks not in this process).
+   */
+  removalMark(repo: string): number | undefined {
+    return this.locks instanceof LocalLocks ? (this.removals.get(repo) ?? 0) : undefined
+  }
+
+  /**
+   * Whether no section that may remove blobs has ended since `mark`: what was found present
+   * after taking the mark is still there (checks need not be repeated under the lock).
+   */
+  keptSince(repo: string, mark: number | undefined): boolean {
+    return mark !== undefined && (this.removals.get(repo) ?? 0) === mark
   }
 
   /**
@@ -103,8 +133,19 @@ export class RepoIndexes {
   }
 
   private async write(repo: string, doc: IndexDocument): Promise<void> {
-    await this.driver.put(layoutKeys.index(repo), serializeIndex(doc))
+    const bytes = serializeIndex(doc)
     this.cache.delete(repo)
+    await this.driver.put(layoutKeys.index(repo), bytes)
+    // Keep what was written, so the next update (a push tags image after image) needs a stat
+    // and no read and parse. Only when the stat shows these bytes: no other writer came between.
+    const info = await this.driver.stat(layoutKeys.index(repo))
+    if (info?.size === bytes.length) this.remember(repo, info, doc)
+  }
+
+  private remember(repo: string, info: ObjectInfo, doc: IndexDocument): void {
+    this.cache.delete(repo)
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
+    this.cache.set(repo, { size: info.size, mtimeMs: info.mtimeMs, identity: info.identity, doc })
   }
 
   private async load(repo: string, info: ObjectInfo): Promise<IndexDocument | null> {
@@ -117,10 +158,7 @@ export class RepoIndexes {
     }
     const doc = parseIndex(bytes, layoutKeys.index(repo))
     // Only cache when the bytes read are the ones stat described (no write raced the read).
-    if (bytes.length === info.size) {
-      if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!)
-      this.cache.set(repo, { size: info.size, mtimeMs: info.mtimeMs, identity: info.identity, doc })
-    }
+    if (bytes.length === info.size) this.remember(repo, info, doc)
     return doc
   }
 }

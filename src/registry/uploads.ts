@@ -74,6 +74,8 @@ export class UploadSessions {
     await this.options.space.check()
     const id = randomUUID()
     // No staging file yet: the record stands for the session until bytes arrive (see state).
+    // Storage that would refuse those bytes (read-only hosting) refuses the session now.
+    this.options.driver.checkWritable?.(layoutKeys.upload(repo, id))
     this.live.set(id, { algorithm, hash: newHash(algorithm), offset: 0 })
     await this.touch(repo, id)
     return { id, offset: 0 }

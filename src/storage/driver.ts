@@ -93,6 +93,12 @@ export interface StorageDriver {
   copy?(from: string, to: string): Promise<void>
   /** Capability: free and total bytes where this driver stores data (a filesystem's statfs). */
   space?(): Promise<{ free: number; total: number }>
+  /**
+   * Optional: throw what a write of `key` would throw when this driver refuses writes there
+   * (read-only hosting), so work can be refused before it starts. Drivers that take every
+   * write leave it out.
+   */
+  checkWritable?(key: string): void
   /** Capability: where this driver stores data on the local filesystem, when it does. */
   readonly localRoot?: string
 }

@@ -1,2 +1,3 @@
 // Public face of the storage-driver contract.
 export * from './driver.js'
+export * from './file-source.js'

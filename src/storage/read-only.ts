@@ -116,6 +116,10 @@ export class ReadOnlyDriver implements StorageDriver {
     }
   }
 
+  checkWritable(key: string): void {
+    if (!this.state(key)) throw this.refuse(key)
+  }
+
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const state = this.state(key)
     if (!state) throw this.refuse(key)

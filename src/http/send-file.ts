@@ -1,0 +1,54 @@
+// A download of a local file without a stream in between: the file is read into two buffers that
+// take turns, each written to the socket as the other fills. A read stream allocates a new buffer
+// for every read, and at hundreds of MB/s those allocations (external memory to V8) trigger
+// full garbage collections; reusing two buffers measured ~2x less server CPU per pulled byte.
+import type { ServerResponse } from 'node:http'
+import type { FileSource } from '../storage/index.js'
+
+/** Bytes per read; two per download in flight. */
+const CHUNK_BYTES = 256 * 1024
+
+/**
+ * Write the file range to `out` and end it. A buffer is read into again only once the socket
+ * has taken its previous bytes (the write callback), so no byte is overwritten in flight.
+ * Rejects when the client goes away or the file cannot be read (the response is then cut off).
+ */
+export async function sendFile(
+  source: FileSource,
+  out: ServerResponse,
+  counted: (bytes: number) => void,
+): Promise<void> {
+  let onClose: (() => void) | undefined
+  const gone = new Promise<never>((_, reject) => {
+    onClose = () => reject(new Error('client disconnected'))
+    out.once('close', onClose)
+  })
+  gone.catch(() => {})
+  const buffers = [Buffer.allocUnsafeSlow(CHUNK_BYTES), Buffer.allocUnsafeSlow(CHUNK_BYTES)]
+  const writing: Array<Promise<void> | undefined> = [undefined, undefined]
+  try {
+    let position = source.start
+    for (let turn = 0; position <= source.end; turn ^= 1) {
+      await Promise.race([writing[turn], gone])
+      const want = Math.min(CHUNK_BYTES, source.end - position + 1)
+      const { bytesRead } = await source.handle.read(buffers[turn], 0, want, position)
+      if (bytesRead === 0) break // the file ends before the range: the client sees a short body
+      position += bytesRead
+      counted(bytesRead)
+      writing[turn] = written(out, buffers[turn].subarray(0, bytesRead))
+    }
+    await Promise.race([Promise.all(writing), gone])
+    out.end()
+  } catch (err) {
+    out.destroy(err as Error)
+    throw err
+  } finally {
+    out.off('close', onClose!)
+  }
+}
+
+function written(out: ServerResponse, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    out.write(chunk, (err) => (err ? reject(err) : resolve()))
+  })
+}
