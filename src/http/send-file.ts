@@ -35,7 +35,9 @@ export async function sendFile(
       if (bytesRead === 0) break // the file ends before the range: the client sees a short body
       position += bytesRead
       counted(bytesRead)
-      writing[turn] = written(out, buffers[turn].subarray(0, bytesRead))
+      const write = written(out, buffers[turn].subarray(0, bytesRead))
+      write.catch(() => {}) // awaited on its next turn; a failure meanwhile must not go unheard
+      writing[turn] = write
     }
     await Promise.race([Promise.all(writing), gone])
     out.end()
