@@ -4,7 +4,7 @@
 // generator's own CPU and what the rest of the machine used meanwhile (other people's work
 // on a shared machine shows up there, and explains a noisy figure).
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const KIB = 1024
@@ -28,12 +28,28 @@ export function peakRssMark(pid: number): number {
   return statusField(pid, 'VmHWM')
 }
 
-/** CPU seconds (user + system) `pid` has used so far. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+/** CPU seconds (user + system) `pid` (or one of its threads) has used so far. */
+export function cpuSeconds(pid: number, tid?: number): number {
+  const stat = readFileSync(`/proc/${pid}${tid === undefined ? '' : `/task/${tid}`}/stat`, 'latin1')
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of stat(5).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+/**
+ * CPU seconds per thread of `pid` (/proc/<pid>/task), keyed by thread id: tells the main thread
+ * from libuv's pool (file system calls) and V8's workers (compilation, GC).
+ */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const threads = new Map<number, number>()
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      threads.set(Number(tid), cpuSeconds(pid, Number(tid)))
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return threads
 }
 
 /** Reset the kernel's peak-RSS mark (proc(5) clear_refs "5"); false where not permitted. */

@@ -6,13 +6,14 @@ import { mkdirSync } from 'node:fs'
 import { get } from 'node:http'
 import { RegistryClient } from './client.js'
 import { blobDigest, blockPieces, MIB } from './payload.js'
+import { cpuSeconds } from './process-stats.js'
 import { startOutpost } from './targets.js'
 
 const mib = Number(process.argv[2] ?? 256)
 const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
 mkdirSync(dir, { recursive: true })
 process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
-const target = await startOutpost(process.cwd())
+const target = await startOutpost(process.cwd(), {}, { shipped: true })
 const client = new RegistryClient(target.url, 1)
 const digest = blobDigest(7, mib)
 const pushed = await client.stream(
@@ -23,6 +24,7 @@ const pushed = await client.stream(
 )
 if (pushed.status !== 201) throw new Error(`push: ${pushed.status}`)
 for (let i = 0; i < 3; i++) {
+  const cpuBefore = cpuSeconds(target.pid)
   const began = performance.now()
   const bytes = await new Promise<number>((resolve, reject) => {
     get(new URL(`/v2/bench/pull/blobs/${digest}`, target.url), (res) => {
@@ -33,7 +35,11 @@ for (let i = 0; i < 3; i++) {
     }).on('error', reject)
   })
   const seconds = (performance.now() - began) / 1000
-  console.log(`pull ${(bytes / MIB).toFixed(0)} MiB: ${(bytes / MIB / seconds).toFixed(0)} MiB/s`)
+  const cpu = cpuSeconds(target.pid) - cpuBefore
+  console.log(
+    `pull ${(bytes / MIB).toFixed(0)} MiB: ${(bytes / MIB / seconds).toFixed(0)} MiB/s, ` +
+      `server CPU ${cpu.toFixed(2)} s`,
+  )
 }
 await target.stop()
 console.log(`profile in ${dir}`)

@@ -1,23 +1,30 @@
 // Profile helper for the small-image workload (README, Performance): starts a compiled Outpost
-// with --cpu-prof (or BENCH_OUTPOST_NODE_ARGS), pushes N small images at concurrency 8 into one
-// repository as the comparison bench does, and leaves the .cpuprofile in PROFILE_DIR.
-//   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-small.ts [N]
+// (with the unit's Node options, plus --cpu-prof or BENCH_OUTPOST_NODE_ARGS), pushes WARM
+// images (default 1) into a repository of their own so the JIT has settled, then N small images
+// at concurrency 8 into one repository as the comparison bench does. Prints images/s, the
+// server's CPU per image by thread (main, libuv pool, V8 workers) and the load generator's, and
+// leaves the .cpuprofile in PROFILE_DIR.
+//   npm run build && PROFILE_DIR=/tmp/prof WARM=600 node --import tsx bench/profile-small.ts [N]
 import { mkdirSync } from 'node:fs'
 import { RegistryClient } from './client.js'
 import { smallImage } from './payload.js'
-import { cpuSeconds } from './process-stats.js'
+import { threadCpuSeconds } from './process-stats.js'
 import { startOutpost } from './targets.js'
 import { pushImage } from './workloads.js'
 
 const count = Number(process.argv[2] ?? 400)
+const warm = Number(process.env.WARM ?? 1)
 const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
 mkdirSync(dir, { recursive: true })
 process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
 const target = await startOutpost(process.cwd(), {}, { shipped: true })
 const client = new RegistryClient(target.url, 8)
+for (let n = 0; n < warm; n++)
+  await pushImage(client, 'bench/warm', smallImage(n + 100_000), `w${n}`)
 const images = Array.from({ length: count }, (_, n) => smallImage(n + 1000))
+const threadsBefore = threadCpuSeconds(target.pid)
+const clientBefore = process.cpuUsage()
 let next = 0
-const cpuBefore = cpuSeconds(target.pid)
 const began = performance.now()
 await Promise.all(
   Array.from({ length: 8 }, async () => {
@@ -26,10 +33,19 @@ await Promise.all(
   }),
 )
 const seconds = (performance.now() - began) / 1000
-const cpuMs = ((cpuSeconds(target.pid) - cpuBefore) * 1000) / count
-console.log(
-  `${count} images in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)} images/s, ` +
-    `server CPU ${cpuMs.toFixed(2)} ms per image`,
-)
+const clientCpu = process.cpuUsage(clientBefore)
+const perImage = (cpuSeconds: number) => `${((cpuSeconds * 1000) / count).toFixed(2)} ms`
+const used = [...threadCpuSeconds(target.pid)].map(([tid, cpu]) => ({
+  tid,
+  cpu: cpu - (threadsBefore.get(tid) ?? 0),
+}))
+console.log(`${count} images in ${seconds.toFixed(2)} s = ${(count / seconds).toFixed(1)} images/s`)
+console.log(`server CPU per image: ${perImage(used.reduce((sum, t) => sum + t.cpu, 0))}`)
+for (const { tid, cpu } of used.filter((t) => t.cpu > 0)) {
+  const role = tid === target.pid ? 'main thread' : 'thread'
+  console.log(`  ${role} ${tid}: ${perImage(cpu)}`)
+}
+console.log(`load generator CPU per image: ${perImage((clientCpu.user + clientCpu.system) / 1e6)}`)
+client.close()
 await target.stop()
 console.log(`profile in ${dir}`)
