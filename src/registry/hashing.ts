@@ -4,6 +4,7 @@ import type { Hash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { StorageDriver } from '../storage/index.js'
 import { newHash, type Algorithm } from './digest.js'
+import { streamedBytes } from './young-gc.js'
 
 /** Called every `everyBytes` bytes; a rejection aborts the stream (e.g. the disk reserve). */
 export interface Checkpoint {
@@ -26,6 +27,7 @@ export class HashingTap extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     for (const hash of this.hashes) hash.update(chunk)
     this.bytes += chunk.length
+    streamedBytes(chunk.length)
     if (this.bytes < this.nextCheck) return callback(null, chunk)
     this.nextCheck = this.bytes + this.checkpoint!.everyBytes
     this.checkpoint!.check().then(
