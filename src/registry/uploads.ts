@@ -307,7 +307,10 @@ export class UploadSessions {
     }
     state.offset += tap.bytes
     state.staged = true
-    if (!state.ephemeral) await this.touch(repo, id)
+    // Not awaited: the stamp only dates the session for expiry, the index answers its own
+    // pending write at once, and a stamp lost to a crash only makes the session look fresh.
+    // Waiting for the commit would hold every chunk's response (measured ~1 ms per PATCH).
+    if (!state.ephemeral) void this.touch(repo, id).catch(() => {})
   }
 
   private async state(repo: string, id: string): Promise<LiveState> {
