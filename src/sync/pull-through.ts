@@ -10,21 +10,25 @@ import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
 import {
-  Digest,
-  MAX_MANIFEST_BYTES,
-  MEDIA_TYPES,
   RegistryError,
+  type Digest,
   type LogFn,
   type Registry,
   type RegistryRouter,
 } from '../registry/index.js'
-import { parseManifest } from '../registry/manifest-rules.js'
 import { teeBlob } from './blob-tee.js'
 import { upstreamName } from './content-map.js'
 import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
 import { PullLedger } from './pull-ledger.js'
-import { readBytes, UpstreamClient, UpstreamError, type Credentials } from './upstream-client.js'
+import { UpstreamClient, type Credentials } from './upstream-client.js'
+import {
+  fetchUpstreamManifest,
+  openUpstreamBlob,
+  upstreamReferrers,
+  upstreamTagDigest,
+  type Route,
+} from './upstream-fetch.js'
 
 export interface ServedManifest {
   bytes: Buffer
@@ -37,23 +41,6 @@ export interface ServedBlob {
   /** absent for HEAD */
   body?: Readable
 }
-
-interface Route {
-  client: UpstreamClient
-  settings: UpstreamSettings
-  /** the repository's name at the upstream */
-  remote: string
-}
-
-const ACCEPT = [
-  MEDIA_TYPES.ociManifest,
-  MEDIA_TYPES.ociIndex,
-  MEDIA_TYPES.dockerManifest,
-  MEDIA_TYPES.dockerList,
-].join(', ')
-
-/** A tag re-check when a cached copy can answer: a slow upstream must not stall the pull. */
-const RECHECK_TIMEOUT_MS = 3000
 
 export class PullThrough {
   private readonly upstreams: Array<{ client: UpstreamClient; settings: UpstreamSettings }>
@@ -205,17 +192,7 @@ export class PullThrough {
     if (!route) return mine
     let theirs: T[] = []
     try {
-      const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
-      const res = await route.client.request(
-        'GET',
-        route.remote,
-        `/v2/${route.remote}/referrers/${subject}${query}`,
-        { timeoutMs: RECHECK_TIMEOUT_MS, accept: MEDIA_TYPES.ociIndex },
-      )
-      if (res.status === 200) {
-        const index = JSON.parse((await readBytes(res.body, MAX_MANIFEST_BYTES)).toString())
-        theirs = Array.isArray(index.manifests) ? index.manifests : []
-      } else res.body.resume()
+      theirs = await upstreamReferrers<T>(route, subject, artifactType)
     } catch (err) {
       this.log('pull-through: upstream referrers unavailable', { repo, error: String(err) })
     }
@@ -258,15 +235,8 @@ export class PullThrough {
     cached: string,
   ): Promise<ServedManifest | undefined> {
     try {
-      const res = await route.client.request(
-        'HEAD',
-        route.remote,
-        `/v2/${route.remote}/manifests/${tag}`,
-        { accept: ACCEPT, timeoutMs: RECHECK_TIMEOUT_MS },
-      )
-      res.body.resume()
-      const upstream = res.headers['docker-content-digest']
-      if (res.status === 200 && upstream && upstream !== cached) {
+      const upstream = await upstreamTagDigest(route, tag)
+      if (upstream && upstream !== cached) {
         return await this.fetchManifest(route, repo, tag, false)
       }
       // Same digest, or the tag is gone upstream: the cached copy stays what this edge serves.
@@ -304,39 +274,8 @@ export class PullThrough {
     reference: string,
     retry: boolean,
   ): Promise<ServedManifest> {
-    const { client, remote } = route
-    const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
-      accept: ACCEPT,
-      retry,
-    })
-    if (res.status !== 200) {
-      res.body.resume()
-      if (res.status === 404) {
-        throw new RegistryError(
-          'MANIFEST_UNKNOWN',
-          `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
-          { upstream: client.name, status: 404 },
-        )
-      }
-      throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
-    }
-    const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES)
+    const entry = await fetchUpstreamManifest(route, repo, reference, retry)
     const byDigest = reference.includes(':')
-    const digest = Digest.of(byDigest ? Digest.parse(reference).algorithm : 'sha256', bytes)
-    const claimed = res.headers['docker-content-digest']
-    if ((byDigest && digest.toString() !== reference) || (claimed && claimed !== `${digest}`)) {
-      throw new UpstreamError(client.name, `sent a manifest whose digest is ${digest}`)
-    }
-    const parsed = parseManifest(bytes, res.headers['content-type'])
-    const entry: PendingManifest = {
-      repo,
-      digest: digest.toString(),
-      mediaType: parsed.mediaType,
-      bytes,
-      tags: new Set(byDigest ? [] : [reference]),
-      blobs: parsed.blobs.map((b) => ({ digest: b.digest, size: b.size })),
-      children: parsed.manifests.map((m) => m.digest.toString()),
-    }
     if (!byDigest) this.tagChecked.set(`${repo}:${reference}`, Date.now())
     if (!(await this.store(entry))) this.pending.add(entry)
     return entry
@@ -349,26 +288,9 @@ export class PullThrough {
     digest: Digest,
     head: boolean,
   ): Promise<ServedBlob & { stored?: Promise<void> }> {
-    const { client, remote } = route
-    const path = `/v2/${remote}/blobs/${digest}`
-    const res = await client.request(head ? 'HEAD' : 'GET', remote, path, { retry: true })
-    if (res.status !== 200) {
-      res.body.resume()
-      if (res.status === 404) {
-        throw new RegistryError(
-          'BLOB_UNKNOWN',
-          `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
-          { upstream: client.name, status: 404 },
-        )
-      }
-      throw new UpstreamError(client.name, `answered ${res.status} for the blob`, res.status)
-    }
-    const size = Number(res.headers['content-length'] ?? NaN)
-    if (head) {
-      res.body.resume()
-      return { size }
-    }
-    const tee = teeBlob(res.body, digest, (body) =>
+    const { size, body } = await openUpstreamBlob(route, digest, head)
+    if (!body) return { size }
+    const tee = teeBlob(body, digest, (body) =>
       registry.uploads.putWhole(repo, digest, body, Number.isNaN(size) ? {} : { length: size }),
     )
     const stored = tee.stored.then(async () => {
