@@ -317,9 +317,10 @@ export class UploadSessions {
     checkSessionId(id)
     const known = this.live.get(id)
     if (known?.ephemeral) return known
-    // Opened and not yet written to: no file to look at (see start).
+    // Known to this run and bound to this repository: the state is the file's (a failed write
+    // drops it, see appendLocked), so no stat; a session not yet written to has no file at all.
     const record = this.options.db.getSession(id)
-    if (known && !known.staged && record?.repo === repo) return known
+    if (known && record?.repo === repo) return known
     const info = await this.options.driver.stat(layoutKeys.upload(repo, id))
     if (!info) {
       // A session that never received a byte, after a restart or a failed first request.
