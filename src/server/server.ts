@@ -20,7 +20,6 @@ import type { OutpostMetrics } from '../metrics/index.js'
 import { notifySystemd } from './notify.js'
 import { reloadConfig, type Reloader, type ReloadResult } from './reload.js'
 import { tlsServerOptions } from './tls.js'
-import { collectWhenQuiet } from './idle-gc.js'
 import { Access } from '../auth/index.js'
 
 export interface RunningServer {
@@ -140,7 +139,6 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   // transport keeps idle connections for 90 s) would otherwise hold the drain open until the
   // shutdown timeout. Requests arriving on an open connection are answered with Connection:
   // close; a response already under way closes its connection once it has finished.
-  const stopQuietGc = collectWhenQuiet(server, inFlight)
   server.on('request', (_req, res) => {
     if (stopping && !res.headersSent) res.setHeader('Connection', 'close')
     res.once('finish', () => {
@@ -211,7 +209,6 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       if (stopping) return
       stopping = true
       state.ready = false
-      stopQuietGc()
       const notified = notifySystemd('STOPPING=1', log)
       await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
