@@ -54,8 +54,9 @@ export function parseIndex(bytes: Uint8Array, where: string): IndexDocument {
   return index
 }
 
+/** Compact, as skopeo and umoci write it: an index.json is rewritten on every tag push. */
 export function serializeIndex(doc: IndexDocument): Buffer {
-  return Buffer.from(JSON.stringify(doc, null, 2) + '\n')
+  return Buffer.from(JSON.stringify(doc) + '\n')
 }
 
 function tagOf(d: Descriptor): string | undefined {

@@ -93,7 +93,8 @@ export class RepoIndexes {
 
   /**
    * Read-modify-write under the repository's lock. `change` edits a private copy and returns
-   * whether it changed anything; only then is index.json written.
+   * whether it changed anything; only then is index.json written. The copy's `manifests` array
+   * is its own, its descriptors are not: replace a descriptor, never modify one.
    */
   async update<T>(
     repo: string,
@@ -108,7 +109,10 @@ export class RepoIndexes {
     change: (doc: IndexDocument) => { changed: boolean; result: T },
   ): Promise<T> {
     const current = await this.read(repo)
-    const doc = current ? structuredClone(current) : emptyIndex()
+    // A copy with its own manifests array; the descriptors are shared with the cached document,
+    // which the index-json helpers never modify in place (they replace entries). A deep copy
+    // here cost O(entries) per tag push, the largest item of a push into a big repository.
+    const doc = current ? { ...current, manifests: [...current.manifests] } : emptyIndex()
     const { changed, result } = change(doc)
     if (changed || !current) await this.write(repo, doc)
     return result
