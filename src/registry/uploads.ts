@@ -77,7 +77,9 @@ export class UploadSessions {
     // Storage that would refuse those bytes (read-only hosting) refuses the session now.
     this.options.driver.checkWritable?.(layoutKeys.upload(repo, id))
     this.live.set(id, { algorithm, hash: newHash(algorithm), offset: 0 })
-    await this.touch(repo, id)
+    // Not awaited (see stamp): a crash before the commit loses a session that holds no bytes,
+    // and the client's next request gets 404 BLOB_UPLOAD_UNKNOWN and starts the upload again.
+    this.stamp(repo, id)
     return { id, offset: 0 }
   }
 
@@ -111,7 +113,7 @@ export class UploadSessions {
     return this.lock.run(id, async () => {
       const state = await this.state(repo, id)
       if (!state.staged && this.takesWhole(body, options)) {
-        return this.finishWhole(repo, id, digest, body, options)
+        return this.finishWhole(repo, id, state, digest, body, options)
       }
       if (body) await this.appendLocked(repo, id, state, body, options)
       const key = layoutKeys.upload(repo, id)
@@ -131,7 +133,7 @@ export class UploadSessions {
       await this.options.inRepository(repo, () =>
         this.options.blobs.publish(repo, digest, key, state.offset),
       )
-      await this.options.db.deleteSession(id)
+      this.forget(id, state)
       await this.options.driver.prune(layoutKeys.uploadsDir(repo))
       return { size: state.offset }
     })
@@ -233,6 +235,7 @@ export class UploadSessions {
   private async finishWhole(
     repo: string,
     id: string,
+    state: LiveState,
     digest: Digest,
     body: Readable | undefined,
     options: AppendOptions,
@@ -249,15 +252,29 @@ export class UploadSessions {
     const actual = Digest.of(digest.algorithm, bytes)
     this.live.delete(id)
     if (!actual.equals(digest)) {
-      await this.options.db.deleteSession(id)
+      this.forget(id, state)
       throw new RegistryError(
         'DIGEST_INVALID',
         `uploaded content has digest ${actual}, not ${digest}`,
       )
     }
     await this.options.inRepository(repo, () => this.options.blobs.putBytes(repo, digest, bytes))
-    await this.options.db.deleteSession(id)
+    this.forget(id, state)
     return { size: bytes.length }
+  }
+
+  /**
+   * Record or refresh the session without waiting for the commit: the engine index answers its
+   * own pending writes at once (IndexDb), and a record lost to a crash costs the client a new
+   * session at most (expiry and `state` handle both a record without a file and the reverse).
+   */
+  private stamp(repo: string, id: string): void {
+    void this.touch(repo, id).catch(() => {})
+  }
+
+  /** The session is over: drop its record (a one-request upload never had one). */
+  private forget(id: string, state: LiveState): void {
+    if (!state.ephemeral) void this.options.db.deleteSession(id).catch(() => {})
   }
 
   private async touch(repo: string, id: string): Promise<void> {
@@ -307,10 +324,9 @@ export class UploadSessions {
     }
     state.offset += tap.bytes
     state.staged = true
-    // Not awaited: the stamp only dates the session for expiry, the index answers its own
-    // pending write at once, and a stamp lost to a crash only makes the session look fresh.
-    // Waiting for the commit would hold every chunk's response (measured ~1 ms per PATCH).
-    if (!state.ephemeral) void this.touch(repo, id).catch(() => {})
+    // The stamp only dates the session for expiry; a stamp lost to a crash only makes the
+    // session look fresh. Waiting for its commit would hold every chunk's response.
+    if (!state.ephemeral) this.stamp(repo, id)
   }
 
   private async state(repo: string, id: string): Promise<LiveState> {
