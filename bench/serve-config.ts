@@ -19,7 +19,9 @@ export async function serveConfig(
 ): Promise<ServedOutpost> {
   await writeFile(join(dir, 'config.json'), JSON.stringify(config))
   const main = join(repoRoot, 'dist/cli/main.js')
-  const child = spawn(process.execPath, [main, 'serve', join(dir, 'config.json')], {
+  // As targets.ts: BENCH_OUTPOST_NODE_ARGS="--cpu-prof --cpu-prof-dir=..." profiles the server.
+  const extra = (process.env.BENCH_OUTPOST_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const child = spawn(process.execPath, [...extra, main, 'serve', join(dir, 'config.json')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let errors = ''

@@ -6,7 +6,7 @@
 // /v2/_outpost/ are admin-only; the token realm itself is answered here.
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Action } from '../config/auth.js'
-import { matchRoute, type MatchedRoute } from '../http/route-table.js'
+import { routeOf, type MatchedRoute } from '../http/route-table.js'
 import { checkRepoName, type RegistryRouter } from '../registry/index.js'
 import { isTag } from '../registry/names.js'
 import type { Access, AccessState, Identity } from './access.js'
@@ -45,7 +45,7 @@ export function accessMiddleware(access: Access, router: RegistryRouter): Middle
       if (state.policy.isAdmin(identity.user)) return next()
       throw refusal(c, state, identity, 'the maintenance endpoints are for admins')
     }
-    const route = matchRoute(path)
+    const route = routeOf(c)
     if (!route) return next()
     if (route.name === 'base' || route.name === 'catalog') {
       if (route.name === 'base') c.header('WWW-Authenticate', challenge(c, state.settings))

@@ -12,7 +12,7 @@ import { errorReply } from './errors.js'
 import { listCatalog, listTags } from './listing.js'
 import { deleteManifest, getManifest, putManifest } from './manifests.js'
 import { listReferrers } from './referrers.js'
-import { matchRoute, type MatchedRoute } from './route-table.js'
+import { routeOf, type MatchedRoute } from './route-table.js'
 import type { PullThrough } from '../sync/index.js'
 import { appendUpload, cancelUpload, finishUpload, startUpload, uploadStatus } from './uploads.js'
 
@@ -131,7 +131,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.all('/v2/*', async (c) => {
     // distribution-spec: every /v2/ response names the API version.
     for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value)
-    const route = matchRoute(c.req.path)
+    const route = routeOf(c)
     if (!route) throw new RegistryError('NOT_FOUND', `no such endpoint: ${c.req.path}`)
     c.set('route', route.template)
     const methods = HANDLERS[route.name]

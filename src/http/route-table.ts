@@ -59,6 +59,19 @@ const PATTERNS: Pattern[] = [
   },
 ]
 
+const matched = new WeakMap<object, MatchedRoute | undefined>()
+
+/**
+ * matchRoute of a request's path, matched once per request however many ask (the access gate,
+ * the metrics labels, the handler).
+ */
+export function routeOf(c: { req: { path: string } }): MatchedRoute | undefined {
+  if (matched.has(c)) return matched.get(c)
+  const route = matchRoute(c.req.path)
+  matched.set(c, route)
+  return route
+}
+
 export function matchRoute(pathname: string): MatchedRoute | undefined {
   for (const pattern of PATTERNS) {
     const m = pattern.regex.exec(pathname)
@@ -77,6 +90,7 @@ export function matchRoute(pathname: string): MatchedRoute | undefined {
  * two paths, and a proxy's path rule for `/v2/a/` would not see requests for `a/b`).
  */
 function decodeParam(text: string): string {
+  if (!text.includes('%')) return text // nearly every request: nothing to decode
   return text
     .split(/%2f/i)
     .map((piece) => {

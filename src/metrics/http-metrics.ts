@@ -3,7 +3,7 @@
 // Labels come from the route table's templates, never raw paths, so series stay bounded.
 import type { Hono, MiddlewareHandler } from 'hono'
 import type { AppContext, AppEnv } from '../http/body.js'
-import { matchRoute } from '../http/route-table.js'
+import { routeOf } from '../http/route-table.js'
 import type { OutpostMetrics } from './outpost-metrics.js'
 
 export interface MetricsRouteOptions {
@@ -80,7 +80,7 @@ function observeTransfer(
   const push = method === 'PUT' || method === 'PATCH' || method === 'POST'
   const pull = method === 'GET'
   if (!((push && (route === MANIFEST || UPLOADS.has(route))) || (pull && isDownload(route)))) return
-  const name = matchRoute(c.req.path)?.params.name
+  const name = routeOf(c)?.params.name
   if (!name) return
   if (push) {
     // Content-Length when declared; a chunked body is measured on the socket.
