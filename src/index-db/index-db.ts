@@ -44,6 +44,9 @@ export interface IndexDbOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void
 }
 
+/** How long lmdb-js gathers writes before it commits them as one transaction. */
+const COMMIT_DELAY_MS = 5
+
 // Keys are strings joined with U+001F, which no repository name, digest or session id contains,
 // so a prefix range never spills into a neighbour.
 const SEP = '\x1f'
@@ -104,6 +107,11 @@ export class IndexDb {
         mapSize: 64 * 1024 * 1024,
         noSync: !options.commit,
         noMetaSync: !options.commit,
+        // Gather a few milliseconds of writes into one transaction: a push writes several
+        // records per blob, and a commit per event-loop turn measured ~9% more server CPU per
+        // small image (and, with commit, more fsyncs). Readers see pending writes at once (read,
+        // scan); callers await a write only where a range read must see it.
+        commitDelay: COMMIT_DELAY_MS,
       })
     const moveAside = async (reason: string) => {
       const aside = `${options.path}.broken-${Date.now()}`

@@ -286,10 +286,14 @@ export class BlobStore {
       return (await shared.adopt(key, key, digest)) ? own.size : 0
     }
     if (!db.getHolder(digest.toString(), repo)) {
-      await db.putHolder(digest.toString(), repo, {
-        size: own.size,
-        entered: stampNow(this.options.clock),
-      })
+      // Not awaited, as in recordHeld: the pass goes blob by blob, and the index answers its
+      // own pending writes.
+      void db
+        .putHolder(digest.toString(), repo, {
+          size: own.size,
+          entered: stampNow(this.options.clock),
+        })
+        .catch(() => {})
     }
     const source = await this.linkSource(repo, digest, own.size)
     if (!source) return 0
@@ -366,7 +370,11 @@ export class BlobStore {
       await this.quarantine(repo, digest)
       return null
     }
-    await this.options.db.setVerified(key, { size: result.size, epoch: this.options.epoch })
+    // Not awaited: the index answers its own pending write, and a record lost to a crash only
+    // costs one more hash of these bytes.
+    void this.options.db
+      .setVerified(key, { size: result.size, epoch: this.options.epoch })
+      .catch(() => {})
     return { size: result.size }
   }
 

@@ -72,11 +72,15 @@ export class Referrers {
     const { db, indexes, parse } = this.options
     await db.clearReferrers(repo)
     const doc = await indexes.read(repo)
+    // Every record written before the listing reads them (a range read sees committed records
+    // only), but in one commit rather than one each.
+    const writes: Array<Promise<boolean>> = []
     for (const desc of doc?.manifests ?? []) {
       const parsed = await parse(repo, desc)
       if (!parsed?.subject) continue
-      await db.putReferrer(repo, parsed.subject.digest.toString(), referrerOf(desc, parsed))
+      writes.push(db.putReferrer(repo, parsed.subject.digest.toString(), referrerOf(desc, parsed)))
     }
+    await Promise.all(writes)
     await this.markCurrent(repo)
   }
 }

@@ -197,8 +197,12 @@ async function oldEnough(
   const holder = deps.db.getHolder(digest, repo)
   if (!holder) {
     const info = await deps.driver.stat(layoutKeys.blob(repo, Digest.parse(digest)))
+    // Not awaited (a pass records every unrecorded blob; the index answers its own pending
+    // writes): a record lost to a crash is made again by the next pass.
     if (info)
-      await deps.db.putHolder(digest, repo, { size: info.size, entered: stampNow(deps.clock) })
+      void deps.db
+        .putHolder(digest, repo, { size: info.size, entered: stampNow(deps.clock) })
+        .catch(() => {})
     return delayMs === 0 && info !== null
   }
   return ageMs(holder.entered, deps.clock) >= delayMs
