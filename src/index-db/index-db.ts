@@ -57,7 +57,18 @@ export class IndexDb {
     private readonly db: RootDatabase,
     /** true when this environment was created empty (first start, or after losing the old one) */
     readonly fresh: boolean,
+    private readonly log?: IndexDbOptions['log'],
   ) {}
+
+  /**
+   * A write nobody waits for: the index answers its own pending writes at once (read, scan),
+   * and every record here is a cache of the layout (DESIGN.md invariant 7), so a write lost to
+   * a crash or a failed commit costs a re-hash, a re-index or a session, never data. Waiting
+   * would hold a repository lock, or a loop over every blob, for a commit. A failure is logged.
+   */
+  background(write: Promise<unknown>): void {
+    write.catch((err: unknown) => this.log?.('engine index write failed', { error: String(err) }))
+  }
 
   /**
    * Writes issued but not yet committed. lmdb-js makes a put visible to get() only once its
@@ -130,7 +141,7 @@ export class IndexDb {
     }
     const fresh = db.get('version') === undefined
     if (fresh) await db.put('version', 1)
-    return new IndexDb(db, fresh)
+    return new IndexDb(db, fresh, options.log)
   }
 
   async close(): Promise<void> {

@@ -286,14 +286,12 @@ export class BlobStore {
       return (await shared.adopt(key, key, digest)) ? own.size : 0
     }
     if (!db.getHolder(digest.toString(), repo)) {
-      // Not awaited, as in recordHeld: the pass goes blob by blob, and the index answers its
-      // own pending writes.
-      void db
-        .putHolder(digest.toString(), repo, {
+      db.background(
+        db.putHolder(digest.toString(), repo, {
           size: own.size,
           entered: stampNow(this.options.clock),
-        })
-        .catch(() => {})
+        }),
+      )
     }
     const source = await this.linkSource(repo, digest, own.size)
     if (!source) return 0
@@ -311,18 +309,9 @@ export class BlobStore {
    */
   async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
     const { db, epoch, clock } = this.options
-    // Not awaited: this runs under the repository's lock, the index answers its own pending
-    // writes at once (IndexDb), and the records are a cache — a write lost to a crash costs a
-    // re-hash, never data (DESIGN.md invariant 7).
-    void Promise.all([
-      db.setVerified(layoutKeys.blob(repo, digest), { size, epoch }),
-      db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) }),
-    ]).catch((err: unknown) =>
-      this.options.log('engine index write failed', {
-        digest: digest.toString(),
-        error: String(err),
-      }),
-    )
+    // Under the repository's lock: not waited for (IndexDb.background).
+    db.background(db.setVerified(layoutKeys.blob(repo, digest), { size, epoch }))
+    db.background(db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) }))
     const waiting = lostIn(db, digest, repo)
     if (waiting.length === 0) return
     for (const other of waiting) {
@@ -370,11 +359,8 @@ export class BlobStore {
       await this.quarantine(repo, digest)
       return null
     }
-    // Not awaited: the index answers its own pending write, and a record lost to a crash only
-    // costs one more hash of these bytes.
-    void this.options.db
-      .setVerified(key, { size: result.size, epoch: this.options.epoch })
-      .catch(() => {})
+    const { db } = this.options
+    db.background(db.setVerified(key, { size: result.size, epoch: this.options.epoch }))
     return { size: result.size }
   }
 

@@ -36,16 +36,17 @@ export class Referrers {
   /** Note that the records now describe the current index.json (call under the repo lock). */
   async markCurrent(repo: string): Promise<void> {
     const info = await this.options.indexes.stat(repo)
-    // Not awaited (this runs under the repository's lock): the engine index answers its own
-    // pending writes, and a fact lost to a crash only costs a re-index of the referrers.
+    // Under the repository's lock: not waited for (IndexDb.background); a fact lost to a crash
+    // only costs a re-index of the referrers.
+    const { db } = this.options
     if (info)
-      void this.options.db
-        .setRepoFact(repo, FACT, {
+      db.background(
+        db.setRepoFact(repo, FACT, {
           size: info.size,
           mtimeMs: info.mtimeMs,
           identity: info.identity,
-        })
-        .catch(() => {})
+        }),
+      )
   }
 
   async list(repo: string, subject: string, artifactType?: string): Promise<ReferrerRecord[]> {

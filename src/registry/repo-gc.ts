@@ -197,12 +197,11 @@ async function oldEnough(
   const holder = deps.db.getHolder(digest, repo)
   if (!holder) {
     const info = await deps.driver.stat(layoutKeys.blob(repo, Digest.parse(digest)))
-    // Not awaited (a pass records every unrecorded blob; the index answers its own pending
-    // writes): a record lost to a crash is made again by the next pass.
+    // A pass records every unrecorded blob: not waited for one by one (IndexDb.background).
     if (info)
-      void deps.db
-        .putHolder(digest, repo, { size: info.size, entered: stampNow(deps.clock) })
-        .catch(() => {})
+      deps.db.background(
+        deps.db.putHolder(digest, repo, { size: info.size, entered: stampNow(deps.clock) }),
+      )
     return delayMs === 0 && info !== null
   }
   return ageMs(holder.entered, deps.clock) >= delayMs

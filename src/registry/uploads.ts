@@ -264,17 +264,17 @@ export class UploadSessions {
   }
 
   /**
-   * Record or refresh the session without waiting for the commit: the engine index answers its
-   * own pending writes at once (IndexDb), and a record lost to a crash costs the client a new
-   * session at most (expiry and `state` handle both a record without a file and the reverse).
+   * Record or refresh the session without waiting for the commit (IndexDb.background): a
+   * record lost to a crash costs the client a new session at most (expiry and `state` handle
+   * both a record without a file and the reverse).
    */
   private stamp(repo: string, id: string): void {
-    void this.touch(repo, id).catch(() => {})
+    this.options.db.background(this.touch(repo, id))
   }
 
   /** The session is over: drop its record (a one-request upload never had one). */
   private forget(id: string, state: LiveState): void {
-    if (!state.ephemeral) void this.options.db.deleteSession(id).catch(() => {})
+    if (!state.ephemeral) this.options.db.background(this.options.db.deleteSession(id))
   }
 
   private async touch(repo: string, id: string): Promise<void> {
