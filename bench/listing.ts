@@ -5,7 +5,14 @@
 // listing took are reported, since a server that ignores `?n=` answers in fewer, larger pages.
 import { expectStatus, type RegistryClient } from './client.js'
 import { smallImage } from './payload.js'
-import { inParallel, pushImage, since, type Bench, type Outcome } from './workloads.js'
+import {
+  forEachInParallel,
+  inParallel,
+  pushImage,
+  since,
+  type Bench,
+  type Outcome,
+} from './workloads.js'
 
 const CATALOG_PREFIX = 'bench/catalog'
 const MAX_PAGES = 10_000
@@ -86,12 +93,8 @@ function catalogRepos(bench: Bench): number {
 
 /** Give the catalog something to page through: one small image in each of N repositories. */
 export async function catalogFixture(bench: Bench): Promise<void> {
-  const count = catalogRepos(bench)
-  let next = 0
-  await inParallel(bench.plan.imageConcurrency, async () => {
-    for (let i = next++; i < count; i = next++) {
-      const repo = `${CATALOG_PREFIX}/c${String(i).padStart(4, '0')}`
-      await pushImage(bench.client, repo, smallImage(20_000 + i), 'v1')
-    }
+  await forEachInParallel(catalogRepos(bench), bench.plan.imageConcurrency, async (i) => {
+    const repo = `${CATALOG_PREFIX}/c${String(i).padStart(4, '0')}`
+    await pushImage(bench.client, repo, smallImage(20_000 + i), 'v1')
   })
 }

@@ -2,18 +2,14 @@
 // BENCH_OUTPOST_NODE_ARGS), pushes one blob of MIB MiB, pulls it 3 times without hashing on the
 // client, and leaves the .cpuprofile in PROFILE_DIR.
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-pull.ts [MIB]
-import { mkdirSync } from 'node:fs'
 import { get } from 'node:http'
 import { RegistryClient } from './client.js'
 import { blobDigest, blockPieces, MIB } from './payload.js'
 import { cpuSeconds } from './process-stats.js'
-import { startOutpost } from './targets.js'
+import { startProfiled } from './targets.js'
 
 const mib = Number(process.argv[2] ?? 256)
-const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
-mkdirSync(dir, { recursive: true })
-process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
-const target = await startOutpost(process.cwd(), {}, { shipped: true })
+const { target, dir } = await startProfiled(process.cwd())
 const client = new RegistryClient(target.url, 1)
 const digest = blobDigest(7, mib)
 const pushed = await client.stream(

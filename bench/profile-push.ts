@@ -3,18 +3,14 @@
 // comparison bench does, prints MB/s and the server's CPU seconds for each, and leaves the
 // .cpuprofile in PROFILE_DIR (PROFILE_OUTPUT=1 prints what the server printed, e.g. --trace-gc).
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-push.ts [MIB]
-import { mkdirSync } from 'node:fs'
 import { RegistryClient } from './client.js'
 import { blobDigest } from './payload.js'
 import { cpuSeconds } from './process-stats.js'
-import { startOutpost } from './targets.js'
+import { startProfiled } from './targets.js'
 import { pushChunked, pushMonolithic, type Bench, type Plan } from './workloads.js'
 
 const sizeMiB = Number(process.argv[2] ?? 512)
-const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
-mkdirSync(dir, { recursive: true })
-process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
-const target = await startOutpost(process.cwd(), {}, { shipped: true })
+const { target, dir } = await startProfiled(process.cwd())
 const client = new RegistryClient(target.url, 1)
 const blob = (seed: number) => [{ seed, digest: blobDigest(seed, sizeMiB) }]
 const plan = { sizeMiB, chunkMiB: 8, monolithic: blob(11), chunked: blob(12) } as Partial<Plan>

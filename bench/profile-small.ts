@@ -5,33 +5,23 @@
 // server's CPU per image by thread (main, libuv pool, V8 workers) and the load generator's, and
 // leaves the .cpuprofile in PROFILE_DIR.
 //   npm run build && PROFILE_DIR=/tmp/prof WARM=600 node --import tsx bench/profile-small.ts [N]
-import { mkdirSync } from 'node:fs'
 import { RegistryClient } from './client.js'
 import { smallImage } from './payload.js'
 import { threadCpuSeconds } from './process-stats.js'
-import { startOutpost } from './targets.js'
-import { pushImage } from './workloads.js'
+import { startProfiled } from './targets.js'
+import { forEachInParallel, pushImage } from './workloads.js'
 
 const count = Number(process.argv[2] ?? 400)
 const warm = Number(process.env.WARM ?? 1)
-const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
-mkdirSync(dir, { recursive: true })
-process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
-const target = await startOutpost(process.cwd(), {}, { shipped: true })
+const { target, dir } = await startProfiled(process.cwd())
 const client = new RegistryClient(target.url, 8)
 for (let n = 0; n < warm; n++)
   await pushImage(client, 'bench/warm', smallImage(n + 100_000), `w${n}`)
 const images = Array.from({ length: count }, (_, n) => smallImage(n + 1000))
 const threadsBefore = threadCpuSeconds(target.pid)
 const clientBefore = process.cpuUsage()
-let next = 0
 const began = performance.now()
-await Promise.all(
-  Array.from({ length: 8 }, async () => {
-    for (let n = next++; n < count; n = next++)
-      await pushImage(client, 'bench/small', images[n], `v${n}`)
-  }),
-)
+await forEachInParallel(count, 8, (n) => pushImage(client, 'bench/small', images[n], `v${n}`))
 const seconds = (performance.now() - began) / 1000
 const clientCpu = process.cpuUsage(clientBefore)
 const perImage = (cpuSeconds: number) => `${((cpuSeconds * 1000) / count).toFixed(2)} ms`

@@ -212,6 +212,20 @@ export async function startOutpost(
 }
 
 /**
+ * For the profiling helpers (profile-*.ts): Outpost with the unit's Node options and, unless
+ * BENCH_OUTPOST_NODE_ARGS says otherwise, --cpu-prof writing into PROFILE_DIR.
+ */
+export async function startProfiled(
+  repoRoot: string,
+  options: OutpostOptions = {},
+): Promise<{ target: Target; dir: string }> {
+  const dir = process.env.PROFILE_DIR ?? '/tmp/outpost-profile'
+  await mkdir(dir, { recursive: true })
+  process.env.BENCH_OUTPOST_NODE_ARGS ??= `--cpu-prof --cpu-prof-dir=${dir}`
+  return { target: await startOutpost(repoRoot, {}, { ...options, shipped: true }), dir }
+}
+
+/**
  * distribution 2.8 with Debian's packaged defaults that matter for speed (the in-memory blob
  * descriptor cache) and its access log off, as Outpost logs no requests at level error.
  */

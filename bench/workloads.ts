@@ -190,6 +190,41 @@ export async function inParallel(concurrency: number, worker: (lane: number) => 
   await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)))
 }
 
+/** `task(n)` for every n below `count`, `concurrency` at a time, each lane taking the next n. */
+export async function forEachInParallel(
+  count: number,
+  concurrency: number,
+  task: (n: number) => Promise<void>,
+): Promise<void> {
+  let next = 0
+  await inParallel(concurrency, async () => {
+    for (let n = next++; n < count; n = next++) await task(n)
+  })
+}
+
+/**
+ * Requests for `seconds`, `concurrency` at a time, each lane rotating over `count` targets from
+ * its own start; `request(n)` throws on a wrong answer. Returns requests per second.
+ */
+async function timedRotation(
+  count: number,
+  concurrency: number,
+  seconds: number,
+  request: (n: number) => Promise<void>,
+): Promise<Outcome> {
+  let done = 0
+  const began = process.hrtime.bigint()
+  const deadline = performance.now() + seconds * 1000
+  await inParallel(concurrency, async (lane) => {
+    for (let n = lane % count; performance.now() < deadline; n = (n + concurrency) % count) {
+      await request(n)
+      done++
+    }
+  })
+  const elapsed = since(began)
+  return { value: done / elapsed, unit: 'req/s', seconds: elapsed }
+}
+
 /**
  * Push every small image, `imageConcurrency` at a time, into a repository of this round's own
  * (so every round pushes for real). A failed image is counted and reported, not fatal: the
@@ -200,17 +235,14 @@ export async function pushImages(bench: Bench): Promise<Outcome> {
   const repo = `${SMALL_REPO}/r${bench.attempt}`
   bench.smallRepo = repo
   bench.pushed = []
-  let next = 0
   const failed: string[] = []
   const began = process.hrtime.bigint()
-  await inParallel(plan.imageConcurrency, async () => {
-    for (let n = next++; n < plan.images.length; n = next++) {
-      try {
-        await pushImage(client, repo, plan.images[n], tagOf(n))
-        bench.pushed.push(n)
-      } catch (err) {
-        failed.push(`image ${n}: ${(err as Error).message}`)
-      }
+  await forEachInParallel(plan.images.length, plan.imageConcurrency, async (n) => {
+    try {
+      await pushImage(client, repo, plan.images[n], tagOf(n))
+      bench.pushed.push(n)
+    } catch (err) {
+      failed.push(`image ${n}: ${(err as Error).message}`)
     }
   })
   const seconds = since(began)
@@ -227,25 +259,13 @@ export async function getManifests(bench: Bench): Promise<Outcome> {
   const paths = pushed.map((n) => `/v2/${repo}/manifests/${tagOf(n)}`)
   const digests = pushed.map((n) => plan.images[n].manifestDigest)
   const headers = { Accept: ACCEPT_MANIFESTS }
-  let done = 0
-  const began = process.hrtime.bigint()
-  const deadline = performance.now() + plan.seconds * 1000
-  await inParallel(plan.manifestConcurrency, async (lane) => {
-    for (
-      let n = lane % paths.length;
-      performance.now() < deadline;
-      n = (n + plan.manifestConcurrency) % paths.length
-    ) {
-      const reply = await client.call('GET', paths[n], { headers })
-      if (reply.status !== 200 || reply.headers['docker-content-digest'] !== digests[n]) {
-        expectStatus(reply, 200, `GET manifest ${paths[n]}`)
-        expectDigest(reply.headers['docker-content-digest'], digests[n], 'manifest GET')
-      }
-      done++
+  return timedRotation(paths.length, plan.manifestConcurrency, plan.seconds, async (n) => {
+    const reply = await client.call('GET', paths[n], { headers })
+    if (reply.status !== 200 || reply.headers['docker-content-digest'] !== digests[n]) {
+      expectStatus(reply, 200, `GET manifest ${paths[n]}`)
+      expectDigest(reply.headers['docker-content-digest'], digests[n], 'manifest GET')
     }
   })
-  const seconds = since(began)
-  return { value: done / seconds, unit: 'req/s', seconds }
 }
 
 /** Blob HEADs over the pushed small images' blobs, `manifestConcurrency` at a time. */
@@ -258,25 +278,13 @@ export async function headBlobs(bench: Bench): Promise<Outcome> {
     return image.blobDigests.map((digest, i) => ({ digest, size: image.blobs[i].length }))
   })
   const paths = blobs.map(({ digest }) => `/v2/${repo}/blobs/${digest}`)
-  let done = 0
-  const began = process.hrtime.bigint()
-  const deadline = performance.now() + plan.seconds * 1000
-  await inParallel(plan.manifestConcurrency, async (lane) => {
-    for (
-      let n = lane % paths.length;
-      performance.now() < deadline;
-      n = (n + plan.manifestConcurrency) % paths.length
-    ) {
-      const reply = await client.call('HEAD', paths[n])
-      expectStatus(reply, 200, `HEAD ${paths[n]}`)
-      if (Number(reply.headers['content-length']) !== blobs[n].size) {
-        throw new Error(`HEAD ${paths[n]}: Content-Length ${reply.headers['content-length']}`)
-      }
-      done++
+  return timedRotation(paths.length, plan.manifestConcurrency, plan.seconds, async (n) => {
+    const reply = await client.call('HEAD', paths[n])
+    expectStatus(reply, 200, `HEAD ${paths[n]}`)
+    if (Number(reply.headers['content-length']) !== blobs[n].size) {
+      throw new Error(`HEAD ${paths[n]}: Content-Length ${reply.headers['content-length']}`)
     }
   })
-  const seconds = since(began)
-  return { value: done / seconds, unit: 'req/s', seconds }
 }
 
 /** Small images pushed by the warm-up: enough for a JIT to have compiled the push path. */
@@ -289,12 +297,9 @@ export const WARM_UP_IMAGES = 50
  */
 export async function warmUp(client: RegistryClient, image: SmallImage): Promise<void> {
   for (let i = 0; i < 20; i++) expectStatus(await client.call('GET', '/v2/'), 200, 'GET /v2/')
-  let next = 0
-  await inParallel(8, async () => {
-    for (let n = next++; n < WARM_UP_IMAGES; n = next++) {
-      await pushImage(client, 'bench/warmup', smallImage(WARM_UP_SEED + n), `w${n}`)
-    }
-  })
+  await forEachInParallel(WARM_UP_IMAGES, 8, (n) =>
+    pushImage(client, 'bench/warmup', smallImage(WARM_UP_SEED + n), `w${n}`),
+  )
   await pushImage(client, 'bench/warmup', image, 'warm')
   const headers = { Accept: ACCEPT_MANIFESTS }
   for (let i = 0; i < 200; i++) {
