@@ -62,7 +62,7 @@ export interface UploadSessionsOptions {
  * small blobs (configs, small layers) are most of a push by count, and a file create, an append
  * and a rename per blob cost more than the bytes. Bounded so concurrent pushes stay cheap.
  */
-export const WHOLE_BODY_LIMIT = 256 * 1024
+const WHOLE_BODY_LIMIT = 256 * 1024
 
 export class UploadSessions {
   private readonly live = new Map<string, LiveState>()
