@@ -1,7 +1,9 @@
-// `outpost gc <config> [--dry-run]`: one offline pass against a storage, printing what was (or
-// would be) removed and the bytes freed; refused while a server holds the storage.
+// `outpost gc [config] [--dry-run]`: one offline pass against a storage, printing what was (or
+// would be) removed and the bytes freed; refused while a server holds the storage, except
+// --dry-run, which writes nothing and lists what the real pass then removes.
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
 import { pushBlob } from './helpers/api.js'
@@ -10,6 +12,7 @@ import {
   childServer,
   inMemoryRegistry,
   layoutFiles,
+  listFiles,
   makeImage,
   pushImage,
   scratchDirs,
@@ -27,19 +30,29 @@ async function configFile(storage: Record<string, unknown>): Promise<string> {
 }
 
 const bytesOf = (blobs: Buffer[]) => blobs.reduce((n, b) => n + b.length, 0)
-const blobsOf = (image: TestImage) => [image.manifest, image.config, ...image.layers]
+/** A manifest removed is listed once, as a manifest: its blobs are its config and layers. */
+const blobsOf = (image: TestImage) => [image.config, ...image.layers]
+
+interface Removed {
+  manifest: string
+  /** the blobs listed besides the manifest */
+  blobs: Buffer[]
+  /** the bytes freed: the manifest's and the blobs' */
+  bytes: number
+}
 
 interface Garbage {
   root: string
   kept: TestImage
   /** what a pass at gcDelay 0 removes from `app`, and from `gone` (emptied) */
-  app: { manifest: string; blobs: Buffer[] }
-  gone: { manifest: string; blobs: Buffer[] }
+  app: Removed
+  gone: Removed
 }
 
 /** A root with a tagged image to keep, and one of each kind of garbage. */
-async function storageWithGarbage(): Promise<Garbage> {
-  const root = await dir()
+async function storageWithGarbage(at?: string): Promise<Garbage> {
+  const root = at ?? (await dir())
+  await mkdir(root, { recursive: true })
   const reg = await inMemoryRegistry({ root })
   try {
     const kept = makeImage('kept', 2)
@@ -52,26 +65,51 @@ async function storageWithGarbage(): Promise<Garbage> {
     assert.equal((await pushImage(reg.request, 'gone', gone, 'v1')).status, 201)
     const del = await reg.request('/v2/gone/manifests/v1', { method: 'DELETE' })
     assert.equal(del.status, 202)
-    return {
-      root,
-      kept,
-      app: { manifest: untagged.digest, blobs: [...blobsOf(untagged), orphan] },
-      gone: { manifest: gone.digest, blobs: blobsOf(gone) },
+    const removed = (image: TestImage, extra: Buffer[] = []): Removed => {
+      const blobs = [...blobsOf(image), ...extra]
+      return { manifest: image.digest, blobs, bytes: image.manifest.length + bytesOf(blobs) }
     }
+    return { root, kept, app: removed(untagged, [orphan]), gone: removed(gone) }
   } finally {
     await reg.close()
   }
 }
 
 /** The lines a pass prints for one repository. */
-function expectRepoReport(stdout: string, repo: string, verb: string, garbage: Garbage['app']) {
+function expectRepoReport(stdout: string, repo: string, verb: string, garbage: Removed) {
   const n = garbage.blobs.length
   assert.ok(
-    stdout.includes(`${repo}: ${verb} 1 manifests, ${n} blobs, ${bytesOf(garbage.blobs)} bytes\n`),
+    stdout.includes(`${repo}: ${verb} 1 manifests, ${n} blobs, ${garbage.bytes} bytes\n`),
     stdout,
   )
   assert.ok(stdout.includes(`  manifest ${garbage.manifest}\n`), stdout)
+  // The manifest is not listed (or counted) again as a blob.
+  assert.ok(!stdout.includes(`  blob ${garbage.manifest}\n`), stdout)
   for (const blob of garbage.blobs) assert.ok(stdout.includes(`  blob ${sha256(blob)}\n`), stdout)
+}
+
+/** A pass's listing, the dry run's wording made the real pass's, without the timed summary. */
+function listing(stdout: string): string[] {
+  return stdout
+    .replaceAll('would be removed', 'removed')
+    .replaceAll('would remove', 'removed')
+    .split('\n')
+    .filter((line) => line !== '' && !/bytes (would be )?freed/.test(line))
+}
+
+/** Every file under `root` with its size, mtime and hash, LMDB's reader table aside. */
+async function snapshot(root: string): Promise<string[]> {
+  const out: string[] = []
+  // lock.mdb is LMDB's shared reader table: a read-only reader registers there (LMDB's
+  // coordination, not data); the index's data.mdb is compared like every other file.
+  for (const f of (await listFiles(root)).filter((f) => !f.endsWith('/lock.mdb'))) {
+    const info = await stat(join(root, f))
+    const hash = createHash('sha256')
+      .update(await readFile(join(root, f)))
+      .digest('hex')
+    out.push(`${f} ${info.size} ${info.mtimeMs} ${hash}`)
+  }
+  return out
 }
 
 describe('outpost gc', () => {
@@ -82,14 +120,15 @@ describe('outpost gc', () => {
     config = await configFile({ rootDirectory: g.root, gcDelay: '0s' })
   })
 
-  it('--dry-run prints what would be removed and the bytes, and removes nothing', async () => {
-    const before = await layoutFiles(g.root)
+  it('--dry-run prints what would be removed and the bytes, and writes nothing', async () => {
+    const before = await snapshot(g.root)
     const r = await runOutpost(['gc', config, '--dry-run'])
     assert.equal(r.code, 0, r.stderr)
     expectRepoReport(r.stdout, 'app', 'would remove', g.app)
     expectRepoReport(r.stdout, 'gone', 'would remove', g.gone)
+    assert.match(r.stdout, /^gone: repository would be removed \(empty\)$/m)
     const blobs = g.app.blobs.length + g.gone.blobs.length
-    const bytes = bytesOf([...g.app.blobs, ...g.gone.blobs])
+    const bytes = g.app.bytes + g.gone.bytes
     assert.match(
       r.stdout,
       new RegExp(
@@ -97,19 +136,22 @@ describe('outpost gc', () => {
         'm',
       ),
     )
-    assert.doesNotMatch(r.stdout, /repository removed/)
-    assert.deepEqual(await layoutFiles(g.root), before)
+    // Nothing at all: not the layout, not the engine index, no lock or clean-stop marker.
+    assert.deepEqual(await snapshot(g.root), before)
   })
 
-  it('removes, and prints the same counts', async () => {
+  it('removes, and prints the same counts and the listing the dry run printed', async () => {
+    const dry = await runOutpost(['gc', config, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
     const before = await layoutFiles(g.root)
     const r = await runOutpost(['gc', config])
     assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(listing(r.stdout), listing(dry.stdout))
     expectRepoReport(r.stdout, 'app', 'removed', g.app)
     expectRepoReport(r.stdout, 'gone', 'removed', g.gone)
     assert.match(r.stdout, /^gone: repository removed \(empty\)$/m)
     const blobs = g.app.blobs.length + g.gone.blobs.length
-    const bytes = bytesOf([...g.app.blobs, ...g.gone.blobs])
+    const bytes = g.app.bytes + g.gone.bytes
     assert.match(
       r.stdout,
       new RegExp(
@@ -119,8 +161,8 @@ describe('outpost gc', () => {
     )
     const left = await layoutFiles(g.root)
     const removed = before.filter((f) => !left.includes(f))
-    for (const blob of g.app.blobs)
-      assert.ok(removed.includes(`app/blobs/sha256/${sha256(blob).slice(7)}`), `${removed}`)
+    for (const digest of [g.app.manifest, ...g.app.blobs.map(sha256)])
+      assert.ok(removed.includes(`app/blobs/sha256/${digest.slice(7)}`), `${removed}`)
     assert.ok(!left.some((f) => f.startsWith('gone/')), `${left}`)
 
     const reg = await inMemoryRegistry({ root: g.root })
@@ -171,24 +213,50 @@ describe('outpost gc', () => {
     const garbage = await storageWithGarbage()
     const file = await configFile({ rootDirectory: garbage.root, gcDelay: '0s' })
     const server = await childServer(garbage.root, { gc: false })
+    let dry
     try {
       const before = await layoutFiles(garbage.root)
-      for (const args of [
-        ['gc', file],
-        ['gc', file, '--dry-run'],
-      ]) {
-        const r = await runOutpost(args)
-        assert.equal(r.code, 1, r.stdout + r.stderr)
-        assert.match(r.stderr, /storage is in use by serve/)
-        assert.deepEqual(await layoutFiles(garbage.root), before)
-      }
+      const r = await runOutpost(['gc', file])
+      assert.equal(r.code, 1, r.stdout + r.stderr)
+      assert.match(r.stderr, /storage is in use by serve/)
+      assert.deepEqual(await layoutFiles(garbage.root), before)
+      // --dry-run takes no lock and writes nothing, so it runs beside the server.
+      dry = await runOutpost(['gc', file, '--dry-run'])
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr)
+      expectRepoReport(dry.stdout, 'app', 'would remove', garbage.app)
+      assert.match(dry.stdout, /^gone: repository would be removed \(empty\)$/m)
+      assert.deepEqual(await layoutFiles(garbage.root), before)
     } finally {
       await server.kill('SIGTERM')
     }
-    // Once the server has stopped, the same command runs.
+    // Once the server has stopped, the same command runs, and removes what the dry run listed.
     const r = await runOutpost(['gc', file])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /removed 2 manifests/)
+    assert.deepEqual(listing(r.stdout), listing(dry.stdout))
+  })
+
+  it('without a config file works on ./data, as serve does; no ./data: exit 1, nothing made', async () => {
+    const cwd = await dir('outpost-gc-cwd-')
+    const none = await runOutpost(['gc', '--dry-run'], cwd)
+    assert.equal(none.code, 1, none.stdout + none.stderr)
+    assert.match(none.stderr, /data does not exist: without a config file, gc works on \.\/data/)
+    assert.deepEqual(await listFiles(cwd), [])
+
+    await storageWithGarbage(join(cwd, 'data'))
+    // The zero-config default's gcDelay is 1h: the fresh garbage is too young to go, but both
+    // repositories of ./data are looked at.
+    for (const args of [['gc', '--dry-run'], ['gc']]) {
+      const r = await runOutpost(args, cwd)
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(
+        r.stdout,
+        /^(dry run: )?2 repositories, (would remove|removed) 0 manifests and 0 blobs/m,
+      )
+    }
+    const scrub = await runOutpost(['scrub'], cwd)
+    assert.equal(scrub.code, 0, scrub.stderr)
+    assert.match(scrub.stdout, /^3 images in 2 repositories, 3 ok, 0 problems/m)
   })
 
   it('exits 2 on a bad config, a missing file, or wrong arguments', async () => {
@@ -203,9 +271,9 @@ describe('outpost gc', () => {
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /cannot read/)
 
-    const none = await runOutpost(['gc'])
-    assert.equal(none.code, 2)
-    assert.match(none.stderr, /gc takes exactly one config file/)
+    const two = await runOutpost(['gc', bad, bad])
+    assert.equal(two.code, 2)
+    assert.match(two.stderr, /gc takes at most one config file/)
     assert.deepEqual(await layoutFiles(root), [])
   })
 })

@@ -1,9 +1,12 @@
-// `outpost gc <config.json> [--dry-run]`: one garbage-collection pass against the storage, offline:
-// every store (the default one and each subpath), each with its own gcDelay and retention.
+// `outpost gc [config.json] [--dry-run]`: one garbage-collection pass against the storage,
+// offline: every store (the default one and each subpath), each with its own gcDelay and
+// retention. --dry-run reads a read-only view (no lock, nothing written), so it also runs beside
+// a server, and lists what the real pass would remove: the same lines, "would" in them.
 import type { OutpostConfig } from '../config/index.js'
 import { GarbageCollector, type GcPassResult } from '../gc/index.js'
 import { storeLabel } from '../server/stores.js'
-import { withStorage } from './offline.js'
+import { ReadOnlyStorageError } from '../storage/read-only.js'
+import { OfflineError, withStorage, withStorageView, type OfflineStore } from './offline.js'
 
 export async function runGcCommand(
   config: OutpostConfig,
@@ -18,9 +21,9 @@ export async function runGcCommand(
     `${result.manifests} manifests and ${result.blobs} blobs, ${result.bytes} bytes ` +
     `${dryRun ? 'would be ' : ''}freed (${result.ms} ms)`
   const several = config.storage.subPaths !== undefined
-  const results = await withStorage(config, dryRun ? 'gc --dry-run' : 'gc', log, async (store) => {
+  const pass = async (store: OfflineStore) => {
     const collector = new GarbageCollector({
-      registry: store.storage.registry,
+      registry: store.registry,
       delayMs: store.config.gc.delayMs,
       retention: store.config.retention,
       log: () => {},
@@ -36,12 +39,28 @@ export async function runGcCommand(
       for (const digest of repo.retainedByDryRun ?? [])
         out(`  manifest ${digest} kept: retention dry run would remove it`)
     }
-    for (const repo of result.removedRepositories) out(`${repo}: repository removed (empty)`)
+    for (const repo of result.removedRepositories)
+      out(`${repo}: repository ${dryRun ? 'would be removed' : 'removed'} (empty)`)
     // With subPaths, each store's own line, then the total over all of them.
     if (several)
       out(`store ${storeLabel(store)} (${store.config.rootDirectory}): ${summary(result)}`)
     return result
-  })
+  }
+  let results: GcPassResult[]
+  try {
+    results = dryRun
+      ? await withStorageView(config, pass)
+      : await withStorage(config, 'gc', log, (store) =>
+          pass({ route: store.route, config: store.config, registry: store.storage.registry }),
+        )
+  } catch (err) {
+    if (!(err instanceof ReadOnlyStorageError)) throw err
+    // A dry run met something only a write resolves (a damaged manifest the pass quarantines).
+    throw new OfflineError(
+      `gc --dry-run stopped: ${err.key} would have to be written (a damaged blob is ` +
+        'quarantined); run "outpost scrub" to find and deal with it',
+    )
+  }
   const total = results.reduce(add)
   out(summary(total))
   return total

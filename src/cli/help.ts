@@ -4,9 +4,10 @@ export const MAIN_HELP = `outpost - an OCI registry for edge and IoT hardware
 Usage:
   outpost serve [config.json]     serve the registry (no config: 127.0.0.1:5000, storing under ./data)
   outpost verify <config.json>    check a configuration file without serving
-  outpost gc <config.json> [--dry-run]
+  outpost gc [config.json] [--dry-run]
                                   one garbage-collection pass while no server runs
-  outpost scrub <config.json> [--json]
+                                  (--dry-run lists what it would remove, also beside a server)
+  outpost scrub [config.json] [--json]
                                   verify every blob's hash now; exit 1 when anything is damaged
   outpost sync --to|--from <target> [--repos GLOB] [--config FILE]
                                   copy repositories to or from an S3 bucket (uplink.targets)
@@ -46,31 +47,37 @@ Example:
   outpost verify /etc/outpost/config.json
 `
 
-export const GC_HELP = `outpost gc <config.json> [--dry-run]
+export const GC_HELP = `outpost gc [config.json] [--dry-run]
 
 Runs one garbage-collection pass over the storage of the given configuration (every store: the
-default one and each of storage.subPaths) and prints what was removed (or, with --dry-run, what
-would be) and the bytes freed. Each store uses its own gcDelay and retention policies.
+default one and each of storage.subPaths; no config file: ./data, as "outpost serve" without one)
+and prints what was removed and the bytes freed: each manifest once, each other blob, and each
+repository removed because nothing was left in it. Each store uses its own gcDelay and retention.
 It refuses to run while a server holds the storage: the server collects garbage online on its
 own schedule (storage.gc, gcDelay, gcInterval).
+--dry-run writes nothing at all and takes no lock, so it also runs while a server does; it lists
+what a pass would remove now, in the same lines ("would remove", "would be removed").
 
 Examples:
+  outpost gc --dry-run
   outpost gc /etc/outpost/config.json --dry-run
   systemctl stop outpost && outpost gc /etc/outpost/config.json && systemctl start outpost
 `
 
-export const SCRUB_HELP = `outpost scrub <config.json> [--json]
+export const SCRUB_HELP = `outpost scrub [config.json] [--json]
 
 Runs one scrub pass over the storage of the given configuration (every store: the default one
-and each of storage.subPaths): the layout files must parse, and every manifest, config and layer
-reachable from each repository's index.json must exist, have its descriptor's size and hash to
-its digest. Bytes shared by hard links are hashed once.
+and each of storage.subPaths; no config file: ./data, as "outpost serve" without one): the
+layout files must parse, and every manifest, config and layer reachable from each repository's
+index.json must exist, have its descriptor's size and hash to its digest. Bytes shared by hard
+links are hashed once.
 A corrupt blob is moved to _outpost/quarantine/ (out of every repository linking it); the next
 push of that content restores it. Prints a REPOSITORY TAG STATUS AFFECTED-BLOB ERROR table, or
 JSON with --json. Exits 0 when everything is intact, 1 when anything is affected. Refuses while a
 server holds the storage: the server scrubs on its own schedule (extensions.scrub).
 
 Examples:
+  outpost scrub
   outpost scrub /etc/outpost/config.json
   outpost scrub /etc/outpost/config.json --json | jq '.affected'
 `

@@ -89,7 +89,7 @@ async function verifyCommand(args: string[]): Promise<void> {
   }
 }
 
-/** gc and scrub: `<config.json> [flag]`, one pass over the storage, a clear failure otherwise. */
+/** gc and scrub: `[config.json] [flag]`, one pass over the storage, a clear failure otherwise. */
 async function offlineCommand(
   args: string[],
   command: string,

@@ -1,7 +1,9 @@
 // The engine's index: LMDB through lmdb-js at <root>/_outpost/index. It only accelerates; the
 // layout is the truth (DESIGN.md invariant 7). An index that cannot be opened is moved aside and
 // a fresh one starts empty, to be refilled lazily and by a background pass.
-import { rename } from 'node:fs/promises'
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
 import { makeDirs } from '../fsync/index.js'
 import { probeIndex } from './probe.js'
@@ -79,6 +81,7 @@ export class IndexDb {
   private readonly pending = new Map<string, { value: unknown }>()
 
   private write(key: string, value: unknown): Promise<boolean> {
+    if (this.readOnly) throw new Error(`the engine index is open read-only (writing ${key})`)
     const entry = { value }
     this.pending.set(key, entry)
     const done = value === undefined ? this.db.remove(key) : this.db.put(key, value)
@@ -144,8 +147,34 @@ export class IndexDb {
     return new IndexDb(db, fresh, options.log)
   }
 
+  /**
+   * A view that never writes the environment at `path` (gc --dry-run, which may run beside the
+   * server that owns it: LMDB readers in other processes are safe, MVCC). Nothing is moved
+   * aside or initialised; an index that fails the probe is an error. Where there is no index
+   * yet, an empty scratch one in the temporary directory stands in (every record absent, as
+   * the real pass would find them), removed on close. Writing to the view throws.
+   */
+  static async openReadOnly(path: string): Promise<IndexDb> {
+    if (!(await stat(join(path, 'data.mdb')).catch(() => null))) {
+      const scratch = await mkdtemp(join(tmpdir(), 'outpost-index-view-'))
+      const db = await IndexDb.open({ path: scratch, commit: false })
+      db.readOnly = true
+      db.onClose = () => rm(scratch, { recursive: true, force: true })
+      return db
+    }
+    if (!(await probeIndex(path))) throw new Error(`the engine index at ${path} cannot be read`)
+    const db = new IndexDb(open({ path, compression: false, readOnly: true }), false)
+    db.readOnly = true
+    return db
+  }
+
+  /** set by openReadOnly: every write is refused */
+  private readOnly = false
+  private onClose?: () => Promise<void>
+
   async close(): Promise<void> {
     await this.db.close()
+    await this.onClose?.()
   }
 
   // --- blobs whose bytes were hashed in a given run -------------------------------------------

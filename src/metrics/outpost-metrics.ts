@@ -138,7 +138,7 @@ export class OutpostMetrics {
     )
     counter(
       'outpost_gc_deleted_blobs_total',
-      'blobs removed by GC',
+      'blobs removed by GC (configs, layers; a removed manifest counts once, as a manifest)',
       each((s) => s.gc().blobsRemoved),
     )
     counter(

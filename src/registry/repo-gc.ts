@@ -84,24 +84,29 @@ export async function collectRepository(
       await dropManifests(deps, repo, dead, marks.parsed)
     }
 
+    // A removed manifest's own file goes in the sweep below; it is listed (and counted) once,
+    // as a manifest, its bytes with the freed ones.
+    const removedManifests = new Set(result.manifests)
     let remaining = 0
     for (const algorithm of ALGORITHMS) {
       for await (const entry of deps.driver.list(layoutKeys.blobAlgorithmDir(repo, algorithm))) {
         if (entry.isPrefix) continue
         const digest = `${algorithm}:${entry.name}`
-        if (marks.blobs.has(digest) || !(await oldEnough(deps, repo, digest, policy.delayMs))) {
+        if (marks.blobs.has(digest) || !(await oldEnough(deps, repo, digest, policy))) {
           remaining++
           continue
         }
         const info = await deps.driver.stat(layoutKeys.blob(repo, { algorithm, hex: entry.name }))
-        result.blobs.push(digest)
+        if (!removedManifests.has(digest)) result.blobs.push(digest)
         // Bytes another repository still links to are not freed by removing this name.
         if (info && (info.links ?? 1) <= 1) result.bytes += info.size
         if (!policy.dryRun) await deps.blobs.delete(repo, Digest.parse(digest))
       }
     }
-    if (!policy.dryRun && remaining === 0 && marks.manifests.size === 0) {
-      result.repositoryRemoved = await removeIfEmpty(deps, repo)
+    if (remaining === 0 && marks.manifests.size === 0) {
+      result.repositoryRemoved = policy.dryRun
+        ? !(await hasUploads(deps, repo))
+        : await removeIfEmpty(deps, repo)
     }
     return result
   })
@@ -150,7 +155,10 @@ async function markLive(
   }
   for (const desc of untagged) {
     // Young untagged manifests may be the children of an index being pushed right now.
-    const young = !(await oldEnough(deps, repo, desc.digest, policy.manifestDelayMs))
+    const young = !(await oldEnough(deps, repo, desc.digest, {
+      delayMs: policy.manifestDelayMs,
+      dryRun: policy.dryRun,
+    }))
     const parsed = await parse(deps, repo, marks, desc)
     if (young || (!policy.deleteUntagged && !parsed?.subject)) await mark(deps, repo, marks, desc)
   }
@@ -187,18 +195,21 @@ async function dropManifests(
   await deps.referrers.markCurrent(repo)
 }
 
-/** Whether `digest` entered the repository at least `delayMs` ago. Unrecorded counts as new. */
+/**
+ * Whether `digest` entered the repository at least `delay` ago. Unrecorded counts as new (and
+ * is recorded now, except in a dry run, which writes nothing: it answers as the pass would).
+ */
 async function oldEnough(
   deps: RepoGcDeps,
   repo: string,
   digest: string,
-  delayMs: number,
+  { delayMs, dryRun }: { delayMs: number; dryRun: boolean },
 ): Promise<boolean> {
   const holder = deps.db.getHolder(digest, repo)
   if (!holder) {
     const info = await deps.driver.stat(layoutKeys.blob(repo, Digest.parse(digest)))
     // A pass records every unrecorded blob: not waited for one by one (IndexDb.background).
-    if (info)
+    if (info && !dryRun)
       deps.db.background(
         deps.db.putHolder(digest, repo, { size: info.size, entered: stampNow(deps.clock) }),
       )
@@ -207,9 +218,15 @@ async function oldEnough(
   return ageMs(holder.entered, deps.clock) >= delayMs
 }
 
+/** Whether an upload session is open in the repository (which keeps it). */
+async function hasUploads(deps: RepoGcDeps, repo: string): Promise<boolean> {
+  for await (const _ of deps.staging.list(layoutKeys.uploadsDir(repo))) return true
+  return false
+}
+
 /** A repository with nothing left (no manifests, blobs or uploads) leaves the catalog. */
 async function removeIfEmpty(deps: RepoGcDeps, repo: string): Promise<boolean> {
-  for await (const _ of deps.staging.list(layoutKeys.uploadsDir(repo))) return false
+  if (await hasUploads(deps, repo)) return false
   // An upload finishing meanwhile (its publish does not take this lock) has renamed its bytes
   // from .uploads/ into blobs/ since the sweep listed them: look again, in this order, so a
   // blob caught between the two places is seen in one of them.

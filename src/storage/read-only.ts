@@ -41,6 +41,11 @@ export interface ReadOnlyDriverOptions {
   state?: { prefix: string; driver: StorageDriver }
   /** the subject of a refused write of `key`, for the message ("repository usb/alpine") */
   describe?: (key: string) => string
+  /**
+   * keep the inner driver's hard-link counts in stat: a read-only view of a store Outpost owns
+   * (gc --dry-run), where they tell which bytes a removal would free
+   */
+  linkCounts?: boolean
 }
 
 export class ReadOnlyDriver implements StorageDriver {
@@ -96,7 +101,8 @@ export class ReadOnlyDriver implements StorageDriver {
     if (inner === undefined || inner === '') return null
     const info = await this.inner.stat(inner)
     // A hard-link count or a reference target says nothing the store may act on here.
-    return info && { size: info.size, mtimeMs: info.mtimeMs, identity: info.identity }
+    const links = this.options.linkCounts ? { links: info?.links } : {}
+    return info && { size: info.size, mtimeMs: info.mtimeMs, identity: info.identity, ...links }
   }
 
   async *list(prefix: string): AsyncIterable<ListEntry> {

@@ -1,0 +1,51 @@
+// A read-only view of one store, for what only looks (gc --dry-run): no lock is taken, so it
+// works while a server owns the store, and nothing is written anywhere in it. The layout is read
+// through a ReadOnlyDriver (every write throws) keeping the link counts a GC reckons its freed
+// bytes with; the engine index is opened read-only (LMDB readers in other processes are safe);
+// no clean-stop marker is taken, no staging is cleared, and no remote lock table is opened:
+// repository locks are in-process, since nothing here changes what they guard.
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { INDEX_DB_DIR } from '../fs-layout/index.js'
+import { IndexDb } from '../index-db/index.js'
+import { Registry } from '../registry/index.js'
+import { ReadOnlyDriver } from '../storage/read-only.js'
+import { openBackends } from './backends.js'
+import { RootMissingError, type StoreConfig } from './store.js'
+
+export interface StoreView {
+  registry: Registry
+  close(): Promise<void>
+}
+
+/** Why a view cannot do what was asked: it would have to write (a damaged blob to quarantine). */
+export const VIEW_SOURCE = 'a read-only view'
+
+export async function viewStore(store: StoreConfig): Promise<StoreView> {
+  const root = store.rootDirectory
+  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+  const backends = await openBackends({ ...store, remoteCache: undefined })
+  try {
+    const readOnly = (driver: typeof backends.driver) =>
+      new ReadOnlyDriver(driver, { source: VIEW_SOURCE, linkCounts: true })
+    const db = await IndexDb.openReadOnly(join(root, INDEX_DB_DIR))
+    const registry = new Registry({
+      driver: readOnly(backends.driver),
+      staging: backends.staging && readOnly(backends.staging),
+      db,
+      epoch: 'read-only view',
+      log: () => {},
+      dedupe: false,
+    })
+    return {
+      registry,
+      async close() {
+        await db.close()
+        await backends.close()
+      },
+    }
+  } catch (err) {
+    await backends.close()
+    throw err
+  }
+}
