@@ -2,7 +2,7 @@
 // AFFECTED-BLOB ERROR table (or JSON), exit 0 when clean and 1 when anything is affected; it
 // refuses while a server holds the storage.
 import assert from 'node:assert/strict'
-import { access, writeFile } from 'node:fs/promises'
+import { access, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { blobPath } from './helpers/dedupe.js'
@@ -188,14 +188,22 @@ describe('outpost scrub', () => {
     assert.equal(res.stdout, '')
   })
 
-  it('prints its usage with --help, and asks for a config file without one', async () => {
+  it('prints its usage with --help; without a config file works on ./data (none: exit 1)', async () => {
     const help = await runOutpost(['scrub', '--help'])
     assert.equal(help.code, 0)
-    assert.match(help.stdout, /^outpost scrub <config\.json> \[--json\]\n/)
+    assert.match(help.stdout, /^outpost scrub \[config\.json\] \[--json\]\n/)
     assert.match(help.stdout, /Exits 0 when everything is intact, 1 when anything is affected/)
-    assert.match(help.stdout, /Examples:\n {2}outpost scrub \/etc\/outpost\/config\.json\n/)
-    const bare = await runOutpost(['scrub'])
-    assert.equal(bare.code, 2)
-    assert.match(bare.stderr, /scrub takes exactly one config file/)
+    assert.match(
+      help.stdout,
+      /Examples:\n {2}outpost scrub\n {2}outpost scrub \/etc\/outpost\/config\.json\n/,
+    )
+    const cwd = await dir()
+    const bare = await runOutpost(['scrub'], cwd)
+    assert.equal(bare.code, 1)
+    assert.match(bare.stderr, /data does not exist: without a config file, scrub works on \.\/data/)
+    assert.equal(await readdir(cwd).then((names) => names.length), 0, 'nothing is created')
+    const two = await runOutpost(['scrub', 'a.json', 'b.json'], cwd)
+    assert.equal(two.code, 2)
+    assert.match(two.stderr, /scrub takes at most one config file/)
   })
 })
