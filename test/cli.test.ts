@@ -53,7 +53,7 @@ describe('version and help', () => {
     assert.match(main.stdout, /^Usage:/m)
     assert.match(main.stdout, /outpost serve \[config\.json\]/)
     assert.match(main.stdout, /outpost verify <config\.json>/)
-    assert.match(main.stdout, /outpost gc <config\.json> \[--dry-run\]/)
+    assert.match(main.stdout, /outpost gc \[config\.json\] \[--dry-run\]/)
     assert.match(main.stdout, /^Examples:\n {2}outpost serve\n/m)
 
     const serve = await runOutpost(['serve', '--help'])
@@ -223,11 +223,15 @@ describe('outpost gc', () => {
       const r = await runOutpost(args)
       assert.equal(r.code, 0, r.stderr)
       assert.equal(r.stderr, '')
-      assert.match(r.stdout, /^outpost gc <config\.json> \[--dry-run\]\n/)
+      assert.match(r.stdout, /^outpost gc \[config\.json\] \[--dry-run\]\n/)
       assert.match(r.stdout, /--dry-run/)
       assert.match(r.stdout, /gcDelay/)
       assert.match(r.stdout, /refuses to run while a server holds the storage/)
-      assert.match(r.stdout, /^Examples:\n {2}outpost gc \S+\.json --dry-run\n/m)
+      assert.match(r.stdout, /also runs while a server does/)
+      assert.match(
+        r.stdout,
+        /^Examples:\n {2}outpost gc --dry-run\n {2}outpost gc \S+\.json --dry-run\n/m,
+      )
     }
   })
 
@@ -235,6 +239,6 @@ describe('outpost gc', () => {
     const r = await runOutpost(['--help'])
     assert.equal(r.code, 0)
     const usage = r.stdout.slice(r.stdout.indexOf('Usage:'), r.stdout.indexOf('Examples:'))
-    assert.match(usage, /outpost gc <config\.json> \[--dry-run\]\s+one garbage-collection pass/)
+    assert.match(usage, /outpost gc \[config\.json\] \[--dry-run\]\s+one garbage-collection pass/)
   })
 })
