@@ -4,7 +4,7 @@
 // an import while a server holds the storage goes through that server's HTTP API.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { before, describe, it } from 'node:test'
@@ -25,6 +25,7 @@ import {
 import {
   haveCommand,
   layoutFiles,
+  listFiles,
   REPO_ROOT,
   scratchDirs,
   sha256,
@@ -75,6 +76,13 @@ async function stored(
   const bytes = await readFile(join(root, repo, 'blobs', 'sha256', desc.digest.slice(7)))
   assert.equal(sha256(bytes), desc.digest)
   return { digest: desc.digest, body: JSON.parse(bytes.toString()) }
+}
+
+/** The bytes of every file under `dir`. */
+async function dirBytes(dir: string): Promise<number> {
+  let n = 0
+  for (const f of await listFiles(dir)) n += (await stat(join(dir, f))).size
+  return n
 }
 
 /** Every blob of an OCI layout directory hashes to its name; returns the names. */
@@ -445,6 +453,44 @@ describe('import and export', { concurrency: false }, () => {
       ),
     )
     assert.ok(lines.every((l) => typeof l.rate === 'number' && 'etaSeconds' in l))
+  })
+
+  it("reports an export's progress in the bytes it writes: the total is the output's size", async () => {
+    const s = await store()
+    await cli('import', [layout, '--repo', 'size/app', '--config', s.config])
+    const gzipBytes = amd.layers.reduce((n, l) => n + l.bytes.length, 0)
+    const formats = ['docker-archive', 'oci-archive', 'oci-dir'] as const
+    for (const format of formats) {
+      const out = join(work, `progress-${format}`)
+      const ref = format === 'docker-archive' ? 'size/app:single' : 'size/app:multi'
+      const { progress } = await cli('export', [
+        ref,
+        '-o',
+        out,
+        '--format',
+        format,
+        '--config',
+        s.config,
+      ])
+      const lines = progress
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      const finals = lines.filter((l) => l.final)
+      const written = finals.find((l) => l.phase === 'write')
+      const size = format === 'oci-dir' ? await dirBytes(out) : (await stat(out)).size
+      assert.ok(written, `${format}: ${progress}`)
+      // The bytes counted going out are the file's (a tar's headers and padding included), and
+      // the total announced at the start is the same number.
+      assert.equal(written.done, size, `${format}: ${progress}`)
+      assert.equal(written.total, size, `${format}: ${progress}`)
+      // A docker-archive of gzip layers first reads them once to learn their unpacked size.
+      const measured = finals.find((l) => l.phase === 'measure')
+      if (format === 'docker-archive') {
+        assert.ok(size > gzipBytes, 'the archive holds the layers uncompressed')
+        assert.deepEqual([measured?.done, measured?.total], [gzipBytes, gzipBytes], progress)
+      } else assert.equal(measured, undefined, progress)
+    }
   })
 
   it('runs as `outpost import` and `outpost export`: help, and clear failures', async () => {

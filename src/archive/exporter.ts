@@ -2,7 +2,8 @@
 // layout directory (oci-dir) or a docker-archive ("docker save" format, readable by docker load
 // and skopeo). Every blob is checked against its digest as it streams out; a mismatch aborts the
 // export and leaves nothing at the target. The metadata (oci-layout, index.json, manifest.json)
-// is written first, so a reader learns the names before the blobs.
+// is written first, so a reader learns the names before the blobs. Progress is in the bytes the
+// export writes (a tar's headers and padding included): its total is the size of what it makes.
 import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -11,7 +12,7 @@ import { ArchiveError } from './entries.js'
 import { parsed, resolveImage, singlePlatform, type ExportImage } from './export-plan.js'
 import { refNameOf } from './names.js'
 import type { RegistryAccess } from './registry-access.js'
-import { dirSink, tarSink, writeJson, type Sink } from './sinks.js'
+import { dirSink, jsonBytes, tarSink, writeBytes, type Sink } from './sinks.js'
 
 export type ExportFormat = 'oci-archive' | 'docker-archive' | 'oci-dir'
 export const EXPORT_FORMATS: ExportFormat[] = ['oci-archive', 'docker-archive', 'oci-dir']
@@ -22,7 +23,18 @@ export interface ExportOptions {
   output: string
   /** docker-archive of an index: which platform (os/arch[/variant]) */
   platform?: string
-  onProgress?: (p: { done: number; total: number }) => void
+  onProgress?: (p: ExportProgress) => void
+}
+
+/**
+ * "write": bytes written to the output, of the total it will hold. "measure" comes first for a
+ * docker-archive with gzip layers: their compressed bytes, read once to learn the size each
+ * takes uncompressed in the archive (a tar header states its entry's size up front).
+ */
+export interface ExportProgress {
+  phase: 'measure' | 'write'
+  done: number
+  total: number
 }
 
 export interface ExportedImage {
@@ -80,11 +92,14 @@ export async function exportImages(
     images.push(image)
     exported.push({ ref, digest: image.top.digest, platform })
   }
+  const meter = new WriteMeter(options)
   const sink =
-    options.format === 'oci-dir' ? await dirSink(options.output) : await tarSink(options.output)
+    options.format === 'oci-dir'
+      ? await dirSink(options.output, meter.written)
+      : await tarSink(options.output, meter.written)
   try {
-    if (options.format === 'docker-archive') await writeDocker(sink, images, options)
-    else await writeOci(sink, images, options)
+    if (options.format === 'docker-archive') await writeDocker(sink, images, options, meter)
+    else await writeOci(sink, images, options, meter)
     await sink.finish()
   } catch (err) {
     await sink.abort()
@@ -93,13 +108,28 @@ export async function exportImages(
   return exported
 }
 
-function progress(options: ExportOptions, total: number) {
+function progress(options: ExportOptions, phase: ExportProgress['phase'], total: number) {
   let done = 0
-  options.onProgress?.({ done, total })
-  return (n: number) => options.onProgress?.({ done: (done += n), total })
+  options.onProgress?.({ phase, done, total })
+  return (n: number) => options.onProgress?.({ phase, done: (done += n), total })
 }
 
-async function writeOci(sink: Sink, images: ExportImage[], options: ExportOptions) {
+/** The sink's written bytes, reported as the "write" phase once the total is known. */
+class WriteMeter {
+  private onBytes?: (n: number) => void
+  constructor(private readonly options: ExportOptions) {}
+  start(total: number): void {
+    this.onBytes = progress(this.options, 'write', total)
+  }
+  readonly written = (n: number): void => this.onBytes?.(n)
+}
+
+async function writeOci(
+  sink: Sink,
+  images: ExportImage[],
+  options: ExportOptions,
+  meter: WriteMeter,
+) {
   const blobs = new Map<string, { repo: string; size: number }>()
   for (const image of images) {
     for (const b of image.blobs) blobs.set(b.digest, { repo: image.repo, size: b.size })
@@ -107,10 +137,8 @@ async function writeOci(sink: Sink, images: ExportImage[], options: ExportOption
   const manifests = new Map(
     images.flatMap((i) => [i.top, ...i.children]).map((m) => [m.digest, m.bytes]),
   )
-  const total = [...blobs.values()].reduce((n, b) => n + b.size, 0)
-  const onBytes = progress(options, total)
-  await writeJson(sink, 'oci-layout', { imageLayoutVersion: '1.0.0' })
-  await writeJson(sink, 'index.json', {
+  const layout = jsonBytes({ imageLayoutVersion: '1.0.0' })
+  const index = jsonBytes({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
     manifests: images.map((i) => ({
@@ -122,27 +150,36 @@ async function writeOci(sink: Sink, images: ExportImage[], options: ExportOption
       },
     })),
   })
+  const algorithms = new Set([...blobs.keys(), ...manifests.keys()].map((d) => d.split(':')[0]))
+  const others = [...blobs].filter(([digest]) => !manifests.has(digest))
+  const sizes = [layout, index, ...manifests.values()].map((b) => b.length)
+  meter.start(sink.footprint([...sizes, ...others.map(([, b]) => b.size)], 1 + algorithms.size))
+  await writeBytes(sink, 'oci-layout', layout)
+  await writeBytes(sink, 'index.json', index)
   await sink.directory('blobs/')
-  for (const algorithm of new Set(
-    [...blobs.keys(), ...manifests.keys()].map((d) => d.split(':')[0]),
-  ))
-    await sink.directory(`blobs/${algorithm}/`)
+  for (const algorithm of algorithms) await sink.directory(`blobs/${algorithm}/`)
   for (const [digest, bytes] of manifests) await sink.file(blobName(digest), bytes.length, [bytes])
-  for (const [digest, { repo, size }] of blobs) {
-    if (manifests.has(digest)) continue
+  for (const [digest, { repo, size }] of others) {
     const body = await options.access.readBlob(repo, digest)
-    await sink.file(blobName(digest), size, verified(body, digest, `blob ${digest}`, onBytes, size))
+    await sink.file(blobName(digest), size, verified(body, digest, `blob ${digest}`, noop, size))
   }
 }
+
+const noop = () => {}
 
 /**
  * docker-archive: manifest.json, then each config as <hex>.json and each layer as <diff_id>.tar,
  * uncompressed as docker load expects (a gzip layer is decompressed twice: once to learn its
  * size for the tar header and check its diff_id, once to write it).
  */
-async function writeDocker(sink: Sink, images: ExportImage[], options: ExportOptions) {
+async function writeDocker(
+  sink: Sink,
+  images: ExportImage[],
+  options: ExportOptions,
+  meter: WriteMeter,
+) {
   const items = []
-  const files = new Map<string, { repo: string; digest: string; size: number; gzip: boolean }>()
+  const files = new Map<string, DockerFile>()
   for (const image of images) {
     const config = parsed(image.top).config
     const layers = parsed(image.top).layers ?? []
@@ -181,37 +218,63 @@ async function writeDocker(sink: Sink, images: ExportImage[], options: ExportOpt
       Layers: layerNames,
     })
   }
-  const total = [...files.values()].reduce((n, f) => n + f.size * (f.gzip ? 2 : 1), 0)
-  const onBytes = progress(options, total)
-  await writeJson(sink, 'manifest.json', items)
-  for (const [name, f] of files) {
-    const read = async () =>
-      verified(
-        await options.access.readBlob(f.repo, f.digest),
-        f.digest,
-        `blob ${f.digest}`,
-        onBytes,
-        f.size,
+  const read = async (f: DockerFile, onBytes: (n: number) => void) =>
+    verified(
+      await options.access.readBlob(f.repo, f.digest),
+      f.digest,
+      `blob ${f.digest}`,
+      onBytes,
+      f.size,
+    )
+  const diffIdOf = (name: string) => `sha256:${name.slice(0, -'.tar'.length)}`
+  // Each gzip layer's size in the archive, before anything is written.
+  const gzipped = [...files].filter(([, f]) => f.gzip)
+  const unpacked = new Map<string, number>()
+  if (gzipped.length > 0) {
+    const measured = progress(
+      options,
+      'measure',
+      gzipped.reduce((n, [, f]) => n + f.size, 0),
+    )
+    for (const [name, f] of gzipped) {
+      let size = 0
+      const layer = verified(
+        gunzip(await read(f, measured)),
+        diffIdOf(name),
+        `layer ${f.digest} (decompressed)`,
+        noop,
       )
-    if (!f.gzip) {
-      await sink.file(name, f.size, await read())
+      for await (const chunk of layer) size += chunk.length
+      unpacked.set(name, size)
+    }
+  }
+  const manifest = jsonBytes(items)
+  const sizes = [...files].map(([name, f]) => unpacked.get(name) ?? f.size)
+  meter.start(sink.footprint([manifest.length, ...sizes], 0))
+  await writeBytes(sink, 'manifest.json', manifest)
+  for (const [name, f] of files) {
+    const size = unpacked.get(name)
+    if (size === undefined) {
+      await sink.file(name, f.size, await read(f, noop))
       continue
     }
-    const diffId = `sha256:${name.slice(0, -'.tar'.length)}`
-    let size = 0
-    for await (const chunk of verified(
-      gunzip(await read()),
-      diffId,
-      `layer ${f.digest} (decompressed)`,
-      () => {},
-    ))
-      size += chunk.length
-    await sink.file(
-      name,
+    const layer = verified(
+      gunzip(await read(f, noop)),
+      diffIdOf(name),
+      `layer ${f.digest}`,
+      noop,
       size,
-      verified(gunzip(await read()), diffId, `layer ${f.digest}`, () => {}, size),
     )
+    await sink.file(name, size, layer)
   }
+}
+
+interface DockerFile {
+  repo: string
+  digest: string
+  /** stored size (compressed, for a gzip layer) */
+  size: number
+  gzip: boolean
 }
 
 /** The decompressed bytes; an error on either side (a digest mismatch, bad gzip) surfaces. */

@@ -1,6 +1,8 @@
 // Where an export writes: a tar file (written with tar-stream under a temporary name beside the
 // target, renamed into place only when complete) or a directory (an OCI image layout). Either
-// way a failed export leaves nothing at the target.
+// way a failed export leaves nothing at the target. Each sink reports the bytes it writes, and
+// says beforehand how many it will write for a set of entries: the progress of an export is in
+// the bytes of what it makes, so its total is the archive's size.
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { createWriteStream } from 'node:fs'
@@ -17,20 +19,44 @@ export interface Sink {
   file(name: string, size: number, body: AsyncIterable<Buffer> | Buffer[]): Promise<void>
   finish(): Promise<void>
   abort(): Promise<void>
+  /** the bytes this sink writes for `directories` directory entries and files of `files` sizes */
+  footprint(files: number[], directories: number): number
 }
+
+/** Told the bytes a sink has written, as they go out. */
+export type OnWritten = (bytes: number) => void
+
+// POSIX ustar (pax(1) "ustar Interchange Format"): each entry is a 512-byte header and its data
+// padded to a 512-byte block; two zero blocks end the archive (tar-stream adds no record
+// padding). Every name an export writes (blobs/sha256/<hex>, <hex>.tar, <hex>.json,
+// index.json, manifest.json, oci-layout) fits the header's 100-byte name field, so no pax
+// extended header is needed.
+const BLOCK = 512
+const blocks = (n: number) => Math.ceil(n / BLOCK) * BLOCK
 
 async function writeAll(
   w: NodeJS.WritableStream & { write(c: Buffer): boolean },
   body: AsyncIterable<Buffer> | Buffer[],
+  onWritten: OnWritten = () => {},
 ) {
-  for await (const chunk of body) if (!w.write(chunk)) await once(w, 'drain')
+  for await (const chunk of body) {
+    onWritten(chunk.length)
+    if (!w.write(chunk)) await once(w, 'drain')
+  }
 }
 
-export async function tarSink(file: string): Promise<Sink> {
+export async function tarSink(file: string, onWritten: OnWritten = () => {}): Promise<Sink> {
   if (await stat(file).catch(() => null)) throw new ArchiveError(`${file} already exists`)
   const temp = join(dirname(file), `.${randomUUID()}.partial`)
   const pack = tar.pack()
-  const written = pipeline(pack, createWriteStream(temp, { flags: 'wx' }))
+  // Counted as they leave for the file: headers, padding and the end blocks included.
+  const counted = async function* (source: AsyncIterable<unknown>) {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      onWritten(chunk.length)
+      yield chunk
+    }
+  }
+  const written = pipeline(pack, counted, createWriteStream(temp, { flags: 'wx' }))
   written.catch(() => {}) // observed by finish/abort
   const mtime = new Date(0)
   const directory = (name: string) =>
@@ -63,10 +89,14 @@ export async function tarSink(file: string): Promise<Sink> {
       await written.catch(() => {})
       await rm(temp, { force: true })
     },
+    footprint(files, directories) {
+      const entries = files.reduce((n, size) => n + BLOCK + blocks(size), 0)
+      return entries + directories * BLOCK + 2 * BLOCK
+    },
   }
 }
 
-export async function dirSink(dir: string): Promise<Sink> {
+export async function dirSink(dir: string, onWritten: OnWritten = () => {}): Promise<Sink> {
   const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined
     throw err
@@ -83,7 +113,7 @@ export async function dirSink(dir: string): Promise<Sink> {
       const temp = join(dirname(target), `.${randomUUID()}.partial`)
       try {
         const out = createWriteStream(temp, { flags: 'wx' })
-        await writeAll(out, body)
+        await writeAll(out, body, onWritten)
         out.end()
         await once(out, 'close')
         await rename(temp, target)
@@ -97,11 +127,15 @@ export async function dirSink(dir: string): Promise<Sink> {
       // Only what this export made: the directory was empty or absent.
       await rm(dir, { recursive: true, force: true })
     },
+    footprint: (files) => files.reduce((n, size) => n + size, 0),
   }
 }
 
-/** Small JSON files (index.json, manifest.json). */
-export async function writeJson(sink: Sink, name: string, value: unknown): Promise<void> {
-  const bytes = Buffer.from(JSON.stringify(value))
+/** Small JSON files (index.json, manifest.json), as written. */
+export function jsonBytes(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value))
+}
+
+export async function writeBytes(sink: Sink, name: string, bytes: Buffer): Promise<void> {
   await sink.file(name, bytes.length, [bytes])
 }

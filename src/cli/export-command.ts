@@ -51,7 +51,7 @@ export async function runExportCommand(args: string[], io: CommandIo): Promise<E
         format,
         output: values.output!,
         platform: values.platform,
-        onProgress: (p) => progress.update('write', p.done, p.total),
+        onProgress: (p) => progress.update(p.phase, p.done, p.total),
       })
       progress.end()
       for (const e of exported) {
