@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { Agent, request, type IncomingMessage } from 'node:http'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { makeImage, pushImage, removeDir, sha256, tempDir } from './helpers/harness.js'
+import { makeImage, pushImage, removeDir, REPO_ROOT, sha256, tempDir } from './helpers/harness.js'
 import { logLines, serveOutpost, type ServingOutpost } from './helpers/outpost-cli.js'
 
 const SHUTDOWN_TIMEOUT_MS = 20_000
@@ -219,6 +219,49 @@ describe('server lifecycle', () => {
     const layer = await fetch(`${second.url}/v2/crash/app/blobs/${sha256(image.layers[1])}`)
     assert.deepEqual(Buffer.from(await layer.arrayBuffer()), image.layers[1])
     assert.deepEqual(await second.stop('SIGTERM'), { code: 0, signal: null })
+  })
+})
+
+/** Whether this machine can listen on the IPv6 loopback (a kernel without IPv6 cannot). */
+function haveIpv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once('error', () => resolve(false))
+    probe.listen(0, '::1', () => probe.close(() => resolve(true)))
+  })
+}
+
+describe('listen address', () => {
+  it('the packaged config\'s "::" serves /v2/ on IPv4 and IPv6, its URL [::]', async (t) => {
+    if (!(await haveIpv6Loopback())) return t.skip('needs an IPv6 loopback (::1) on this machine')
+    // The addresses the packaged config's comment tells an operator to use, as written there.
+    const packaged = await readFile(join(REPO_ROOT, 'packaging/deb/config.json'), 'utf8')
+    const comment = packaged.slice(0, packaged.indexOf('"address"'))
+    const open = [...comment.matchAll(/"([0-9a-f.:]+)" serves the network/g)].map((m) => m[1])
+    assert.match(comment, /"::" on IPv6 and\s+\/\/ IPv4 both/)
+    assert.deepEqual(open, ['0.0.0.0'])
+    for (const address of ['::', '0.0.0.0']) {
+      const config = join(await workDir(), 'config.json')
+      const root = await workDir()
+      await writeFile(
+        config,
+        JSON.stringify({ storage: { rootDirectory: root }, http: { address, port: 0 } }),
+      )
+      const server = await serveOutpost([config])
+      running.push(server)
+      const port = new URL(server.url).port
+      assert.equal(server.url, `http://${address === '::' ? '[::]' : address}:${port}`)
+      // The URL the log prints is one a client can use as it stands.
+      assert.equal((await fetch(`${server.url}/v2/`)).status, 200)
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v2/`)).status, 200)
+      const v6 = await fetch(`http://[::1]:${port}/v2/`).then(
+        (res) => res.status,
+        (err: Error) => err.cause ?? err,
+      )
+      if (address === '::') assert.equal(v6, 200, 'dual-stack: IPv6 too')
+      else assert.notEqual(v6, 200, '0.0.0.0 is IPv4 only')
+      assert.equal((await server.stop()).code, 0)
+    }
   })
 })
 
