@@ -303,8 +303,19 @@ describe('a local default store, a local subpath /a and an S3 subpath /b', () =>
         },
       }),
     )
+    // The dry run (a read-only view of every store, S3 included) lists what the pass removes.
+    const dry = await runOutpost(['gc', configFile, '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
     const run = await runOutpost(['gc', configFile])
     assert.equal(run.code, 0, run.stderr)
+    const listing = (stdout: string) =>
+      stdout
+        .replaceAll('would be removed', 'removed')
+        .replaceAll('would remove', 'removed')
+        .split('\n')
+        .filter((line) => line !== '' && !/freed/.test(line))
+    assert.deepEqual(listing(dry.stdout), listing(run.stdout))
+    assert.match(dry.stdout, /^a\/copy: repository would be removed \(empty\)$/m)
     assert.match(run.stdout, /^store \/ \(.*\): 2 repositories, removed 0 manifests and 1 blobs/m)
     // /a also drops a/copy: the blob mounted there above is held by no manifest either.
     assert.match(run.stdout, /^store \/a \(.*\): 3 repositories, removed 0 manifests and 2 blobs/m)
