@@ -2,8 +2,14 @@
 // end-3, end-7, end-9): OCI and Docker media types, indexes, limits, validation and tags.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { watchKey } from './helpers/backend.js'
-import { inMemoryRegistry, sha256, storedKeys, type InMemoryRegistry } from './helpers/harness.js'
+import { backendFor, watchKey } from './helpers/backend.js'
+import {
+  inMemoryRegistry,
+  sha256,
+  storedKeys,
+  tempDir,
+  type InMemoryRegistry,
+} from './helpers/harness.js'
 import {
   bodyBytes,
   descOf,
@@ -287,6 +293,86 @@ describe('manifests: refused pushes', () => {
     const m = await imageManifest(reg.request, 'bad/repo', 'bad-ref')
     for (const ref of ['-leading-dash', '.dot', 'x'.repeat(129)]) {
       await refused(m.bytes, 400, 'MANIFEST_INVALID', ref)
+    }
+  })
+})
+
+/** References that name no manifest Outpost could hold: not a tag, not a valid digest. */
+const NOT_A_REFERENCE = [
+  '.INVALID_MANIFEST_NAME', // what the OCI conformance suite asks for
+  '-leading-dash',
+  'x'.repeat(129),
+  'sha256:tooshort',
+  `sha384:${'a'.repeat(96)}`,
+  `md5:${'a'.repeat(32)}`,
+]
+
+describe('manifests: a reference that is neither a tag nor a digest', () => {
+  let reg: InMemoryRegistry
+  before(async () => (reg = await inMemoryRegistry()))
+  after(async () => reg.close())
+
+  // distribution-spec "Pulling manifests": a manifest not found is 404, whatever the reference.
+  it('GET and HEAD answer 404 MANIFEST_UNKNOWN, in a known repository and an unknown one', async () => {
+    const m = await imageManifest(reg.request, 'ref/known', 'known')
+    await put(reg, 'ref/known', 'v1', m)
+    for (const repo of ['ref/known', 'ref/never-pushed']) {
+      for (const ref of NOT_A_REFERENCE) {
+        const path = `/v2/${repo}/manifests/${ref}`
+        await expectError(await reg.request(path), 404, 'MANIFEST_UNKNOWN')
+        const head = await reg.request(path, { method: 'HEAD' })
+        await expectError(head, 404, 'MANIFEST_UNKNOWN', 'HEAD')
+      }
+    }
+    await expectManifest(reg, 'ref/known', 'v1', m)
+  })
+
+  it('DELETE answers 404 MANIFEST_UNKNOWN and leaves the repository as it was', async () => {
+    const m = await imageManifest(reg.request, 'ref/delete', 'delete')
+    await put(reg, 'ref/delete', 'v1', m)
+    const before = await storedKeys(reg)
+    for (const ref of NOT_A_REFERENCE) {
+      const del = await reg.request(`/v2/ref/delete/manifests/${ref}`, { method: 'DELETE' })
+      await expectError(del, 404, 'MANIFEST_UNKNOWN')
+    }
+    assert.deepEqual(await storedKeys(reg), before)
+    await expectManifest(reg, 'ref/delete', 'v1', m)
+  })
+
+  it('is answered before storage is asked anything', async () => {
+    const root = await tempDir()
+    const backend = await backendFor(root)
+    const { driver, staging } = backend.stores[0]
+    const keys: string[] = []
+    // Every driver call with its key; calls about other keys (startup, background work) are
+    // filtered out below by the repository's prefix.
+    const counted = new Proxy(driver, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          keys.push(String(args[0]))
+          return (value as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const own = await inMemoryRegistry({ root, driver: counted, staging })
+    try {
+      const asked = () => keys.filter((k) => k.startsWith('ref/probe'))
+      // The control: a valid tag in an unknown repository is looked up in storage.
+      await expectError(await own.request('/v2/ref/probe/manifests/v1'), 404, 'NAME_UNKNOWN')
+      assert.ok(asked().length > 0, 'a lookup of a valid tag reaches the driver')
+      keys.length = 0
+      for (const ref of NOT_A_REFERENCE) {
+        for (const method of ['GET', 'HEAD', 'DELETE']) {
+          const res = await own.request(`/v2/ref/probe/manifests/${ref}`, { method })
+          await expectError(res, 404, 'MANIFEST_UNKNOWN', method)
+        }
+      }
+      assert.deepEqual(asked(), [])
+    } finally {
+      await own.close()
+      backend.close()
     }
   })
 })

@@ -228,11 +228,17 @@ describe('bad input', () => {
         status: 400,
         code: 'MANIFEST_INVALID',
       },
+      // Not a tag nor a digest: names no manifest (distribution-spec "Pulling manifests").
       {
         method: 'DELETE',
         path: '/v2/good/app/manifests/..%2findex.json',
-        status: 400,
-        code: 'MANIFEST_INVALID',
+        status: 404,
+        code: 'MANIFEST_UNKNOWN',
+      },
+      {
+        path: '/v2/good/app/manifests/..%2f..%2findex.json',
+        status: 404,
+        code: 'MANIFEST_UNKNOWN',
       },
     ]
     for (const req of via) await refuse(req)

@@ -206,16 +206,19 @@ describe('hostile input over a real socket', () => {
       `sha256:${HEX}%00`,
     ]
     const codes = ['MANIFEST_INVALID', 'DIGEST_INVALID']
+    // A push names a reference to store under: refused (400). A lookup of one that is neither a
+    // tag nor a digest finds nothing: 404 (distribution-spec "Pulling manifests").
+    const unknown = 'MANIFEST_UNKNOWN'
     await battery(
       refs.flatMap((ref) => [
-        req('GET', `/v2/good/app/manifests/${ref}`, 400, { code: codes }),
-        req('HEAD', `/v2/good/app/manifests/${ref}`, 400),
+        req('GET', `/v2/good/app/manifests/${ref}`, 404, { code: unknown }),
+        req('HEAD', `/v2/good/app/manifests/${ref}`, 404),
         req('PUT', `/v2/good/app/manifests/${ref}`, 400, {
           headers: { 'Content-Type': OCI },
           body: IMAGE.manifest,
           code: codes,
         }),
-        req('DELETE', `/v2/good/app/manifests/${ref}`, 400, { code: codes }),
+        req('DELETE', `/v2/good/app/manifests/${ref}`, 404, { code: unknown }),
       ]),
     )
     // Layout names are valid tags, and tags live inside index.json: unknown, never a file path.

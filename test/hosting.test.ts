@@ -9,7 +9,10 @@ import { join, relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseConfig } from '../src/config/index.js'
 import type { RunningServer } from '../src/server/server.js'
+import { Digest } from '../src/registry/index.js'
+import { openHostedStore } from '../src/server/hosted-store.js'
 import {
+  inMemoryRegistry,
   makeImage,
   pushImage,
   removeDir,
@@ -274,5 +277,55 @@ describe('a read-only hosted layout directory', { skip: reason }, () => {
     await server.close()
     assert.deepEqual(await snapshot(usb), usbBefore)
     assert.deepEqual(await snapshot(single), singleBefore)
+  })
+})
+
+describe('a rotten blob in a hosted directory', () => {
+  it('is logged as left in place, not as quarantined: nothing was moved', async () => {
+    const origin = await tempDir('outpost-hosted-rot-')
+    const root = await tempDir('outpost-hosted-rot-root-')
+    try {
+      const image = makeImage('rotten')
+      const reg = await inMemoryRegistry({ root: origin })
+      try {
+        assert.equal((await pushImage(reg.request, 'app', image, 'v1')).status, 201)
+      } finally {
+        await reg.close()
+      }
+      const digest = sha256(image.layers[0])
+      const file = join(origin, 'app/blobs/sha256', digest.slice('sha256:'.length))
+      const bytes = await readFile(file)
+      bytes[0] ^= 0xff
+      await writeFile(file, bytes)
+      const before = await snapshot(join(origin, 'app'))
+      const logged: Array<[string, Record<string, unknown> | undefined]> = []
+      const hosted = {
+        path: join(origin, 'app'),
+        mountAt: 'media/app',
+        kind: 'repository' as const,
+      }
+      const store = await openHostedStore(hosted, root, {
+        holder: 'test',
+        log: (msg, fields) => logged.push([msg, fields]),
+      })
+      try {
+        const { registry } = store.storage
+        assert.equal(await registry.blobs.stat('media/app', Digest.parse(digest)), null)
+      } finally {
+        await store.close()
+      }
+      const rot = logged.filter(([msg]) => msg.startsWith('blob does not match its digest'))
+      assert.deepEqual(
+        rot.map(([msg]) => msg),
+        ['blob does not match its digest; left in place, served to no one'],
+      )
+      assert.equal(rot[0][1]?.hosted, hosted.path)
+      assert.match(String(rot[0][1]?.reason), /read-only/)
+      assert.ok(!logged.some(([msg]) => /quarantined/.test(msg)), JSON.stringify(logged))
+      assert.deepEqual(await snapshot(join(origin, 'app')), before, 'the hosted bytes stay')
+    } finally {
+      await removeDir(origin)
+      await removeDir(root)
+    }
   })
 })

@@ -1,6 +1,7 @@
 // Logs under systemd: with $JOURNAL_STREAM set each JSON line starts with its syslog priority
 // ("<6>" info, "<4>" warn, "<3>" error, "<7>" debug) so `journalctl -p warning` filters; without
-// it lines are plain JSON. One audit line per mutating request, naming the user.
+// it lines are plain JSON. One audit line per mutating request, naming the user (test/log.test.ts:
+// where audit lines go).
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -47,11 +48,16 @@ describe('journald priorities and audit lines', () => {
     }
   })
 
-  it('writes one audit line per mutating request, with the user, at any log level', async () => {
+  it('writes one audit line per mutating request, with the user, to the audit file at any level', async () => {
     const reg = await inMemoryRegistry()
     try {
       const lines: string[] = []
-      const logger = createLogger({ level: 'error', journal: false, write: (l) => lines.push(l) })
+      const logger = createLogger({
+        level: 'error',
+        journal: false,
+        write: () => assert.fail('nothing reaches the main output at level error'),
+        audit: (l) => lines.push(l),
+      })
       const app = createApp({ registry: reg.storage.registry, logger })
       const request = (path: string, init?: RequestInit) => Promise.resolve(app.request(path, init))
       const image = makeImage('audit')

@@ -242,6 +242,32 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
     assert.deepEqual(files, [])
   })
 
+  it('a reference that is neither a tag nor a digest is 404 MANIFEST_UNKNOWN, upstream not asked', async () => {
+    const work = await dir()
+    const up = await startRegistry(work)
+    cleanups.push(() => up.stop())
+    const proxy = await countingProxy(up.url)
+    cleanups.push(() => proxy.close())
+    const server = await outpost(proxy.url)
+    // The control: an unknown valid tag is asked for upstream (and is 404 there too).
+    const missing = await fetch(`${server.url}/v2/library/absent/manifests/v1`)
+    assert.equal(missing.status, 404)
+    const code = async (res: Response) =>
+      ((await res.json()) as { errors: Array<{ code: string }> }).errors[0].code
+    assert.equal(await code(missing), 'MANIFEST_UNKNOWN')
+    const asked = proxy.count(/\/manifests\//)
+    assert.ok(asked >= 1, 'a valid tag goes upstream')
+    for (const ref of ['.INVALID_MANIFEST_NAME', 'sha256:tooshort']) {
+      const url = `${server.url}/v2/library/absent/manifests/${ref}`
+      const get = await fetch(url)
+      assert.equal(get.status, 404, ref)
+      assert.equal(await code(get), 'MANIFEST_UNKNOWN')
+      const head = await fetch(url, { method: 'HEAD' })
+      assert.equal(head.status, 404, ref)
+    }
+    assert.equal(proxy.count(/\/manifests\//), asked, 'no request upstream for them')
+  })
+
   it('a big layer streams: first byte long before the transfer completes', async () => {
     const work = await dir()
     const up = await startRegistry(work)

@@ -10,8 +10,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { ConfigError, parseConfig } from '../src/config/index.js'
+import { createLogger } from '../src/log/logger.js'
 import { s3StorageDriverSchema } from '../src/s3/index.js'
-import type { RunningServer } from '../src/server/server.js'
+import { startServer, type RunningServer } from '../src/server/server.js'
+import type { StoreConfig } from '../src/server/store.js'
 import {
   layoutFiles,
   makeImage,
@@ -20,6 +22,7 @@ import {
   scratchDirs,
   sha256,
   socketServer,
+  testConfig,
   type TestImage,
 } from './helpers/harness.js'
 import { runOutpost } from './helpers/outpost-cli.js'
@@ -364,5 +367,55 @@ describe('a local default store, a local subpath /a and an S3 subpath /b', () =>
     }
     // New content still lands in the local subpath.
     assert.equal((await pushImage(request, 'a/after', makeImage('after'), 'v1')).status, 201)
+  })
+})
+
+describe('log lines of stores', () => {
+  /** A server on `main` (with `subPaths`) whose log lines are kept, GC and scrub run once. */
+  async function passLines(subPaths?: Record<string, StoreConfig>) {
+    const main = await dir()
+    const lines: string[] = []
+    const logger = createLogger({ level: 'info', journal: false, write: (l) => lines.push(l) })
+    const config = {
+      ...testConfig(main, subPaths ? { subPaths } : {}),
+      scrub: { enabled: true, intervalMs: 86_400_000 },
+    }
+    const server = await startServer(config, logger)
+    try {
+      for (const { upkeep } of server.stores) {
+        await upkeep.startupDone
+        await upkeep.collector.runPass()
+        await upkeep.scrubber!.runPass()
+      }
+    } finally {
+      await server.close()
+    }
+    return lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'gc pass' || String(l.msg).startsWith('scrub pass'))
+  }
+
+  it('with subpaths, every GC and scrub line names its store', async () => {
+    const passes = await passLines({ a: subPathStore(await dir()) })
+    assert.deepEqual(
+      passes.map((l) => [l.msg, l.store]),
+      [
+        ['gc pass', '/'],
+        ['scrub pass clean', '/'],
+        ['gc pass', '/a'],
+        ['scrub pass clean', '/a'],
+      ],
+    )
+  })
+
+  it('with one store, no store field', async () => {
+    const passes = await passLines()
+    assert.deepEqual(
+      passes.map((l) => [l.msg, l.store]),
+      [
+        ['gc pass', undefined],
+        ['scrub pass clean', undefined],
+      ],
+    )
   })
 })

@@ -3,7 +3,8 @@
 // library modules.
 import { readFileSync } from 'node:fs'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
-import { createLogger } from '../log/logger.js'
+import { openAuditFile, type AuditFile } from '../log/audit-file.js'
+import { createLogger, type Logger } from '../log/logger.js'
 import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { runGcCommand } from './gc-command.js'
@@ -31,7 +32,7 @@ async function serveCommand(args: string[]): Promise<void> {
     if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
     throw err
   }
-  const logger = createLogger({ level: config.log.level })
+  const logger = serveLogger(config)
   // The handlers go in before the server starts: a signal that lands between the "listening" line
   // and their installation would otherwise kill the process by default, skipping the clean stop.
   let server: RunningServer | undefined
@@ -75,6 +76,30 @@ async function serveCommand(args: string[]): Promise<void> {
     throw err
   }
   if (requested) stop(requested)
+}
+
+/** The server's logger: JSON lines on stdout, audit lines to log.audit when it is set. */
+function serveLogger(config: OutpostConfig): Logger {
+  const stdout = (line: string) => void process.stdout.write(line)
+  let file: AuditFile | undefined
+  const logger = createLogger({
+    level: config.log.level,
+    audit: config.log.audit ? (line) => file!.write(line) : undefined,
+  })
+  if (config.log.audit) {
+    const path = config.log.audit
+    try {
+      file = openAuditFile(path, stdout, (err) =>
+        logger.error('cannot write the audit log: audit lines go to stdout meanwhile', {
+          path,
+          error: String(err),
+        }),
+      )
+    } catch (err) {
+      fail(`cannot open log.audit ${path}: ${(err as Error).message}`, 1)
+    }
+  }
+  return logger
 }
 
 async function verifyCommand(args: string[]): Promise<void> {

@@ -60,7 +60,11 @@ export interface OutpostConfig {
   }
   /** Prometheus metrics (zot's extensions.metrics); served at /metrics when absent */
   metrics?: MetricsSettings
-  log: { level: 'debug' | 'info' | 'warn' | 'error' }
+  log: {
+    level: 'debug' | 'info' | 'warn' | 'error'
+    /** zot's log.audit: audit lines go to this file (appended) whatever the level */
+    audit?: string
+  }
   maintenance: MaintenanceSettings
   scrub: ScrubSettings
   /** layout directories served read-only (Outpost's `hosting`) */
@@ -201,7 +205,10 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       ...accessSection(raw.http, cwd),
     },
     metrics: resolveMetrics(raw.extensions?.metrics),
-    log: { level: raw.log?.level ?? 'info' },
+    log: {
+      level: raw.log?.level ?? 'info',
+      ...(raw.log?.audit && { audit: resolve(cwd, raw.log.audit) }),
+    },
     maintenance: resolveMaintenance(raw.maintenance),
     scrub: resolveScrub(raw.extensions?.scrub),
     // Outpost's own keys appear only when configured.

@@ -41,7 +41,7 @@ export interface AppOptions {
   access?: Access
 }
 
-/** Requests that change something get an audit line (with the user) whatever the log level. */
+/** Requests that change something get an audit line (with the user) and an info line. */
 const MUTATING = new Set(['PUT', 'POST', 'PATCH', 'DELETE'])
 
 type Handler = (
@@ -91,18 +91,23 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       state.inFlight--
     }
     const sent = c.get('sent')
-    if (MUTATING.has(c.req.method)) {
+    const status = sent?.status ?? c.res.status
+    const mutating = MUTATING.has(c.req.method)
+    if (mutating) {
       const user = auditUser((c.var as { user?: unknown }).user)
-      const status = sent?.status ?? c.res.status
       logger.audit({ user, method: c.req.method, path: c.req.path, status })
     }
-    // Measuring a response costs (reading c.res builds a Response and leaves the adapter's
+    // A successful read is the bulk of the traffic and says nothing an operator acts on: on a
+    // board every line lands in the journal on the SD card, so reads that succeeded log at
+    // debug; writes and failures at info.
+    const level = !mutating && status < 400 ? 'debug' : 'info'
+    // Measuring a response body costs (its headers build a Response and leave the adapter's
     // fast path): only when the line is written.
-    if (!logger.enabled('info')) return
-    logger.info('request', {
+    if (!logger.enabled(level)) return
+    logger.log(level, 'request', {
       method: c.req.method,
       route: c.get('route'),
-      status: sent?.status ?? c.res.status,
+      status,
       bytes: sent?.bytes ?? (await bodyBytes(c.req.method, c.res)),
       ms: Math.round((performance.now() - began) * 10) / 10,
     })

@@ -4,6 +4,10 @@
 // Under systemd (journald sets $JOURNAL_STREAM on a service's stdout) each line starts with the
 // sd-daemon(3) "<N>" priority prefix, which journald strips and records as the entry's priority:
 // `journalctl -p warning` then shows the warnings and errors only.
+// Gentle on an SD card: identical warnings in a burst are written once plus a count
+// (repeats.ts), and audit lines go to their own file when one is configured (zot's log.audit).
+import { RepeatFilter, REPEAT_WINDOW_MS, systemLogClock, type LogClock } from './repeats.js'
+
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -18,7 +22,10 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void
   /** whether lines of this level are written, so callers can skip the work of building them */
   enabled(level: Level): boolean
-  /** an audit line ("msg":"audit", level info) written whatever the configured level */
+  /**
+   * an audit line ("msg":"audit", level info): to the audit file whatever the level when there
+   * is one (LoggerOptions.audit), else like any info line
+   */
   audit(fields: Record<string, unknown>): void
 }
 
@@ -27,27 +34,44 @@ export interface LoggerOptions {
   write?: (line: string) => void
   /** prefix each line with its syslog priority; by default when $JOURNAL_STREAM is set */
   journal?: boolean
+  /** where audit lines go, whatever the level (zot's log.audit file); absent: `write` */
+  audit?: (line: string) => void
+  /** time source of the repeated-warning window (tests) */
+  clock?: LogClock
+  /** identical warnings this long after the first are counted, not written (default 10 s) */
+  repeatWindowMs?: number
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = RANK[options.level ?? 'info']
   const write = options.write ?? ((line: string) => process.stdout.write(line))
   const journal = options.journal ?? Boolean(process.env.JOURNAL_STREAM)
+  const clock = options.clock ?? systemLogClock
+  const json = (level: Level, msg: string, fields?: Record<string, unknown>) =>
+    JSON.stringify({ time: new Date(clock.now()).toISOString(), level, msg, ...fields })
+  const line = (level: Level, msg: string, fields?: Record<string, unknown>) => {
+    write(`${journal ? `<${SYSLOG_PRIORITY[level]}>` : ''}${json(level, msg, fields)}\n`)
+  }
+  const repeats = new RepeatFilter(
+    clock,
+    options.repeatWindowMs ?? REPEAT_WINDOW_MS,
+    (msg, fields, suppressed) => line('warn', msg, { ...fields, suppressed }),
+  )
   const log = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < threshold) return
+    if (level === 'warn' && !repeats.admit(msg, fields)) return
     line(level, msg, fields)
   }
-  const line = (level: Level, msg: string, fields?: Record<string, unknown>) => {
-    const text = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
-    write(`${journal ? `<${SYSLOG_PRIORITY[level]}>` : ''}${text}\n`)
-  }
+  const audit = options.audit
   return {
     log,
     info: (msg, fields) => log('info', msg, fields),
     warn: (msg, fields) => log('warn', msg, fields),
     error: (msg, fields) => log('error', msg, fields),
     enabled: (level) => RANK[level] >= threshold,
-    audit: (fields) => line('info', 'audit', fields),
+    audit: audit
+      ? (fields) => audit(`${json('info', 'audit', fields)}\n`)
+      : (fields) => log('info', 'audit', fields),
   }
 }
 

@@ -364,12 +364,23 @@ export class BlobStore {
     return { size: result.size }
   }
 
-  /** Bytes that do not match their digest are kept as evidence and served to no one. */
+  /**
+   * Bytes that do not match their digest are kept as evidence and served to no one. Where they
+   * cannot be moved (a read-only hosted directory) they stay in place, still served to no one,
+   * and the log says so rather than calling them quarantined.
+   */
   private async quarantine(repo: string, digest: Digest): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
     const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
-    this.options.log('blob does not match its digest; quarantined', { key, aside })
-    await this.options.driver.move(key, aside).catch(() => {})
+    try {
+      await this.options.driver.move(key, aside)
+      this.options.log('blob does not match its digest; quarantined', { key, aside })
+    } catch (err) {
+      this.options.log('blob does not match its digest; left in place, served to no one', {
+        key,
+        reason: err instanceof Error ? err.message : String(err),
+      })
+    }
     await this.options.db.deleteVerified(key)
     await this.options.db.deleteHolder(digest.toString(), repo)
   }

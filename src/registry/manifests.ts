@@ -16,7 +16,7 @@ import { ByteLru } from './byte-lru.js'
 import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { MEDIA_TYPES, parseManifest, type ParsedManifest } from './manifest-rules.js'
-import { parseReference } from './names.js'
+import { lookupReference, parseReference } from './names.js'
 import { referrerOf, type Referrers } from './referrers.js'
 import type { RepoIndexes } from './repo-index.js'
 
@@ -144,7 +144,7 @@ export class ManifestStore {
   }
 
   async get(repo: string, reference: string): Promise<StoredManifest> {
-    const ref = parseReference(reference)
+    const ref = lookupReference(reference)
     const doc = await this.indexes.read(repo)
     if (!doc) throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
     const desc =
@@ -157,7 +157,7 @@ export class ManifestStore {
   }
 
   async delete(repo: string, reference: string): Promise<void> {
-    const ref = parseReference(reference)
+    const ref = lookupReference(reference)
     await this.indexes.locked(repo, async () => {
       if (!(await this.indexes.read(repo))) {
         throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)

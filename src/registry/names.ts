@@ -39,11 +39,35 @@ export function isTag(reference: string): boolean {
 
 export type Reference = { tag: string } | { digest: Digest }
 
-/** A manifest reference is a tag or a digest; anything else is invalid. */
+/**
+ * The reference of a manifest PUT: a tag or a digest; anything else is invalid (400
+ * MANIFEST_INVALID, or DIGEST_INVALID for a malformed digest).
+ */
 export function parseReference(reference: string): Reference {
   if (isTag(reference)) return { tag: reference }
   if (Digest.looksLike(reference)) return { digest: Digest.parse(reference) }
   throw new RegistryError('MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`)
+}
+
+/**
+ * The reference of a manifest GET, HEAD or DELETE. distribution-spec "Pulling manifests": a
+ * <reference> is a digest or a tag and "MUST NOT be in any other format" (a rule for clients),
+ * and "if the manifest is not found in the registry, the response code MUST be 404 Not Found".
+ * A reference that is neither a tag nor a digest Outpost accepts (".INVALID_MANIFEST_NAME", as
+ * the conformance suite sends; "sha256:short"; an unsupported algorithm) can name no stored
+ * manifest, so it is unknown: 404 MANIFEST_UNKNOWN, decided before storage or an upstream is
+ * asked anything.
+ */
+export function lookupReference(reference: string): Reference {
+  if (isTag(reference)) return { tag: reference }
+  if (Digest.looksLike(reference)) {
+    try {
+      return { digest: Digest.parse(reference) }
+    } catch {
+      // a malformed digest or an unsupported algorithm: unknown, as below
+    }
+  }
+  throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${JSON.stringify(reference)}`)
 }
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

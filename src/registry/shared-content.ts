@@ -73,8 +73,15 @@ export class SharedContent {
     }
     // Bit rot in the store: kept as evidence, served to no one; a new push brings it back.
     const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
-    this.options.log('shared blob does not match its digest; quarantined', { key, aside })
-    await driver.move(key, aside).catch(() => {})
+    try {
+      await driver.move(key, aside)
+      this.options.log('shared blob does not match its digest; quarantined', { key, aside })
+    } catch (err) {
+      this.options.log('shared blob does not match its digest; left in place, served to no one', {
+        key,
+        reason: err instanceof Error ? err.message : String(err),
+      })
+    }
     await contents.delete(digest.toString())
     return null
   }

@@ -57,9 +57,12 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   try {
     // One budget for all stores: together they get the maintenance allowance, not once each.
     const budget = await sharedBudget(config, inFlight, (msg, fields) => logger.info(msg, fields))
+    // With subpaths, GC, scrub and dedupe lines say which store they are about.
+    const several = opened.stores.length > 1
     for (const store of opened.stores) {
       const own = { ...config, storage: store.config }
-      upkeeps.push(await startUpkeep(store.storage, own, logger, inFlight, budget))
+      const name = several ? storeLabel(store) : undefined
+      upkeeps.push(await startUpkeep(store.storage, own, logger, inFlight, budget, name))
     }
     // uplink.schedule: sync to every uplink target, under the same budget.
     if (config.uplink?.scheduleMs) {

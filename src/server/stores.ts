@@ -57,8 +57,14 @@ export async function openStores(
     if (errors.length) throw errors[0]
   }
   try {
-    for (const { route, config: store } of storeConfigs(config)) {
-      const handle = await openStore(store, options)
+    const configs = storeConfigs(config)
+    for (const { route, config: store } of configs) {
+      // With several stores, the storage's own lines (quarantine, dedupe) name theirs.
+      const log: LogFn =
+        configs.length > 1
+          ? (msg, fields) => options.log(msg, { store: storeLabel({ route }), ...fields })
+          : options.log
+      const handle = await openStore(store, { ...options, log })
       opened.push({ named: { route, config: store, storage: handle.storage }, handle })
     }
     for (const h of config.hosting ?? []) {

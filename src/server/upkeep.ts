@@ -52,13 +52,16 @@ export async function startUpkeep(
   logger: Logger,
   inFlight: () => number,
   shared?: Budget,
+  /** the store's name in log lines ("/" or "/a"), given when there are several stores */
+  store?: string,
 ): Promise<Upkeep> {
   const { registry, db } = storage
   let stopped = false
   const shouldStop = () => stopped
-  const log = (msg: string, fields?: Record<string, unknown>) => logger.info(msg, fields)
+  const named = (fields?: Record<string, unknown>) => (store ? { store, ...fields } : fields)
+  const log = (msg: string, fields?: Record<string, unknown>) => logger.info(msg, named(fields))
   const failed = (what: string) => (err: unknown) =>
-    logger.error(`${what} failed`, { error: String(err), stack: (err as Error)?.stack })
+    logger.error(`${what} failed`, named({ error: String(err), stack: (err as Error)?.stack }))
 
   const budget = shared ?? (await sharedBudget(config, inFlight, log))
 

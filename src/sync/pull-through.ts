@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
 import {
+  lookupReference,
   RegistryError,
   type Digest,
   type LogFn,
@@ -112,6 +113,9 @@ export class PullThrough {
   }
 
   async manifest(repo: string, reference: string, ns?: string): Promise<ServedManifest> {
+    // Neither a tag nor a digest: 404 MANIFEST_UNKNOWN here, not after a lookup that treats
+    // "absent" as "ask the upstream" (names.ts lookupReference).
+    lookupReference(reference)
     const registry = this.router.for(repo)
     const route = this.route(repo, ns)
     if (!route) return registry.manifests.get(repo, reference)
