@@ -4,6 +4,10 @@
 // Under systemd (journald sets $JOURNAL_STREAM on a service's stdout) each line starts with the
 // sd-daemon(3) "<N>" priority prefix, which journald strips and records as the entry's priority:
 // `journalctl -p warning` then shows the warnings and errors only.
+// Every line's message and fields go through maskSecrets (src/log/secrets.ts) first: whatever a
+// caller passes (a configuration, an SDK error, an upstream URL), no secret is written.
+import { maskSecrets, maskText } from './secrets.js'
+
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -38,7 +42,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     line(level, msg, fields)
   }
   const line = (level: Level, msg: string, fields?: Record<string, unknown>) => {
-    const text = JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })
+    const text = JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      msg: maskText(msg),
+      ...maskSecrets(fields),
+    })
     write(`${journal ? `<${SYSLOG_PRIORITY[level]}>` : ''}${text}\n`)
   }
   return {
