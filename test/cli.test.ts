@@ -65,7 +65,7 @@ describe('version and help', () => {
     const verify = await runOutpost(['verify', '--help'])
     assert.equal(verify.code, 0)
     assert.match(verify.stdout, /^outpost verify <config\.json>/)
-    assert.match(verify.stdout, /^Example:\n {2}outpost verify \S+/m)
+    assert.match(verify.stdout, /^Examples:\n {2}outpost verify \S+/m)
   })
 
   it('exits 2 on an unknown command, naming it and showing the usage', async () => {

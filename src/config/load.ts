@@ -167,7 +167,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
           'repositories outside every subpath are stored there)',
       ]
     }
-    return [`${path}: required`]
+    return [`${path}: required (expected ${issue.expected})`]
   }
   if (issue.code === 'unrecognized_keys') {
     // Name each unknown key by its own path (storage.foo), and what the object accepts.

@@ -76,7 +76,7 @@ function walk(value: unknown, secret: boolean, seen: WeakSet<object>): unknown {
   if (proto !== Object.prototype && proto !== null) return value
   seen.add(value)
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) out[k] = walk(v, secret || isSecretKey(k), seen)
+  for (const [k, v] of Object.entries(value)) out[k] = walk(v, isSecretKey(k), seen)
   return out
 }
 
