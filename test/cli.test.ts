@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { REPO_ROOT, removeDir, tempDir } from './helpers/harness.js'
 import { logLines, portIsFree, runOutpost, serveOutpost } from './helpers/outpost-cli.js'
@@ -65,7 +65,7 @@ describe('version and help', () => {
     const verify = await runOutpost(['verify', '--help'])
     assert.equal(verify.code, 0)
     assert.match(verify.stdout, /^outpost verify <config\.json>/)
-    assert.match(verify.stdout, /^Example:\n {2}outpost verify \S+/m)
+    assert.match(verify.stdout, /^Examples:\n {2}outpost verify \S+/m)
   })
 
   it('exits 2 on an unknown command, naming it and showing the usage', async () => {
@@ -78,21 +78,39 @@ describe('version and help', () => {
 })
 
 describe('outpost verify', () => {
-  it('exits 0 on a valid file and prints what it resolves to', async () => {
-    const r = await runOutpost(['verify', fixture('local-plain.json')])
+  /** The fixture with its storage root moved to a fresh directory that exists. */
+  async function withRoot(name: string, root: string): Promise<string> {
+    const dir = await workDir()
+    const file = join(dir, name)
+    await writeFile(file, (await readFile(fixture(name), 'utf8')).replace(root, dir))
+    return file
+  }
+  const printed = (stdout: string) => JSON.parse(stdout.slice(stdout.indexOf('{')))
+
+  it('exits 0 on a valid file with a short summary; --print adds what it resolves to', async () => {
+    const file = await withRoot('local-plain.json', '/var/lib/outpost')
+    const short = await runOutpost(['verify', file])
+    assert.equal(short.code, 0, short.stderr)
+    assert.match(short.stdout, /local-plain\.json: valid\n/)
+    assert.match(short.stdout, /^ {2}listen +http:\/\/127\.0\.0\.1:5000$/m)
+    assert.match(short.stdout, /^ {2}store \/ +\S+ \(dedupe off, gc once\)$/m)
+    assert.doesNotMatch(short.stdout, /[{}]/, 'the resolved configuration only with --print')
+    assert.ok(short.stdout.split('\n').length < 10, short.stdout)
+
+    const r = await runOutpost(['verify', file, '--print'])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /local-plain\.json: valid/)
-    const resolved = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))
+    const resolved = printed(r.stdout)
     assert.equal(resolved.http.port, 5000)
-    assert.equal(resolved.storage.rootDirectory, '/var/lib/outpost')
+    assert.equal(resolved.storage.rootDirectory, dirname(file))
     assert.equal(resolved.storage.uploadExpiryMs, 5_400_000)
   })
 
   it("exits 0 on zot's storage example, resolving dedupe and the GC schedule", async () => {
-    const r = await runOutpost(['verify', fixture('zot-storage-example.json')])
+    const file = await withRoot('zot-storage-example.json', '/tmp/zot')
+    const r = await runOutpost(['verify', '--print', file])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /zot-storage-example\.json: valid/)
-    const { storage } = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))
+    const { storage } = printed(r.stdout)
     assert.equal(storage.commit, true)
     assert.equal(storage.dedupe, true)
     assert.deepEqual(storage.gc, { enabled: true, delayMs: 3_600_000, intervalMs: 86_400_000 })
@@ -100,9 +118,11 @@ describe('outpost verify', () => {
   })
 
   it("accepts zot's S3 example as written: dedupe on S3 with a DynamoDB cache", async () => {
-    const r = await runOutpost(['verify', fixture('zot-s3-example.json')])
+    const file = await withRoot('zot-s3-example.json', '/tmp/zot')
+    const r = await runOutpost(['verify', file, '--print'])
     assert.equal(r.code, 0, r.stderr)
-    const { storage } = JSON.parse(r.stdout.slice(r.stdout.indexOf('{')))
+    assert.match(r.stdout, /^ {2}store \/ +S3 bucket zot-storage, .*DynamoDB table MainTable\)$/m)
+    const { storage } = printed(r.stdout)
     assert.equal(storage.dedupe, true)
     assert.equal(storage.remoteCache.table, 'MainTable')
   })

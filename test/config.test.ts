@@ -739,3 +739,39 @@ describe('durations', () => {
     assert.equal(ms('storage.uploadExpiry', '1s'), 1000)
   })
 })
+
+describe("messages in an operator's words", () => {
+  it('a port that is not a number names the value and the range', () => {
+    for (const [port, shown] of [
+      ['"abc"', '"abc"'],
+      ['70000', '70000'],
+      ['-1', '-1'],
+      ['"80a"', '"80a"'],
+    ]) {
+      const err = rejection(`{"storage": {"rootDirectory": "/srv"}, "http": {"port": ${port}}}`)
+      assert.deepEqual(err.problems, [
+        `http.port: ${shown} is not a port number (1-65535, or 0 for any free port)`,
+      ])
+    }
+    assert.equal(
+      parseConfig('{"storage": {"rootDirectory": "/srv"}, "http": {"port": "8080"}}').http.port,
+      8080,
+    )
+  })
+
+  it('subPaths without a top-level rootDirectory says what is required and why', () => {
+    const err = rejection('{"storage": {"subPaths": {"/a": {"rootDirectory": "/srv/a"}}}}')
+    assert.equal(err.problems.length, 1, err.message)
+    assert.match(err.problems[0], /^storage\.rootDirectory: required when storage\.subPaths is set/)
+    assert.doesNotMatch(err.message, /received undefined/)
+    assert.deepEqual(rejection('{}').problems, ['storage: required (expected object)'])
+  })
+
+  it('a JSON error points at the line, never quoting the text (it may hold a secret key)', () => {
+    const text =
+      '{"storage": {"rootDirectory": "/srv",\n "storageDriver": {"secretkey": wJalrXUtnFEMI}}}'
+    const err = rejection(text)
+    assert.ok(!err.message.includes('wJalrXUtnFEMI'), err.message)
+    assert.match(err.problems[0], /^not valid JSON: unexpected character at line 2, column 33$/)
+  })
+})

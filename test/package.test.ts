@@ -151,6 +151,7 @@ describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180
       '/usr/bin/outpost',
       'verify',
       CONFIG,
+      '--print',
     ])
     assert.match(verified.stdout, /config\.json: valid/)
     assert.match(verified.stdout, /"commit": true/)

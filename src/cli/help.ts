@@ -3,7 +3,8 @@ export const MAIN_HELP = `outpost - an OCI registry for edge and IoT hardware
 
 Usage:
   outpost serve [config.json]     serve the registry (no config: 127.0.0.1:5000, storing under ./data)
-  outpost verify <config.json>    check a configuration file without serving
+  outpost verify <config.json> [--online] [--print]
+                                  check that serve would start with a configuration
   outpost gc [config.json] [--dry-run]
                                   one garbage-collection pass while no server runs
                                   (--dry-run lists what it would remove, also beside a server)
@@ -38,13 +39,23 @@ Examples:
   skopeo copy --dest-tls-verify=false oci:./image:latest docker://127.0.0.1:5000/demo:latest
 `
 
-export const VERIFY_HELP = `outpost verify <config.json>
+export const VERIFY_HELP = `outpost verify <config.json> [--online] [--print]
 
-Validates a configuration file (zot-compatible JSON; comments and trailing commas allowed) and
-prints what it resolves to. Exits 0 when valid, 2 when not, naming each problem by its JSON path.
+Checks that "outpost serve" would start with this file on this machine, as the user it runs as:
+the file (zot-compatible JSON; comments and trailing commas allowed), every store's root (it
+must exist and be writable: serve never creates a configured root), the TLS, htpasswd and
+pull-through credentials files (readable), and that no two stores share a root. It takes no lock
+and opens no storage, so it is safe while the server runs (the unit's ExecReload runs it).
+  --online   also check the network: each S3 bucket (HeadBucket with the configured keys), each
+             DynamoDB cache table, and each pull-through upstream (GET /v2/)
+  --print    also print the resolved configuration as JSON, every secret masked
+Prints warnings first (stderr), then a short summary. Exits 0 when serve would start, 1 when
+the file is valid but something it names is missing or unusable here, 2 when the file is
+invalid; each problem on one line, named by its JSON path.
 
-Example:
+Examples:
   outpost verify /etc/outpost/config.json
+  outpost verify /etc/outpost/config.json --online
 `
 
 export const GC_HELP = `outpost gc [config.json] [--dry-run]

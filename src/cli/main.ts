@@ -5,20 +5,27 @@ import { readFileSync } from 'node:fs'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
 import { openAuditFile, type AuditFile } from '../log/audit-file.js'
 import { createLogger, type Logger } from '../log/logger.js'
+import { quietSdkNodeNotice } from '../log/sdk-notice.js'
+import { maskKnown, maskText, secretValues } from '../log/secrets.js'
 import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { runGcCommand } from './gc-command.js'
-import { offlineArgs, offlineFailure } from './offline.js'
+import { offlineArgs, offlineFailure, UsageError } from './offline.js'
 import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 import { runScrubCommand } from './scrub-command.js'
+import { startFailure } from './start-failure.js'
+import { verify } from './verify-command.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
   return String(pkg.version)
 }
 
+/** The secret values of the configuration in use, masked in whatever fail() prints. */
+let secrets = new Set<string>()
+
 function fail(message: string, code = 2): never {
-  process.stderr.write(`outpost: ${message}\n`)
+  process.stderr.write(`outpost: ${maskKnown(message, secrets)}\n`)
   process.exit(code)
 }
 
@@ -32,6 +39,7 @@ async function serveCommand(args: string[]): Promise<void> {
     if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
     throw err
   }
+  secrets = secretValues(config)
   const logger = serveLogger(config)
   // The handlers go in before the server starts: a signal that lands between the "listening" line
   // and their installation would otherwise kill the process by default, skipping the clean stop.
@@ -73,6 +81,8 @@ async function serveCommand(args: string[]): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       fail(`${config.http.address}:${config.http.port} is already in use`, 1)
     }
+    const message = startFailure(err, config)
+    if (message) fail(message, 1)
     throw err
   }
   if (requested) stop(requested)
@@ -104,11 +114,13 @@ function serveLogger(config: OutpostConfig): Logger {
 
 async function verifyCommand(args: string[]): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(VERIFY_HELP)
-  if (args.length !== 1) fail(`verify takes exactly one config file\n\n${VERIFY_HELP}`)
   try {
-    const config = await loadConfig(args[0])
-    process.stdout.write(`${args[0]}: valid\n${JSON.stringify(config, null, 2)}\n`)
+    const result = await verify(args)
+    process.stderr.write(maskText(result.err))
+    process.stdout.write(maskText(result.out))
+    process.exitCode = result.code
   } catch (err) {
+    if (err instanceof UsageError) fail(`${err.message}\n\n${VERIFY_HELP}`)
     if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
     throw err
   }
@@ -123,12 +135,17 @@ async function offlineCommand(
   run: (config: OutpostConfig, flag: boolean, out: (text: string) => void) => Promise<unknown>,
 ): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(help)
+  let config: OutpostConfig | undefined
   try {
-    const { config, flag: flagged } = await offlineArgs(command, args, flag)
-    await run(config, flagged, (text) => process.stdout.write(`${text}\n`))
+    const parsed = await offlineArgs(command, args, flag)
+    config = parsed.config
+    secrets = secretValues(config)
+    await run(config, parsed.flag, (text) => process.stdout.write(`${text}\n`))
   } catch (err) {
     const failure = offlineFailure(err, command, help)
     if (failure) fail(...failure)
+    const message = config && startFailure(err, config)
+    if (message) fail(message, 1)
     throw err
   }
 }
@@ -177,4 +194,6 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+// Before any AWS client exists: its Node version notice is not for the operator's log.
+quietSdkNodeNotice()
 main(process.argv.slice(2)).catch((err) => fail(String(err?.stack ?? err), 1))

@@ -44,3 +44,28 @@ export function parseJsonc(text: string): unknown {
   }
   return JSON.parse(out.join(''))
 }
+
+// V8's "Unexpected token 'S', ..."ey": SECRET}" is not valid JSON" quotes the text around the
+// fault, which in a configuration or credentials file may be a key or a password.
+const EXCERPT = /^Unexpected token '(.)', (?:\.\.\.)?"(.*?)"(?:\.\.\.)? is not valid JSON$/s
+
+/**
+ * JSON.parse's complaint about `text` without any of the text itself, and where it is:
+ * " at line L, column C" when the parser said ("at position N", or by its excerpt).
+ */
+export function jsonProblem(text: string, err: Error): string {
+  const excerpt = EXCERPT.exec(err.message)
+  if (excerpt) {
+    const start = text.indexOf(excerpt[2])
+    const at = start < 0 ? -1 : start + excerpt[2].indexOf(excerpt[1])
+    return `unexpected character${at < 0 ? '' : lineAndColumn(text, at)}`
+  }
+  const m = /^(.*?) in JSON at position (\d+)/s.exec(err.message)
+  if (m) return `${m[1]}${lineAndColumn(text, Number(m[2]))}`
+  return err.message.includes('"') ? 'not valid JSON' : err.message
+}
+
+function lineAndColumn(text: string, position: number): string {
+  const before = text.slice(0, position).split('\n')
+  return ` at line ${before.length}, column ${before[before.length - 1].length + 1}`
+}

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import type { z } from 'zod'
 import type { S3StorageDriverConfig } from '../s3/index.js'
 import { parseDuration } from './duration.js'
-import { parseJsonc } from './jsonc.js'
+import { jsonProblem, parseJsonc } from './jsonc.js'
 import { configSchema, knownKeys, type RawConfig } from './schema.js'
 import {
   resolveMaintenance,
@@ -112,12 +112,15 @@ export function parseConfig(text: string, file = '<config>'): OutpostConfig {
   try {
     raw = parseJsonc(text)
   } catch (err) {
-    throw new ConfigError(file, [
-      `not valid JSON${where(text, err as Error)}: ${(err as Error).message}`,
-    ])
+    throw new ConfigError(file, [`not valid JSON: ${jsonProblem(text, err as Error)}`])
   }
   const result = configSchema.safeParse(raw)
-  if (!result.success) throw new ConfigError(file, result.error.issues.flatMap(describeIssue))
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.flatMap((issue) => describeIssue(issue, raw)),
+    )
+  }
   const config = resolveConfig(result.data, process.cwd(), false)
   const sites = storeSites(config)
   const problems = overlapProblems(sites)
@@ -148,16 +151,28 @@ function storeSites(config: OutpostConfig): StoreSite[] {
   ]
 }
 
-/** " at line L, column C" from JSON.parse's "at position N", which Node 20 gives without them. */
-function where(text: string, err: Error): string {
-  const m = /at position (\d+)/.exec(err.message)
-  if (!m) return ''
-  const before = text.slice(0, Number(m[1])).split('\n')
-  return ` at line ${before.length}, column ${before[before.length - 1].length + 1}`
+/** The value at `path` in the parsed file, undefined when absent. */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let v = raw
+  for (const key of path) {
+    if (v === null || typeof v !== 'object') return undefined
+    v = (v as Record<PropertyKey, unknown>)[key]
+  }
+  return v
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
   const path = issue.path.map(String).join('.') || '(top level)'
+  // A missing key: say so, instead of zod's "expected string, received undefined".
+  if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined) {
+    if (path === 'storage.rootDirectory' && valueAt(raw, ['storage', 'subPaths']) !== undefined) {
+      return [
+        'storage.rootDirectory: required when storage.subPaths is set (the default store: ' +
+          'repositories outside every subpath are stored there)',
+      ]
+    }
+    return [`${path}: required (expected ${issue.expected})`]
+  }
   if (issue.code === 'unrecognized_keys') {
     // Name each unknown key by its own path (storage.foo), and what the object accepts.
     const known = knownKeys(issue.path)

@@ -92,14 +92,17 @@ const storage = z
   })
   .superRefine(cacheRules)
 
-const port = z.union([
-  z.number().int().min(0).max(65535),
-  z
-    .string()
-    .regex(/^\d{1,5}$/, 'expected a port number')
-    .transform(Number)
-    .pipe(z.number().max(65535)),
-])
+// A number or a string of digits (zot's examples quote it), 0 asking the OS for a free one. One
+// message naming the value, not zod's "Invalid input" for a union.
+const port = z.unknown().transform((v, ctx) => {
+  const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 65535) return n
+  ctx.addIssue({
+    code: 'custom',
+    message: `${JSON.stringify(v)} is not a port number (1-65535, or 0 for any free port)`,
+  })
+  return z.NEVER
+})
 
 const http = z.strictObject({
   address: z.string().min(1).optional(),

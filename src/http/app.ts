@@ -1,5 +1,6 @@
 // The HTTP face of the registry: the distribution-spec routes, health endpoints, one log line
 // per request, and the OCI error body for every failure. Handlers only call the registry API.
+import { operatorError } from '../log/operator-error.js'
 import { Hono } from 'hono'
 import { auditUser, type Logger } from '../log/logger.js'
 import { installMetrics, type MetricsRouteOptions } from '../metrics/http-metrics.js'
@@ -160,10 +161,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       // Not our failure: an upload keeps its resumable session, a download just stops.
       logger.info('client disconnected', { route: c.get('route') })
     } else if (reply.internal) {
+      const line = operatorError(err)
       logger.error('request failed', {
         route: c.get('route'),
-        error: String(err),
-        stack: (err as Error)?.stack,
+        ...(line ? { error: line } : { error: String(err), stack: (err as Error)?.stack }),
       })
     }
     if (c.req.method === 'HEAD') return c.body(null, reply.status as 500)

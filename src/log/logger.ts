@@ -7,6 +7,9 @@
 // Gentle on an SD card: identical warnings in a burst are written once plus a count
 // (repeats.ts), and audit lines go to their own file when one is configured (zot's log.audit).
 import { RepeatFilter, REPEAT_WINDOW_MS, systemLogClock, type LogClock } from './repeats.js'
+// Every line's message and fields go through maskSecrets (src/log/secrets.ts) first: whatever a
+// caller passes (a configuration, an SDK error, an upstream URL), no secret is written.
+import { maskSecrets, maskText } from './secrets.js'
 
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 
@@ -48,7 +51,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const journal = options.journal ?? Boolean(process.env.JOURNAL_STREAM)
   const clock = options.clock ?? systemLogClock
   const json = (level: Level, msg: string, fields?: Record<string, unknown>) =>
-    JSON.stringify({ time: new Date(clock.now()).toISOString(), level, msg, ...fields })
+    JSON.stringify({
+      time: new Date(clock.now()).toISOString(),
+      level,
+      msg: maskText(msg),
+      ...maskSecrets(fields),
+    })
   const line = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     write(`${journal ? `<${SYSLOG_PRIORITY[level]}>` : ''}${json(level, msg, fields)}\n`)
   }

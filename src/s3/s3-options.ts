@@ -17,8 +17,10 @@ import { checkKey } from '../storage/driver.js'
 
 const MiB = 1024 * 1024
 
-// The SDK's ObjectCannedACL and StorageClass values (@aws-sdk/client-s3 3.1175), spelled out so
-// the schema needs no runtime import of the SDK; `satisfies` keeps them in step with its types.
+// The SDK's ObjectCannedACL and StorageClass values, spelled out so the schema needs no runtime
+// import of the SDK; `satisfies` keeps them in step with its types. The SDK is pinned to a
+// release that still supports Node 20 (package.json); the two AWS Backup classes S3 added after
+// it are sent as the same x-amz-storage-class header all the same.
 const OBJECT_ACLS = [
   'authenticated-read',
   'aws-exec-read',
@@ -28,9 +30,9 @@ const OBJECT_ACLS = [
   'public-read',
   'public-read-write',
 ] as const satisfies readonly ObjectCannedACL[]
+const NEWER_STORAGE_CLASSES = ['AWS_BACKUP_LOW_COST_WARM', 'AWS_BACKUP_WARM'] as const
 const STORAGE_CLASSES = [
-  'AWS_BACKUP_LOW_COST_WARM',
-  'AWS_BACKUP_WARM',
+  ...NEWER_STORAGE_CLASSES,
   'DEEP_ARCHIVE',
   'EXPRESS_ONEZONE',
   'FSX_ONTAP',
@@ -44,7 +46,7 @@ const STORAGE_CLASSES = [
   'SNOW',
   'STANDARD',
   'STANDARD_IA',
-] as const satisfies readonly StorageClass[]
+] as const satisfies readonly (StorageClass | (typeof NEWER_STORAGE_CLASSES)[number])[]
 /** The S3 API's smallest multipart part (all but the last). */
 export const MIN_CHUNK_SIZE = 5 * MiB
 export const DEFAULT_CHUNK_SIZE = 10 * MiB
@@ -265,7 +267,8 @@ export function resolveS3Settings(input: unknown, options: ResolveS3Options = {}
   }
 
   const write: S3WriteParams = {}
-  if (c.storageclass !== undefined && c.storageclass !== 'NONE') write.StorageClass = c.storageclass
+  if (c.storageclass !== undefined && c.storageclass !== 'NONE')
+    write.StorageClass = c.storageclass as StorageClass
   if (c.objectacl !== undefined) write.ACL = c.objectacl
   if (c.encrypt === true) {
     write.ServerSideEncryption = c.keyid !== undefined ? 'aws:kms' : 'AES256'

@@ -2,6 +2,7 @@
 // startup dedupe pass, scheduled GC and scrub, and expiry of idle upload sessions. GC, scrub and
 // the dedupe pass run in small units through the budget service (DESIGN.md invariant 9) and stop
 // when the server does.
+import { operatorError } from '../log/operator-error.js'
 import { Budget, SystemSampler } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
 import { GarbageCollector, runDedupePass, scheduleGc } from '../gc/index.js'
@@ -60,8 +61,13 @@ export async function startUpkeep(
   const shouldStop = () => stopped
   const named = (fields?: Record<string, unknown>) => (store ? { store, ...fields } : fields)
   const log = (msg: string, fields?: Record<string, unknown>) => logger.info(msg, named(fields))
-  const failed = (what: string) => (err: unknown) =>
-    logger.error(`${what} failed`, named({ error: String(err), stack: (err as Error)?.stack }))
+  // A backend an operator must fix (credentials, an endpoint down) is one line; a bug keeps
+  // its stack.
+  const failed = (what: string) => (err: unknown) => {
+    const line = operatorError(err)
+    if (line) logger.error(`${what} failed`, named({ error: line }))
+    else logger.error(`${what} failed`, named({ error: String(err), stack: (err as Error)?.stack }))
+  }
 
   const budget = shared ?? (await sharedBudget(config, inFlight, log))
 

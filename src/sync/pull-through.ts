@@ -6,6 +6,7 @@
 // time: later requests wait for it and are served from the store. A cached tag is compared with
 // the upstream's at most every tagRecheckInterval; a digest never changes, so it never is.
 // When the upstream fails, whatever is cached answers; a failure is never remembered as absence.
+import { jsonProblem } from '../config/jsonc.js'
 import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
@@ -80,10 +81,7 @@ export class PullThrough {
   /** From the configuration: reads the credentials file and counts what is already cached. */
   static async open(router: RegistryRouter, settings: SyncSettings, log: LogFn) {
     const credentials = settings.credentialsFile
-      ? (JSON.parse(await readFile(settings.credentialsFile, 'utf8')) as Record<
-          string,
-          Credentials
-        >)
+      ? await readCredentials(settings.credentialsFile)
       : {}
     const pull = new PullThrough(router, settings, log, credentials)
     if (settings.maxSizeBytes !== undefined)
@@ -348,5 +346,25 @@ export class PullThrough {
       `${what} is not cached and upstream ${route.client.name} failed: ${message}`,
       { upstream: route.client.name, error: message },
     )
+  }
+}
+
+/** A credentials file that cannot be used: one line, never quoting it (it holds passwords). */
+export class CredentialsFileError extends Error {
+  override readonly name = 'CredentialsFileError'
+}
+
+async function readCredentials(file: string): Promise<Record<string, Credentials>> {
+  const what = `extensions.sync.credentialsFile ${file}`
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new CredentialsFileError(`${what} cannot be read: ${(err as Error).message}`)
+  }
+  try {
+    return JSON.parse(text) as Record<string, Credentials>
+  } catch (err) {
+    throw new CredentialsFileError(`${what} is not valid JSON: ${jsonProblem(text, err as Error)}`)
   }
 }

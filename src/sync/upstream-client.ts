@@ -237,7 +237,7 @@ export class UpstreamClient {
  * certDir as Docker's certs.d and zot read it: *.crt are CAs to trust, a client.cert (or
  * *.cert) with its .key is our client certificate.
  */
-function certDirOptions(dir: string | undefined): https.AgentOptions {
+export function certDirOptions(dir: string | undefined): https.AgentOptions {
   if (!dir) return {}
   const files = readdirSync(dir)
   const ca = files.filter((f) => f.endsWith('.crt')).map((f) => readFileSync(join(dir, f)))

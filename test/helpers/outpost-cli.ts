@@ -21,9 +21,15 @@ export interface OutpostProcess {
   exited: Promise<Exit>
 }
 
-export function spawnOutpost(args: string[], cwd = REPO_ROOT): OutpostProcess {
+/** `env`: the child's whole environment (default: this process's). */
+export function spawnOutpost(
+  args: string[],
+  cwd = REPO_ROOT,
+  env: NodeJS.ProcessEnv = process.env,
+): OutpostProcess {
   const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
     cwd,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -41,8 +47,9 @@ export async function runOutpost(
   args: string[],
   cwd?: string,
   timeoutMs = 20_000,
+  env?: NodeJS.ProcessEnv,
 ): Promise<Exit & { stdout: string; stderr: string }> {
-  const p = spawnOutpost(args, cwd)
+  const p = spawnOutpost(args, cwd, env)
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs)
   const exit = await p.exited
   clearTimeout(timer)
@@ -56,8 +63,12 @@ export interface ServingOutpost extends OutpostProcess {
 }
 
 /** Start `outpost serve <args>` and resolve once it logs "listening". */
-export async function serveOutpost(args: string[], cwd?: string): Promise<ServingOutpost> {
-  const p = spawnOutpost(['serve', ...args], cwd)
+export async function serveOutpost(
+  args: string[],
+  cwd?: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<ServingOutpost> {
+  const p = spawnOutpost(['serve', ...args], cwd, env)
   const url = await new Promise<string>((resolve, reject) => {
     const check = () => {
       const m = /"msg":"listening","url":"([^"]+)"/.exec(p.stdout())
