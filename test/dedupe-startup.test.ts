@@ -4,13 +4,15 @@
 // it stopped, and a lost engine index is rebuilt, dedupe holders included.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { unlimitedBudget } from '../src/budget/index.js'
 import { runDedupePass } from '../src/gc/index.js'
 import {
   assertPulls,
   blobInode,
+  blobPath,
   diskUsage,
   imageBlobs,
   imageBytes,
@@ -21,10 +23,13 @@ import {
   inMemoryRegistry,
   pushImage,
   removeDir,
+  sha256,
   socketServer,
   tempDir,
+  type InMemoryRegistry,
   type TestImage,
 } from './helpers/harness.js'
+import { flipByte, quarantineFiles, type LogLine } from './helpers/scrub.js'
 
 const KiB = 1024
 const dirs: string[] = []
@@ -230,3 +235,182 @@ describe('startup dedupe pass', () => {
     }
   })
 })
+
+// Bit rot in one of two separate copies (pushed while dedupe was off, so each repository has a
+// file of its own, hashed at write time). Before linking, the pass hashes both copies: rotten
+// bytes go to quarantine as scrub would put them there ("corrupt blob quarantined", repositories
+// named), the repository that held them serves the good copy through a link, and no good copy
+// is ever replaced by rotten bytes. The same whether the last run stopped cleanly (its verified
+// records are trusted) or crashed (nothing is).
+describe('startup dedupe pass over a rotten copy', () => {
+  after(async () => {
+    for (const d of dirs) await removeDir(d)
+  })
+
+  /** `image` pushed to each repository with dedupe off: one file per repository, verified. */
+  async function separateCopies(image: TestImage, repos: string[]): Promise<string> {
+    const root = await dir('rot')
+    const reg = await inMemoryRegistry({ root, dedupe: false })
+    try {
+      for (const repo of repos)
+        assert.equal((await pushImage(reg.request, repo, image, 'v1')).status, 201)
+    } finally {
+      await reg.close()
+    }
+    return root
+  }
+
+  /** Open `root` again, as after a clean stop or a crash (no clean-stop marker). */
+  async function reopen(root: string, crash: boolean, logs: LogLine[]) {
+    if (crash) await rm(join(root, '_outpost', 'clean-stop'))
+    const reg = await inMemoryRegistry({ root, log: (msg, fields) => logs.push({ msg, fields }) })
+    assert.equal(reg.storage.cleanStart, !crash)
+    assert.equal(reg.storage.dedupe, true)
+    return reg
+  }
+
+  async function pass(reg: InMemoryRegistry, logs: LogLine[], budget = unlimitedBudget()) {
+    const { registry, db } = reg.storage
+    const log = (msg: string, fields?: Record<string, unknown>) => logs.push({ msg, fields })
+    return runDedupePass({ registry, db, log, budget })
+  }
+
+  const fileDigest = async (root: string, repo: string, digest: string) =>
+    sha256(await readFile(blobPath(root, repo, digest)))
+
+  for (const crash of [false, true]) {
+    const when = crash ? 'after a crash' : 'after a clean restart'
+
+    it(`${when}: a rotten own copy goes to quarantine and is replaced by a link to the good one`, async () => {
+      // The pass visits "a" first and finds "b" holding the same digest: "a" is the own copy.
+      const image = sizedImage(`own-rot-${crash}`, [96 * KiB, 32 * KiB])
+      const layer = sha256(image.layers[0])
+      const root = await separateCopies(image, ['a', 'b'])
+      await flipByte(blobPath(root, 'a', layer), 1000)
+      const rotten = await readFile(blobPath(root, 'a', layer))
+      const logs: LogLine[] = []
+      const reg = await reopen(root, crash, logs)
+      try {
+        const result = await pass(reg, logs)
+        assert.equal(result.complete, true)
+        assert.equal(result.quarantined, 1)
+        // The repository that held the rotten copy now links the good one; both serve it.
+        const [a, b] = [await blobInode(root, 'a', layer), await blobInode(root, 'b', layer)]
+        assert.equal(a.ino, b.ino, 'a links b’s good copy')
+        assert.equal(await fileDigest(root, 'b', layer), layer)
+        for (const repo of ['a', 'b']) await assertPulls(reg.request, repo, 'v1', image)
+        // The rotten bytes are kept as evidence, as they were found.
+        const evidence = await quarantineFiles(root)
+        assert.equal(evidence.length, 1, JSON.stringify(evidence))
+        assert.ok(evidence[0].startsWith(layer.replace(':', '-')))
+        const kept = await readFile(join(root, '_outpost', 'quarantine', evidence[0]))
+        assert.ok(kept.equals(rotten))
+        assertLogged(logs, 'corrupt blob quarantined', { digest: layer, repositories: ['a'] })
+        assertLogged(logs, 'quarantined blob restored from a verified copy', {
+          digest: layer,
+          repositories: ['a'],
+          from: 'b',
+        })
+        assert.deepEqual(reg.storage.db.getMeta(`lost:${layer}`), [], 'nothing waits for a push')
+      } finally {
+        await reg.close()
+      }
+    })
+
+    it(`${when}: a rotten source goes to quarantine and nothing is linked to its bytes`, async () => {
+      const image = sizedImage(`source-rot-${crash}`, [96 * KiB, 32 * KiB])
+      const layer = sha256(image.layers[0])
+      const root = await separateCopies(image, ['a', 'b'])
+      await flipByte(blobPath(root, 'b', layer), 1000)
+      const logs: LogLine[] = []
+      const reg = await reopen(root, crash, logs)
+      try {
+        const result = await pass(reg, logs)
+        assert.equal(result.complete, true)
+        assert.equal(result.quarantined, 1)
+        // a kept its good copy; b, whose copy rotted, links it back (another repository held it).
+        assert.equal(await fileDigest(root, 'a', layer), layer, 'a still holds good bytes')
+        const [a, b] = [await blobInode(root, 'a', layer), await blobInode(root, 'b', layer)]
+        assert.equal(a.ino, b.ino, 'b links a’s good copy')
+        for (const repo of ['a', 'b']) await assertPulls(reg.request, repo, 'v1', image)
+        const evidence = await quarantineFiles(root)
+        assert.equal(evidence.length, 1, JSON.stringify(evidence))
+        const kept = await readFile(join(root, '_outpost', 'quarantine', evidence[0]))
+        assert.notEqual(sha256(kept), layer)
+        assertLogged(logs, 'corrupt blob quarantined', { digest: layer, repositories: ['b'] })
+        assertLogged(logs, 'quarantined blob restored from a verified copy', {
+          digest: layer,
+          repositories: ['b'],
+          from: 'a',
+        })
+      } finally {
+        await reg.close()
+      }
+    })
+
+    it(`${when}: when both copies rotted, both go to quarantine and neither is served`, async () => {
+      const image = sizedImage(`both-rot-${crash}`, [64 * KiB])
+      const layer = sha256(image.layers[0])
+      const root = await separateCopies(image, ['a', 'b'])
+      await flipByte(blobPath(root, 'a', layer), 10)
+      await flipByte(blobPath(root, 'b', layer), 20)
+      const logs: LogLine[] = []
+      const reg = await reopen(root, crash, logs)
+      try {
+        const result = await pass(reg, logs)
+        assert.equal(result.quarantined, 2)
+        assert.equal(result.linked, imageBlobs(image).length - 1, 'config and manifest only')
+        assert.equal((await quarantineFiles(root)).length, 2)
+        for (const repo of ['a', 'b']) {
+          const res = await reg.request(`/v2/${repo}/blobs/${layer}`)
+          assert.equal(res.status, 404, `${repo} serves no rotten bytes`)
+          await res.arrayBuffer()
+        }
+        assert.deepEqual(
+          logs
+            .filter((l) => l.msg === 'corrupt blob quarantined')
+            .map((l) => l.fields!.repositories),
+          [['b'], ['a']],
+        )
+        assert.deepEqual(
+          (reg.storage.db.getMeta<string[]>(`lost:${layer}`) ?? []).sort(),
+          ['a', 'b'],
+          'both wait for the blob to be pushed again',
+        )
+        assert.equal((await pushImage(reg.request, 'a', image, 'v1')).status, 201)
+        for (const repo of ['a', 'b']) await assertPulls(reg.request, repo, 'v1', image)
+      } finally {
+        await reg.close()
+      }
+    })
+  }
+
+  it('hashes each separate copy once (a source shared by many, once per pass), and a second pass nothing', async () => {
+    const image = sizedImage('cost', [64 * KiB, 16 * KiB])
+    const repos = ['r1', 'r2', 'r3', 'r4']
+    const root = await separateCopies(image, repos)
+    const logs: LogLine[] = []
+    const reg = await reopen(root, false, logs)
+    try {
+      const hashedBy = async () => {
+        const budget = unlimitedBudget()
+        const result = await pass(reg, logs, budget)
+        // Each examined blob is one 4 KiB unit; the rest is bytes read to hash them.
+        return budget.counters.bytes - result.blobs * 4096
+      }
+      assert.equal(await hashedBy(), repos.length * imageBytes(image))
+      await assertSharedOnce(root, repos, image)
+      assert.equal(await hashedBy(), 0, 'linked copies are one file: nothing left to check')
+      assert.ok(!logs.some((l) => l.msg === 'corrupt blob quarantined'))
+    } finally {
+      await reg.close()
+    }
+  })
+})
+
+function assertLogged(logs: LogLine[], msg: string, fields: Record<string, unknown>): void {
+  const found = logs.filter((l) => l.msg === msg)
+  assert.equal(found.length, 1, `one "${msg}" line: ${JSON.stringify(logs)}`)
+  for (const [name, value] of Object.entries(fields))
+    assert.deepEqual(found[0].fields?.[name], value, `${msg}: ${name}`)
+}

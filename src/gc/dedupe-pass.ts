@@ -9,7 +9,7 @@
 // full copies ("a start with dedupe=false restores every repository's blobs"), server-side.
 import type { Budget } from '../budget/index.js'
 import type { IndexDb } from '../index-db/index.js'
-import type { Registry } from '../registry/index.js'
+import type { DedupeContext, Registry } from '../registry/index.js'
 
 export interface DedupePassOptions {
   registry: Registry
@@ -31,6 +31,8 @@ export interface DedupePassResult {
   bytesSaved: number
   /** references given full bytes again (dedupe off) */
   restored: number
+  /** copies found not to match their digest before linking, moved to quarantine */
+  quarantined: number
   ms: number
   complete: boolean
 }
@@ -60,11 +62,19 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
     linked: 0,
     bytesSaved: 0,
     restored: 0,
+    quarantined: 0,
     ms: 0,
     complete: false,
   }
   const budget = options.budget
-  const pace = budget ? () => budget.acquire(BLOB_UNIT_BYTES, options.shouldStop) : pacer(rate)
+  const shouldStop = options.shouldStop ?? (() => false)
+  const pace = budget ? () => budget.acquire(BLOB_UNIT_BYTES, shouldStop) : pacer(rate)
+  // Bytes hashed before two copies are linked (see dedupe-existing.ts) are paced by the budget.
+  const ctx: DedupeContext = {
+    pace: (bytes) => (budget ? budget.acquire(bytes, shouldStop) : Promise.resolve()),
+    memo: new Map(),
+    shouldStop,
+  }
   const repos = (await registry.repositories()).filter(
     (r) => resumeAfter === undefined || r > resumeAfter,
   )
@@ -79,13 +89,12 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
         if (options.shouldStop?.()) return finish(false)
         await pace()
         result.blobs++
-        const saved = await registry.blobs.dedupeExisting(repo, digest, (bytes) =>
-          budget ? budget.acquire(bytes, options.shouldStop) : Promise.resolve(),
-        )
+        const { saved, quarantined } = await registry.dedupeBlob(repo, digest, ctx)
         if (saved > 0) {
           result.linked++
           result.bytesSaved += saved
         }
+        result.quarantined += quarantined
       }
     result.repositories++
     await db.setMeta(progressName, { after: repo } satisfies Progress)

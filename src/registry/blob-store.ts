@@ -37,6 +37,14 @@ export interface BlobStoreOptions {
   clock: Clock
 }
 
+/** What verified the bytes that restore a quarantined blob (the log line says which). */
+export type RestoredBy = 'upload' | 'dedupe'
+
+const RESTORED: Record<RestoredBy, string> = {
+  upload: 'quarantined blob restored by a verified upload',
+  dedupe: 'quarantined blob restored from a verified copy',
+}
+
 export class BlobStore {
   private readonly verifying = new Map<string, Promise<BlobInfo | null>>()
 
@@ -254,7 +262,11 @@ export class BlobStore {
   }
 
   /** Another repository's verified copy of this content to link to, when dedupe is on. */
-  async linkSource(repo: string, digest: Digest, size: number): Promise<string | undefined> {
+  private async linkSource(
+    repo: string,
+    digest: Digest,
+    size: number,
+  ): Promise<string | undefined> {
     if (!this.options.dedupe || !this.options.driver.link) return undefined
     for (const [holder] of this.options.db.holders(digest.toString())) {
       if (holder === repo) continue
@@ -266,41 +278,30 @@ export class BlobStore {
   }
 
   /**
-   * Startup dedupe of a blob already on disk: link it to another repository's copy when the two
-   * are separate files with the same verified content. Returns the bytes saved (0 when kept).
+   * Startup dedupe of a blob already on disk, on a store that keeps content once by reference:
+   * its bytes become (or refer to) the shared copy. Returns the bytes saved (0 when kept). On a
+   * store with hard links the pass links copies instead (see dedupe-existing.ts).
    */
-  async dedupeExisting(
+  async shareExisting(
     repo: string,
     digest: Digest,
     /** asked before bytes may be hashed (a blob not yet verified in this run) */
-    pace: (bytes: number) => Promise<void> = async () => {},
+    pace: (bytes: number) => Promise<void>,
   ): Promise<number> {
+    const { driver, shared } = this.options
+    if (!shared) return 0
     const key = layoutKeys.blob(repo, digest)
-    const { db, driver, shared } = this.options
     const own = await driver.stat(key)
-    if (!own) return 0
-    if (shared) {
-      if (own.target !== undefined) return 0 // already a reference
-      await pace(own.size)
-      if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before sharing
-      return (await shared.adopt(key, key, digest)) ? own.size : 0
-    }
-    if (!db.getHolder(digest.toString(), repo)) {
-      db.background(
-        db.putHolder(digest.toString(), repo, {
-          size: own.size,
-          entered: stampNow(this.options.clock),
-        }),
-      )
-    }
-    const source = await this.linkSource(repo, digest, own.size)
-    if (!source) return 0
-    if ((await driver.stat(source))?.identity === own.identity && own.identity !== undefined)
-      return 0
+    if (!own || own.target !== undefined) return 0 // gone, or already a reference
     await pace(own.size)
-    if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before it is replaced
-    await driver.link!(source, key)
-    return own.size
+    if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before sharing
+    return (await shared.adopt(key, key, digest)) ? own.size : 0
+  }
+
+  /** `repo`'s copy of `digest` was just hashed and matched: served without hashing it again. */
+  noteVerified(repo: string, digest: Digest, size: number): void {
+    const { db, epoch } = this.options
+    db.background(db.setVerified(layoutKeys.blob(repo, digest), { size, epoch }))
   }
 
   /**
@@ -308,10 +309,19 @@ export class BlobStore {
    * give them back to repositories that lost them to quarantine (see quarantine.ts).
    */
   async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
-    const { db, epoch, clock } = this.options
+    const { db, clock } = this.options
     // Under the repository's lock: not waited for (IndexDb.background).
-    db.background(db.setVerified(layoutKeys.blob(repo, digest), { size, epoch }))
+    this.noteVerified(repo, digest, size)
     db.background(db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) }))
+    await this.restoreLost(repo, digest, size, 'upload')
+  }
+
+  /**
+   * Give the verified bytes `repo` holds back to every repository that lost `digest` to
+   * quarantine; `by` says what verified them (an upload, or the dedupe pass's hash).
+   */
+  async restoreLost(repo: string, digest: Digest, size: number, by: RestoredBy): Promise<void> {
+    const { db, epoch, clock } = this.options
     const waiting = lostIn(db, digest, repo)
     if (waiting.length === 0) return
     for (const other of waiting) {
@@ -326,10 +336,7 @@ export class BlobStore {
       await db.putHolder(digest.toString(), other, { size, entered: stampNow(clock) })
     }
     await forgetLost(db, digest)
-    this.options.log('quarantined blob restored by a verified upload', {
-      digest: digest.toString(),
-      repositories: waiting,
-    })
+    this.options.log(RESTORED[by], { digest: digest.toString(), repositories: waiting, from: repo })
   }
 
   /** Remove this repository's copy; other repositories sharing the bytes keep theirs. */
@@ -359,8 +366,7 @@ export class BlobStore {
       await this.quarantine(repo, digest)
       return null
     }
-    const { db } = this.options
-    db.background(db.setVerified(key, { size: result.size, epoch: this.options.epoch }))
+    this.noteVerified(repo, digest, result.size)
     return { size: result.size }
   }
 

@@ -113,3 +113,33 @@ export async function hashStored(
   }
   return { hash, size }
 }
+
+/** A paced hash stopped part-way (a shutdown): nothing was learnt about the bytes. */
+export const STOPPED = Symbol('stopped')
+
+/**
+ * Hash a stored object for background work (scrub, the dedupe pass): `pace` is asked before each
+ * chunk, so a big blob at a small ioRate keeps to the budget, and a shutdown does not wait for
+ * its end. `actual` is `<algorithm>:<hex>`, or null when the object could not be read whole.
+ */
+export async function hashStoredPaced(
+  driver: StorageDriver,
+  key: string,
+  algorithm: Algorithm,
+  pace: (bytes: number) => Promise<void>,
+  shouldStop: () => boolean,
+): Promise<{ actual: string | null; bytes: number } | typeof STOPPED> {
+  const hash = newHash(algorithm)
+  let bytes = 0
+  try {
+    for await (const chunk of await driver.read(key)) {
+      if (shouldStop()) return STOPPED
+      await pace((chunk as Buffer).length)
+      hash.update(chunk as Buffer)
+      bytes += (chunk as Buffer).length
+    }
+  } catch {
+    return { actual: null, bytes }
+  }
+  return { actual: `${algorithm}:${hash.digest('hex')}`, bytes }
+}

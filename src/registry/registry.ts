@@ -18,6 +18,7 @@ import { LocalLocks, type Locks } from './locks.js'
 import type { ContentIndex } from './content-index.js'
 import { SharedContent, type SweepResult } from './shared-content.js'
 import { collectRepository, type GcPolicy, type RepoGcDeps, type RepoGcResult } from './repo-gc.js'
+import { dedupeByLink, type DedupeContext, type DedupeOutcome } from './dedupe-existing.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -137,6 +138,20 @@ export class Registry {
       repo,
       ctx,
     )
+  }
+
+  /**
+   * The startup dedupe pass's unit for one blob already stored: linked to another repository's
+   * copy once both hash to the digest (dedupe-existing.ts), or shared by reference on a store
+   * without hard links (BlobStore.shareExisting).
+   */
+  async dedupeBlob(repo: string, digest: Digest, ctx: DedupeContext): Promise<DedupeOutcome> {
+    if (this.shared && this.dedupe) {
+      return { saved: await this.blobs.shareExisting(repo, digest, ctx.pace), quarantined: 0 }
+    }
+    const { driver, db, clock, blobs, manifests } = this.gcDeps
+    const forget = (r: string, d: string) => manifests.forget(r, d)
+    return dedupeByLink({ driver, db, clock, blobs, log: this.log, forget }, repo, digest, ctx)
   }
 
   /** One garbage-collection pass over one repository, under its lock. */

@@ -12,7 +12,8 @@ import {
 } from '../fs-layout/index.js'
 import type { IndexDb } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
-import { Digest, newHash } from './digest.js'
+import { Digest } from './digest.js'
+import { hashStoredPaced, STOPPED } from './hashing.js'
 import { parseManifest } from './manifest-rules.js'
 import { isLost, quarantineEverywhere } from './quarantine.js'
 
@@ -175,10 +176,17 @@ async function checkBlob(
   const identity = info.identity ?? key
   let actual = ctx.memo.get(identity)
   if (actual === undefined) {
-    const hashed = await hashPaced(deps.driver, key, digest, ctx, result)
+    const hashed = await hashStoredPaced(
+      deps.driver,
+      key,
+      digest.algorithm,
+      ctx.pace,
+      ctx.shouldStop,
+    )
     // Stopping (shutdown): nothing was learnt; the repository is scrubbed again on resume.
     if (hashed === STOPPED) return true
-    actual = hashed
+    result.bytesHashed += hashed.bytes
+    actual = hashed.actual
     ctx.memo.set(identity, actual)
   }
   if (actual === null) return report(sizeError ?? 'unreadable')
@@ -191,28 +199,4 @@ async function checkBlob(
   for (const r of new Set([repo, ...lost])) deps.forget(r, digest.toString())
   const mismatch = `content hashes to ${actual}`
   return report(sizeError ? `${sizeError}; ${mismatch}` : `digest mismatch: ${mismatch}`)
-}
-
-const STOPPED = Symbol('stopped')
-
-async function hashPaced(
-  driver: StorageDriver,
-  key: string,
-  digest: Digest,
-  ctx: ScrubContext,
-  result: RepoScrubResult,
-): Promise<string | null | typeof STOPPED> {
-  const hash = newHash(digest.algorithm)
-  try {
-    for await (const chunk of await driver.read(key)) {
-      // A big blob at a small ioRate takes minutes: a shutdown must not wait for its end.
-      if (ctx.shouldStop()) return STOPPED
-      await ctx.pace((chunk as Buffer).length)
-      hash.update(chunk as Buffer)
-      result.bytesHashed += (chunk as Buffer).length
-    }
-  } catch {
-    return null
-  }
-  return `${digest.algorithm}:${hash.digest('hex')}`
 }
