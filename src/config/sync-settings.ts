@@ -52,6 +52,8 @@ export interface UpstreamSettings {
   reqConcurrent?: number
   /** request starts per second per upstream host; absent: no cap */
   reqPerSec?: number
+  /** idle keep-alive connections kept per upstream host; absent: Node's default (no limit) */
+  maxIdleConnsPerHost?: number
 }
 
 export interface SyncSettings {
@@ -137,5 +139,15 @@ function resolveRegistry(r: RawRegistry): UpstreamSettings {
     syncTimeoutMs: parseDuration(r.syncTimeout ?? DEFAULTS.syncTimeout),
     ...(r.reqConcurrent !== undefined && { reqConcurrent: r.reqConcurrent }),
     ...(r.reqPerSec !== undefined && { reqPerSec: r.reqPerSec }),
+    ...(r.maxIdleConnsPerHost !== undefined && { maxIdleConnsPerHost: r.maxIdleConnsPerHost }),
   }
+}
+
+/**
+ * How long to wait before retry `n` (1, 2, ...): zot's retryDelay, doubled on each further retry
+ * up to maxRetryDelay (regclient's backoff); a fixed delay when maxRetryDelay is unset.
+ */
+export function retryDelayFor(settings: UpstreamSettings, n: number): number {
+  const doubled = settings.retryDelayMs * 2 ** Math.min(Math.max(n - 1, 0), 52)
+  return Math.min(doubled, Math.max(settings.maxRetryDelayMs, settings.retryDelayMs))
 }

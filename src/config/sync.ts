@@ -126,10 +126,7 @@ const registryFields = z.strictObject({
   retryDelay: duration.optional(),
   // Above retryDelay, the delay doubles on each retry up to this.
   maxRetryDelay: duration.optional(),
-  onlySigned: z
-    .boolean()
-    .refine((v) => v === false, { message: `onlySigned is ${NOT_YET}` })
-    .optional(),
+  onlySigned: z.boolean().optional(),
   syncLegacyCosignTags: z.boolean().optional(),
   // zot's name; Outpost's tagRecheckInterval is the same setting.
   manifestCheckInterval: duration.optional(),
@@ -144,6 +141,13 @@ const registryFields = z.strictObject({
     .number()
     .gt(0, 'reqPerSec must be a finite value greater than 0')
     .finite()
+    .optional(),
+  // Outpost speaks HTTP/1.1 to upstreams (one connection per request), whatever this says.
+  disableHTTP2: z.boolean().optional(),
+  maxIdleConnsPerHost: z
+    .number()
+    .int('expected a whole number')
+    .gt(0, 'maxIdleConnsPerHost must be greater than 0')
     .optional(),
   credentialHelper: notYet('credentialHelper').optional(),
   oauth2CredentialHelper: notYet('oauth2CredentialHelper').optional(),
@@ -197,6 +201,12 @@ export function registryProblems(r: RawRegistry, periodicSupported: boolean): Pr
     durationMs(r.maxRetryDelay) < durationMs(r.retryDelay)
   )
     add(['maxRetryDelay'], 'maxRetryDelay must be greater than or equal to retryDelay')
+  // Neither pull-through nor the mirror checks signatures before fetching yet.
+  if (r.onlySigned) add(['onlySigned'], `onlySigned is ${NOT_YET}`)
+  // Parsed and checked as zot does, but no request limiter exists yet.
+  for (const key of ['reqConcurrent', 'reqPerSec'] as const) {
+    if (r[key] !== undefined) add([key], `${key} is ${NOT_YET}`)
+  }
   if (r.manifestCheckInterval !== undefined && r.tagRecheckInterval !== undefined)
     add(['tagRecheckInterval'], 'the same setting as manifestCheckInterval: give only one of them')
   for (const [i, c] of (r.content ?? []).entries()) {
@@ -212,10 +222,14 @@ export function registryProblems(r: RawRegistry, periodicSupported: boolean): Pr
   return problems
 }
 
-const registry = registryFields.superRefine((r, ctx) => {
-  for (const p of registryProblems(r, PERIODIC_SYNC_SUPPORTED))
-    ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
-})
+const registry = registryFields.superRefine(
+  (r, ctx) => {
+    for (const p of registryProblems(r, PERIODIC_SYNC_SUPPORTED))
+      ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
+  },
+  // Combinations are judged once every key is valid on its own: one problem per cause.
+  { when: (payload) => payload.issues.length === 0 },
+)
 
 export const syncSchema = z.strictObject({
   enable: z.boolean().optional(),
@@ -234,6 +248,7 @@ export type RawSync = z.infer<typeof syncSchema>
 
 export {
   resolveSync,
+  retryDelayFor,
   type ContentRule,
   type SyncSettings,
   type TagFilter,
