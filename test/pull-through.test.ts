@@ -98,7 +98,9 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
     const base = { storage: { rootDirectory: '/tmp' } }
     const sync = (r: Record<string, unknown>) =>
       JSON.stringify({ ...base, extensions: { sync: { enable: true, registries: [r] } } })
-    const ok = parseConfig(sync({ urls: ['https://r.example'], onDemand: true, maxRetries: 3 }))
+    const ok = parseConfig(
+      sync({ urls: ['https://r.example'], onDemand: true, maxRetries: 3, retryDelay: '1s' }),
+    )
     assert.equal(ok.sync?.registries[0].content[0].prefix, '**')
     assert.throws(() => parseConfig(sync({ urls: ['https://r.example'] })), /not supported yet/)
   })
@@ -151,6 +153,25 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
       `docker://${host}/library/app:v1`,
     ])
     assert.equal(sha256(raw.stdout), image.digest)
+  })
+
+  it('content.tags on demand: a tag the filters leave out is not fetched, a kept one is', async () => {
+    const work = await dir()
+    const up = await startRegistry(work)
+    cleanups.push(() => up.stop())
+    const image = makeImage('tags', 1)
+    await push(up, 'library/tagged', image, 'v1.0.0')
+    await push(up, 'library/tagged', image, 'dev')
+    const rule = { prefix: '**', tags: { semver: true, excludeRegex: '^v0' } }
+    const registry = { urls: [up.url], onDemand: true, tlsVerify: false, content: [rule] }
+    const server = await outpost(up.url, { registries: [registry] })
+    const kept = await pull(server.url, 'library/tagged', 'v1.0.0')
+    assert.equal(kept.digest, image.digest)
+    const left = await fetch(`${server.url}/v2/library/tagged/manifests/dev`)
+    assert.equal(left.status, 404)
+    assert.equal((await left.json()).errors[0].code, 'MANIFEST_UNKNOWN')
+    // By digest there is no tag to filter: the same image is served.
+    assert.equal((await pull(server.url, 'library/tagged', image.digest)).status, 200)
   })
 
   it('basic auth from the credentials file; without it the error names the upstream', async () => {

@@ -1,33 +1,87 @@
-// zot's `extensions.sync`, on-demand only: Outpost as a pull-through cache of upstream
-// registries. zot's keys keep zot's meaning; Outpost adds `maxSize` (bytes of pulled-through
-// content kept, least-recently-pulled images evicted beyond it) and, per registry,
-// `tagRecheckInterval` (how often a cached tag is compared with the upstream's; digests never).
+// zot's `extensions.sync`, with zot's keys unchanged (pkg/extensions/config/sync), and zot's
+// rules for combinations that cannot work (pkg/cli/server/root.go, validateSync*). On demand,
+// Outpost is a pull-through cache of upstream registries; the periodic mirror is not built yet.
+// Outpost adds `maxSize` (bytes of pulled-through content kept), `maxBandwidth` and `window`
+// (the mirror's cap and hours), per registry `referrers` and `tagRecheckInterval` (zot calls
+// it `manifestCheckInterval`), and per content rule `platforms`. Resolved in sync-settings.ts.
 import { z } from 'zod'
+import { globProblem } from '../gc/glob.js'
 import { parseDuration } from './duration.js'
-import { parseBytes } from './units.js'
+import { rateSchema, windowSchema } from './maintenance.js'
+import { compileTagRegex, parsePlatform } from './sync-grammar.js'
+
+/**
+ * The periodic mirror engine (issue 15) does not exist yet: a registry asking for periodic
+ * sync fails to load. Its author sets this to true (and deletes the one check reading it, in
+ * registryProblems below); every other rule of periodic registries is already enforced.
+ */
+export const PERIODIC_SYNC_SUPPORTED = false
+
+/**
+ * Pull-through cannot yet store an index whose excluded platforms' children are absent, nor
+ * answer 404 for those children: `content[].platforms` on an on-demand registry fails to load.
+ */
+export const ON_DEMAND_PLATFORMS_SUPPORTED = false
 
 const NOT_YET = 'not supported yet'
 const SIZE = /^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/
 
-const duration = z.string().refine(
-  (s) => {
-    try {
-      parseDuration(s)
-      return true
-    } catch {
-      return false
-    }
-  },
-  { message: 'expected a Go duration such as "90m" or "1h30m"' },
-)
+function durationMs(text: string): number {
+  try {
+    return parseDuration(text)
+  } catch {
+    return NaN
+  }
+}
+
+const duration = z.string().refine((s) => !Number.isNaN(durationMs(s)), {
+  message: 'expected a Go duration such as "90m" or "1h30m"',
+})
+
+/** A duration that must be above zero (an interval of 0 would spin, or mean "never"). */
+const positiveDuration = duration.refine((s) => !(durationMs(s) <= 0), {
+  message: 'expected a duration above 0 such as "6h"',
+})
 
 const notYet = (what: string) =>
   z.unknown().refine(() => false, { message: `${what} is ${NOT_YET}` })
 
+/** A zot tag regex (Go RE2), compiled here so a bad one fails at load as in zot. */
+const tagRegex = z
+  .string()
+  // zot keeps no tag at all for an empty regex: surely not what was meant.
+  .min(1, 'an empty regex keeps no tag; leave the key out to keep every tag')
+  .superRefine((s, ctx) => {
+    try {
+      compileTagRegex(s)
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `regex could not be compiled: ${(err as Error).message}`,
+      })
+    }
+  })
+
+const platform = z.string().superRefine((s, ctx) => {
+  try {
+    parsePlatform(s)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+  }
+})
+
 // zot's content rule: upstream repositories matching `prefix` (a doublestar glob) are kept under
-// `destination`, with the prefix's literal part removed when `stripPrefix` is set.
+// `destination`, with the prefix's literal part removed when `stripPrefix` is set; `tags`
+// narrows which of their tags are taken. `platforms` is Outpost's.
 const contentRule = z.strictObject({
-  prefix: z.string().min(1),
+  prefix: z
+    .string()
+    .min(1)
+    .superRefine((s, ctx) => {
+      const problem = globProblem(s)
+      if (problem)
+        ctx.addIssue({ code: 'custom', message: `sync prefix could not be compiled: ${problem}` })
+    }),
   destination: z
     .string()
     .regex(/^\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)?$/, {
@@ -35,7 +89,17 @@ const contentRule = z.strictObject({
     })
     .optional(),
   stripPrefix: z.boolean().optional(),
-  tags: notYet('filtering synced tags (content.tags)').optional(),
+  tags: z
+    .strictObject({
+      regex: tagRegex.optional(),
+      excludeRegex: tagRegex.optional(),
+      semver: z.boolean().optional(),
+    })
+    .optional(),
+  platforms: z
+    .array(platform)
+    .min(1, 'expected at least one platform such as "linux/arm64" (leave the key out for all)')
+    .optional(),
 })
 
 const upstreamUrl = z.string().refine(
@@ -50,86 +114,143 @@ const upstreamUrl = z.string().refine(
   { message: 'expected a registry URL such as "https://registry-1.docker.io"' },
 )
 
-const registry = z
-  .strictObject({
-    urls: z.array(upstreamUrl).min(1),
-    onDemand: z.boolean().optional(),
-    tlsVerify: z.boolean().optional(),
-    certDir: z.string().min(1).optional(),
-    content: z.array(contentRule).min(1).optional(),
-    maxRetries: z.number().int().min(0).max(10).optional(),
-    retryDelay: duration.optional(),
-    // Digests are always preserved: Outpost never converts a manifest.
-    preserveDigest: z.boolean().optional(),
-    pollInterval: notYet('periodic sync (pollInterval)').optional(),
-    onlySigned: z
-      .boolean()
-      .refine((v) => v === false, { message: `onlySigned is ${NOT_YET}` })
-      .optional(),
-    // Outpost's own: a cached tag is compared with the upstream's at most this often.
-    tagRecheckInterval: duration.optional(),
-  })
-  // zot's default is periodic sync; Outpost only pulls on demand.
-  .refine((r) => r.onDemand === true, {
-    path: ['onDemand'],
-    message: `periodic sync is ${NOT_YET} (set "onDemand": true)`,
-  })
+const registryFields = z.strictObject({
+  // The first is the upstream; the others are mirrors of it, tried in turn when it fails.
+  urls: z.array(upstreamUrl).min(1),
+  onDemand: z.boolean().optional(),
+  pollInterval: positiveDuration.optional(),
+  content: z.array(contentRule).min(1).optional(),
+  tlsVerify: z.boolean().optional(),
+  certDir: z.string().min(1).optional(),
+  maxRetries: z.number().int().min(0).optional(),
+  retryDelay: duration.optional(),
+  // Above retryDelay, the delay doubles on each retry up to this.
+  maxRetryDelay: duration.optional(),
+  onlySigned: z.boolean().optional(),
+  syncLegacyCosignTags: z.boolean().optional(),
+  // zot's name; Outpost's tagRecheckInterval is the same setting.
+  manifestCheckInterval: duration.optional(),
+  tagRecheckInterval: duration.optional(),
+  syncTimeout: positiveDuration.optional(),
+  reqConcurrent: z
+    .number()
+    .int('expected a whole number')
+    .gt(0, 'reqConcurrent must be greater than 0')
+    .optional(),
+  reqPerSec: z
+    .number()
+    .gt(0, 'reqPerSec must be a finite value greater than 0')
+    .finite()
+    .optional(),
+  // Outpost speaks HTTP/1.1 to upstreams (one connection per request), whatever this says.
+  disableHTTP2: z.boolean().optional(),
+  maxIdleConnsPerHost: z
+    .number()
+    .int('expected a whole number')
+    .gt(0, 'maxIdleConnsPerHost must be greater than 0')
+    .optional(),
+  credentialHelper: notYet('credentialHelper').optional(),
+  oauth2CredentialHelper: notYet('oauth2CredentialHelper').optional(),
+  // Digests are always preserved: Outpost never converts a manifest.
+  preserveDigest: z.boolean().optional(),
+  // Outpost's own: referrers of a synced manifest (signatures, SBOMs) are synced with it.
+  referrers: z.boolean().optional(),
+})
+
+export type RawRegistry = z.infer<typeof registryFields>
+
+interface Problem {
+  path: Array<string | number>
+  message: string
+}
+
+/**
+ * What is wrong with a registry's combination of keys, one problem per cause. `periodicSupported`
+ * is PERIODIC_SYNC_SUPPORTED; tests pass true to check the rules the engine will run under.
+ */
+export function registryProblems(r: RawRegistry, periodicSupported: boolean): Problem[] {
+  const problems: Problem[] = []
+  const add = (path: Array<string | number>, message: string) => problems.push({ path, message })
+  const periodic = r.pollInterval !== undefined
+  const onDemand = r.onDemand === true
+  // zot's default is periodic (onDemand false), so a registry that does not say "onDemand": true
+  // asks for the periodic mirror. This is the one check the engine's author removes.
+  if (!periodicSupported && (periodic || !onDemand)) {
+    if (periodic) add(['pollInterval'], `periodic sync (pollInterval) is ${NOT_YET}`)
+    else add(['onDemand'], `periodic sync is ${NOT_YET} (set "onDemand": true)`)
+  } else {
+    // zot skips such a registry without a word.
+    if (!periodic && !onDemand)
+      add(['pollInterval'], 'required when onDemand is not true: this registry would sync nothing')
+    // zot mirrors nothing periodically without content rules (extension_sync.go, isPeriodical).
+    if (periodic && !r.content)
+      add(['content'], 'required with pollInterval: the repositories to mirror')
+    // zot: the interval only throttles on-demand checks.
+    if (r.manifestCheckInterval !== undefined && !onDemand)
+      add(['manifestCheckInterval'], 'manifestCheckInterval requires onDemand to be enabled')
+  }
+  // zot: "retryDelay is required when using maxRetries" (or maxRetryDelay).
+  const needsDelay = ['maxRetries', 'maxRetryDelay'].find(
+    (k) => r[k as keyof RawRegistry] !== undefined,
+  )
+  if (needsDelay && r.retryDelay === undefined)
+    add(['retryDelay'], `retryDelay is required when using ${needsDelay}`)
+  if (
+    r.maxRetryDelay !== undefined &&
+    r.retryDelay !== undefined &&
+    durationMs(r.maxRetryDelay) < durationMs(r.retryDelay)
+  )
+    add(['maxRetryDelay'], 'maxRetryDelay must be greater than or equal to retryDelay')
+  // Neither pull-through nor the mirror checks signatures before fetching yet.
+  if (r.onlySigned) add(['onlySigned'], `onlySigned is ${NOT_YET}`)
+  // Parsed and checked as zot does, but no request limiter exists yet.
+  for (const key of ['reqConcurrent', 'reqPerSec'] as const) {
+    if (r[key] !== undefined) add([key], `${key} is ${NOT_YET}`)
+  }
+  if (r.manifestCheckInterval !== undefined && r.tagRecheckInterval !== undefined)
+    add(['tagRecheckInterval'], 'the same setting as manifestCheckInterval: give only one of them')
+  for (const [i, c] of (r.content ?? []).entries()) {
+    // zot: the local name would be empty.
+    if (c.stripPrefix && !c.prefix.includes('/*') && (c.destination ?? '/') === '/')
+      add(
+        ['content', i, 'stripPrefix'],
+        "can not use stripPrefix true and destination '/' without using glob patterns in prefix",
+      )
+    if (c.platforms && onDemand && !ON_DEMAND_PLATFORMS_SUPPORTED)
+      add(['content', i, 'platforms'], `platforms on an on-demand registry are ${NOT_YET}`)
+  }
+  return problems
+}
+
+const registry = registryFields.superRefine(
+  (r, ctx) => {
+    for (const p of registryProblems(r, PERIODIC_SYNC_SUPPORTED))
+      ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
+  },
+  // Combinations are judged once every key is valid on its own: one problem per cause.
+  { when: (payload) => payload.issues.length === 0 },
+)
 
 export const syncSchema = z.strictObject({
   enable: z.boolean().optional(),
   credentialsFile: z.string().min(1).optional(),
-  downloadDir: notYet('downloadDir').optional(),
+  // zot stages images here before importing them; Outpost streams blobs into the store.
+  downloadDir: z.string().min(1).optional(),
   registries: z.array(registry).optional(),
   // Outpost's own: bytes of pulled-through content kept before the least recently pulled go.
   maxSize: z.string().regex(SIZE, 'expected a size such as "20GB"').optional(),
+  // Outpost's own: the periodic mirror's bandwidth cap across all registries, and its hours.
+  maxBandwidth: rateSchema.optional(),
+  window: windowSchema.optional(),
 })
 
 export type RawSync = z.infer<typeof syncSchema>
 
-export interface ContentRule {
-  prefix: string
-  /** "/" or "/path" */
-  destination: string
-  stripPrefix: boolean
-}
-
-export interface UpstreamSettings {
-  urls: string[]
-  tlsVerify: boolean
-  certDir?: string
-  content: ContentRule[]
-  maxRetries: number
-  retryDelayMs: number
-  tagRecheckMs: number
-}
-
-export interface SyncSettings {
-  credentialsFile?: string
-  /** bytes of pulled-through content kept; unbounded when absent */
-  maxSizeBytes?: number
-  registries: UpstreamSettings[]
-}
-
-const DEFAULTS = { maxRetries: 3, retryDelay: '5m', tagRecheckInterval: '60s' }
-
-/** The settings the pull-through cache runs on; undefined when sync is off. */
-export function resolveSync(raw: RawSync | undefined): SyncSettings | undefined {
-  if (!raw || raw.enable === false || !raw.registries?.length) return undefined
-  return {
-    ...(raw.credentialsFile && { credentialsFile: raw.credentialsFile }),
-    ...(raw.maxSize && { maxSizeBytes: parseBytes(raw.maxSize) }),
-    registries: raw.registries.map((r) => ({
-      urls: r.urls.map((u) => u.replace(/\/$/, '')),
-      tlsVerify: r.tlsVerify ?? true,
-      ...(r.certDir && { certDir: r.certDir }),
-      content: (r.content ?? [{ prefix: '**' }]).map((c) => ({
-        prefix: c.prefix,
-        destination: c.destination ?? '/',
-        stripPrefix: c.stripPrefix ?? false,
-      })),
-      maxRetries: r.maxRetries ?? DEFAULTS.maxRetries,
-      retryDelayMs: parseDuration(r.retryDelay ?? DEFAULTS.retryDelay),
-      tagRecheckMs: parseDuration(r.tagRecheckInterval ?? DEFAULTS.tagRecheckInterval),
-    })),
-  }
-}
+export {
+  resolveSync,
+  retryDelayFor,
+  type ContentRule,
+  type SyncSettings,
+  type TagFilter,
+  type UpstreamSettings,
+} from './sync-settings.js'

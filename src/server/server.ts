@@ -81,6 +81,8 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     throw err
   }
   const [{ storage, upkeep }] = stores
+  // Sync keys accepted for zot's sake that do nothing here (downloadDir) are named at start.
+  for (const warning of config.sync?.warnings ?? []) logger.warn(warning)
   // The pull-through cache (extensions.sync): an unreadable credentials file stops the start.
   const pullThrough = config.sync
     ? await PullThrough.open(opened.router, config.sync, log).catch(async (err) => {

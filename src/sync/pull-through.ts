@@ -20,6 +20,7 @@ import {
 } from '../registry/index.js'
 import { teeBlob } from './blob-tee.js'
 import { upstreamName } from './content-map.js'
+import { tagServed } from './mirror-selection.js'
 import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
 import { PullLedger } from './pull-ledger.js'
@@ -104,7 +105,7 @@ export class PullThrough {
       if (ns && !client.serves(ns)) continue
       for (const rule of settings.content) {
         const remote = upstreamName(rule, repo)
-        if (remote) return { client, settings, remote }
+        if (remote) return { client, settings, rule, remote }
       }
     }
     return undefined
@@ -115,9 +116,11 @@ export class PullThrough {
     // "absent" as "ask the upstream" (names.ts lookupReference).
     lookupReference(reference)
     const registry = this.router.for(repo)
-    const route = this.route(repo, ns)
-    if (!route) return registry.manifests.get(repo, reference)
     const byDigest = reference.includes(':')
+    const route = this.route(repo, ns)
+    // content.tags: a tag the rule's filters leave out is served only if stored here already.
+    if (!route || (!byDigest && !tagServed(route.rule, reference)))
+      return registry.manifests.get(repo, reference)
     const local = await absentAsUndefined(registry.manifests.get(repo, reference))
     if (local) {
       this.ledger.usedImage(repo, local.digest)
@@ -191,7 +194,8 @@ export class PullThrough {
   ): Promise<T[]> {
     const mine = await local()
     const route = this.route(repo, ns)
-    if (!route) return mine
+    // "referrers": false keeps a subject's upstream referrers out.
+    if (!route?.settings.referrers) return mine
     let theirs: T[] = []
     try {
       theirs = await upstreamReferrers<T>(route, subject, artifactType)

@@ -9,7 +9,7 @@ import * as http from 'node:http'
 import * as https from 'node:https'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import type { UpstreamSettings } from '../config/sync.js'
+import { retryDelayFor, type UpstreamSettings } from '../config/sync.js'
 
 export interface Credentials {
   username: string
@@ -82,7 +82,8 @@ export class UpstreamClient {
     const attempts = options.retry ? this.settings.maxRetries + 1 : 1
     let last: unknown
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(Math.min(this.settings.retryDelayMs, MAX_INLINE_RETRY_DELAY_MS))
+      if (attempt > 0)
+        await sleep(Math.min(retryDelayFor(this.settings, attempt), MAX_INLINE_RETRY_DELAY_MS))
       for (const base of this.settings.urls) {
         try {
           const res = await this.authorized(method, base, repo, path, options)
@@ -201,11 +202,21 @@ export class UpstreamClient {
             'User-Agent': 'outpost-pull-through',
           },
         },
-        (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+        (res) => {
+          res.once('close', () => clearTimeout(timer))
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res })
+        },
       )
       // Idle time on the socket: no headers yet, or a body that stopped moving.
       const idleMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
       req.setTimeout(idleMs, () => req.destroy(new Error(`no data for ${idleMs} ms`)))
+      // zot's syncTimeout: the whole exchange, body included, ends by then.
+      const total = this.settings.syncTimeoutMs
+      const timer = setTimeout(
+        () => req.destroy(new Error(`not done within syncTimeout (${total} ms)`)),
+        total,
+      ).unref()
+      req.once('close', () => clearTimeout(timer))
       req.once('error', reject)
       req.end()
     })
@@ -216,13 +227,16 @@ export class UpstreamClient {
     const key = target.origin
     let agent = this.agents.get(key)
     if (agent) return agent
+    // zot's maxIdleConnsPerHost: idle keep-alive sockets kept per origin.
+    const idle = this.settings.maxIdleConnsPerHost
+    const pool = { keepAlive: true, ...(idle !== undefined && { maxFreeSockets: idle }) }
     if (target.protocol === 'https:') {
       agent = new https.Agent({
-        keepAlive: true,
+        ...pool,
         rejectUnauthorized: this.settings.tlsVerify,
         ...certDirOptions(this.settings.certDir),
       })
-    } else agent = new http.Agent({ keepAlive: true })
+    } else agent = new http.Agent(pool)
     this.agents.set(key, agent)
     return agent
   }

@@ -4,7 +4,7 @@
 // exist there); anything else unexpected is an UpstreamError, which the cache answers with what
 // it holds. Nothing here stores anything.
 import type { Readable } from 'node:stream'
-import type { UpstreamSettings } from '../config/sync.js'
+import type { ContentRule, UpstreamSettings } from '../config/sync.js'
 import { Digest, MAX_MANIFEST_BYTES, MEDIA_TYPES, RegistryError } from '../registry/index.js'
 import { parseManifest } from '../registry/manifest-rules.js'
 import type { PendingManifest } from './pending-manifests.js'
@@ -14,6 +14,8 @@ import { readBytes, UpstreamError, type UpstreamClient } from './upstream-client
 export interface Route {
   client: UpstreamClient
   settings: UpstreamSettings
+  /** the content rule that mapped the local name to `remote` */
+  rule: ContentRule
   /** the repository's name at the upstream */
   remote: string
 }
