@@ -42,7 +42,10 @@ describe('disk full', () => {
         body: big,
       })
       assert.equal(res.status, 507)
-      assert.equal((await res.json()).errors[0].code, 'UNKNOWN')
+      assert.equal(
+        ((await res.json()) as { errors: Array<{ code: string; message: string }> }).errors[0].code,
+        'UNKNOWN',
+      )
       assert.deepEqual(await layoutFiles(mnt), before)
 
       const manifest = await reg.request('/v2/keep/manifests/v1')

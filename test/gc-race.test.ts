@@ -116,7 +116,9 @@ describe('gc racing pushes', () => {
         expected.set(tag, image.digest)
 
         // Every tag resolves to the manifest last pushed under it, and that image is whole.
-        const tags = await (await reg.request(`/v2/${REPO}/tags/list`)).json()
+        const tags = (await (await reg.request(`/v2/${REPO}/tags/list`)).json()) as {
+          tags: string[]
+        }
         assert.deepEqual(tags.tags, [...expected.keys()].sort(), `round ${n}`)
         for (const [name, digest] of expected) {
           assert.equal((await pullWhole(reg.request, REPO, name)).digest, digest, `round ${n}`)

@@ -319,7 +319,11 @@ describe('gc: manifests', () => {
       const pass = await gc.runPass()
       assert.equal(pass.manifests + pass.blobs, 0)
       await pullWhole(reg.request, 'app', sig.desc.digest)
-      const list = await (await reg.request(`/v2/app/referrers/${subject.desc.digest}`)).json()
+      const list = (await (
+        await reg.request(`/v2/app/referrers/${subject.desc.digest}`)
+      ).json()) as {
+        manifests: Array<{ digest: string }>
+      }
       assert.deepEqual(
         list.manifests.map((m: { digest: string }) => m.digest),
         [sig.desc.digest],
@@ -346,7 +350,11 @@ describe('gc: manifests', () => {
       )
       assert.equal(await manifestStatus(reg.request, 'app', subject.desc.digest), 404)
       assert.equal(await manifestStatus(reg.request, 'app', sig.desc.digest), 404)
-      const list = await (await reg.request(`/v2/app/referrers/${subject.desc.digest}`)).json()
+      const list = (await (
+        await reg.request(`/v2/app/referrers/${subject.desc.digest}`)
+      ).json()) as {
+        manifests: Array<{ digest: string }>
+      }
       assert.deepEqual(list.manifests, [])
       await pullWhole(reg.request, 'app', 'keep')
     }))

@@ -204,7 +204,10 @@ describe('a read-only hosted layout directory', { skip: reason }, () => {
   it('verifies hosted blobs before serving them: a rotten layer is absent, and left in place', async () => {
     const res = await get(`/v2/usb/bad/blobs/${bad.digest}`)
     assert.equal(res.status, 404)
-    assert.equal((await res.json()).errors[0].code, 'BLOB_UNKNOWN')
+    assert.equal(
+      ((await res.json()) as { errors: Array<{ code: string; message: string }> }).errors[0].code,
+      'BLOB_UNKNOWN',
+    )
     const file = join(usb, 'bad/blobs/sha256', bad.digest.slice('sha256:'.length))
     assert.deepEqual(await readFile(file), bad.bytes)
   })
@@ -212,7 +215,7 @@ describe('a read-only hosted layout directory', { skip: reason }, () => {
   it('refuses pushes, deletes and mounts with 403 DENIED naming the hosted directory', async () => {
     const denied = async (res: Response, repo: string, from = usb) => {
       assert.equal(res.status, 403)
-      const body = await res.json()
+      const body = (await res.json()) as { errors: Array<{ code: string; message: string }> }
       assert.equal(body.errors[0].code, 'DENIED')
       assert.equal(body.errors[0].message, `repository ${repo} is hosted read-only from ${from}`)
     }
@@ -250,7 +253,11 @@ describe('a read-only hosted layout directory', { skip: reason }, () => {
     // A blob still referenced is refused before the store is asked (405, as on any store).
     const blobDelete = await get(`/v2/usb/app/blobs/${config}`, { method: 'DELETE' })
     assert.equal(blobDelete.status, 405)
-    assert.match((await blobDelete.json()).errors[0].message, /is referenced by manifest/)
+    assert.match(
+      ((await blobDelete.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]
+        .message,
+      /is referenced by manifest/,
+    )
     const local = makeImage('local').layers[0]
     await denied(
       await get(`/v2/usb/app/blobs/uploads/?mount=${sha256(local)}&from=local/app`, {

@@ -51,17 +51,27 @@ function portFree(port: number): Promise<boolean> {
   })
 }
 
-describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180_000 }, () => {
+/**
+ * it(), skipped with the reason on a machine that cannot host the test. The reason goes on each
+ * test, not on the describe: node 20 leaves a skipped suite out of the summary's "skipped" count,
+ * which then read 0 where none of this ran.
+ */
+const step = (name: string, fn: () => Promise<void>) => it(name, { skip: reason }, fn)
+
+describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => {
   let work: string
   let deb: string
   let server: ChildProcess | undefined
   let output = ''
 
+  // Nothing to set up or undo when skipped: after() would remove an outpost user that was here.
   before(async () => {
+    if (reason) return
     work = await tempDir('outpost-package-')
   })
 
   after(async () => {
+    if (reason) return
     if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
     // Whatever a failed step left: the package, then what purge keeps on purpose.
     if ((await dpkgStatus('outpost')) !== null) await run('dpkg', ['-P', 'outpost']).catch(() => {})
@@ -71,7 +81,7 @@ describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180
     await removeDir(work)
   })
 
-  it('builds a .deb holding the runtime files only', async () => {
+  step('builds a .deb holding the runtime files only', async () => {
     const arch = (await run('dpkg', ['--print-architecture'])).stdout.trim()
     const built = await new Promise<string>((resolve, reject) => {
       const script = join(REPO_ROOT, 'packaging/deb/build-deb.sh')
@@ -130,7 +140,7 @@ describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180
     assert.ok(statSync(deb).size < 4 << 20, `${deb} is ${statSync(deb).size} bytes`)
   })
 
-  it('dpkg -i creates the user, the storage root and a config only the service reads', async () => {
+  step('dpkg -i makes the user, the storage root and a config only the service reads', async () => {
     await run('dpkg', ['-i', deb])
     assert.equal(await dpkgStatus('outpost'), 'install ok installed')
     const user = lookupUser('outpost')
@@ -171,7 +181,7 @@ describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180
     assert.doesNotMatch(result.text, /outpost\.service/, result.text)
   })
 
-  it('serves the shipped config as the unit would: push and pull with skopeo', async () => {
+  step('serves the shipped config as the unit would: push and pull with skopeo', async () => {
     const unit: UnitService = serviceSection(await readFile(UNIT, 'utf8'))
     assert.equal(unit.User, 'outpost')
     assert.equal(unit.UMask, '0027')
@@ -232,7 +242,7 @@ describe('the Debian package, installed with dpkg', { skip: reason, timeout: 180
     assert.equal(await exited, 0, output)
   })
 
-  it('dpkg -r keeps the config; dpkg -P removes it and keeps the images and the user', async () => {
+  step('dpkg -r keeps the config; dpkg -P removes it, keeps the images and the user', async () => {
     await run('dpkg', ['-r', 'outpost'])
     assert.equal(await dpkgStatus('outpost'), 'deinstall ok config-files')
     assert.equal(existsSync('/usr/bin/outpost'), false)

@@ -137,7 +137,8 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
     // Never seen, upstream down: an error naming the upstream, not a bare NAME_UNKNOWN.
     const unseen = await fetch(`${server.url}/v2/library/other/manifests/v1`)
     assert.equal(unseen.status, 503)
-    const err = (await unseen.json()).errors[0]
+    type UpstreamError = { message: string; detail: { upstream: string } }
+    const err = ((await unseen.json()) as { errors: UpstreamError[] }).errors[0]
     assert.match(err.message, new RegExp(`upstream ${up.host.replace('.', '\\.')}`))
     assert.equal(err.detail.upstream, up.host)
 
@@ -189,7 +190,11 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
     const anonymous = await outpost(up.url)
     const refused = await fetch(`${anonymous.url}/v2/team/basic/manifests/v1`)
     assert.equal(refused.status, 503)
-    assert.match((await refused.json()).errors[0].message, /asks for credentials/)
+    assert.match(
+      ((await refused.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]
+        .message,
+      /asks for credentials/,
+    )
 
     const credentialsFile = join(work, 'credentials.json')
     await writeFile(

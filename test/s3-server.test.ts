@@ -61,7 +61,8 @@ describe('serving from S3', () => {
     assert.equal(ranged.status, 206)
     assert.deepEqual(Buffer.from(await ranged.arrayBuffer()), image.layers[0].subarray(2, 6))
     assert.deepEqual(await (await request('/v2/_catalog')).json(), { repositories: ['team/app'] })
-    assert.deepEqual((await (await request('/v2/team/app/tags/list')).json()).tags, ['v1'])
+    const { tags } = (await (await request('/v2/team/app/tags/list')).json()) as { tags: string[] }
+    assert.deepEqual(tags, ['v1'])
 
     const keys = await bucketKeys(s3, 'registry')
     assert.ok(keys.includes('team/app/index.json'), keys.join(','))

@@ -244,7 +244,7 @@ describe('skopeo and umoci against Outpost', { skip: reason }, () => {
     assert.equal(res.headers.get('docker-content-digest'), digest)
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes)
     await assertSameImage(src, 'layers', new Layout(join(server.root, 'mirror/layers')), 'v1')
-    const catalog = await (await get('/v2/_catalog')).json()
+    const catalog = (await (await get('/v2/_catalog')).json()) as { repositories: string[] }
     assert.deepEqual(catalog.repositories, [
       'demo/docker',
       'demo/img',

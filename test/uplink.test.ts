@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { parseConfig } from '../src/config/index.js'
+import { s3StorageDriverSchema } from '../src/s3/index.js'
 import type { RunningServer } from '../src/server/server.js'
 import {
   childServer,
@@ -190,7 +191,9 @@ describe('outpost sync against s3rver', () => {
     after(async () => void (await mirror?.kill('SIGTERM')))
 
     it('pulls every image with the same digests and bytes', async () => {
-      const catalog = await (await fetch(`${mirror.url}/v2/_catalog`)).json()
+      const catalog = (await (await fetch(`${mirror.url}/v2/_catalog`)).json()) as {
+        repositories: string[]
+      }
       assert.deepEqual(catalog.repositories, ['app', 'big', 'team/tools'])
       for (const [ref, { image, tag }] of images) {
         const repo = ref.split(':')[0]
@@ -214,7 +217,9 @@ describe('outpost sync against s3rver', () => {
       {},
       {
         uplink: {
-          targets: { b: s3rverDriverConfig(s3, { rootdirectory: '/scheduled' }) },
+          targets: {
+            b: s3StorageDriverSchema.parse(s3rverDriverConfig(s3, { rootdirectory: '/scheduled' })),
+          },
           scheduleMs: 1000,
           rate: Infinity,
           repos: '**',
@@ -262,7 +267,9 @@ describe('outpost sync against s3rver', () => {
     assert.match(again.stdout, /"copied":0,"bytes":0,"skipped":7/)
     const seeded = await socketServer(device)
     try {
-      const catalog = await (await fetch(`${seeded.url}/v2/_catalog`)).json()
+      const catalog = (await (await fetch(`${seeded.url}/v2/_catalog`)).json()) as {
+        repositories: string[]
+      }
       assert.deepEqual(catalog.repositories, ['app'])
       for (const tag of ['v1', 'v2']) {
         const { image } = images.get(`app:${tag}`)!

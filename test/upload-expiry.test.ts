@@ -42,14 +42,20 @@ describe('upload session expiry', () => {
       for (const location of sessions) {
         const res = await reg.request(location)
         assert.equal(res.status, 404)
-        assert.equal((await res.json()).errors[0].code, 'BLOB_UPLOAD_UNKNOWN')
+        assert.equal(
+          ((await res.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]
+            .code,
+          'BLOB_UPLOAD_UNKNOWN',
+        )
       }
       assert.deepEqual(await layoutFiles(root), stored)
       for (const location of sessions) {
         const id = location.split('/').pop()!
         assert.equal(reg.storage.db.getSession(id), undefined)
       }
-      const catalog = await (await reg.request('/v2/_catalog')).json()
+      const catalog = (await (await reg.request('/v2/_catalog')).json()) as {
+        repositories: string[]
+      }
       assert.deepEqual(catalog.repositories, ['stored'])
     } finally {
       await reg.close()
@@ -91,7 +97,11 @@ describe('upload session expiry', () => {
       assert.equal(await reg.storage.registry.expireUploads(0), 1)
       const gone = await reg.request(idle)
       assert.equal(gone.status, 404)
-      assert.equal((await gone.json()).errors[0].code, 'BLOB_UPLOAD_UNKNOWN')
+      assert.equal(
+        ((await gone.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]
+          .code,
+        'BLOB_UPLOAD_UNKNOWN',
+      )
       assert.equal(reg.storage.db.getSession(idle.split('/').pop()!), undefined)
     } finally {
       await reg.close()
@@ -109,7 +119,10 @@ describe('upload session expiry', () => {
       const headers = { 'Content-Length': String(body.length) }
       const put = await reg.request(`${location}?digest=${wrong}`, { method: 'PUT', body, headers })
       assert.equal(put.status, 400)
-      assert.equal((await put.json()).errors[0].code, 'DIGEST_INVALID')
+      assert.equal(
+        ((await put.json()) as { errors: Array<{ code: string; message: string }> }).errors[0].code,
+        'DIGEST_INVALID',
+      )
       assert.equal((await reg.request(location)).status, 404)
       assert.deepEqual(await layoutFiles(root), [])
       assert.equal((await reg.request(`/v2/refused/blobs/${wrong}`)).status, 404)

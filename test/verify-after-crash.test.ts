@@ -80,7 +80,10 @@ describe('verification after crashes', () => {
     try {
       const res = await reg.request('/v2/app/manifests/v1')
       assert.equal(res.status, 404)
-      assert.equal((await res.json()).errors[0].code, 'MANIFEST_UNKNOWN')
+      assert.equal(
+        ((await res.json()) as { errors: Array<{ code: string; message: string }> }).errors[0].code,
+        'MANIFEST_UNKNOWN',
+      )
     } finally {
       await reg.close()
     }
@@ -111,7 +114,7 @@ describe('verification after crashes', () => {
     const reg = await inMemoryRegistry({ root })
     try {
       assert.equal(reg.storage.db.fresh, true)
-      const tags = await (await reg.request('/v2/app/tags/list')).json()
+      const tags = (await (await reg.request('/v2/app/tags/list')).json()) as { tags: string[] }
       assert.deepEqual(tags.tags, ['v1'])
       const manifest = await reg.request(`/v2/app/manifests/${image.digest}`)
       assert.equal(manifest.status, 200)

@@ -5,6 +5,7 @@ import { Hono } from 'hono'
 import { auditUser, type Logger } from '../log/logger.js'
 import { installMetrics, type MetricsRouteOptions } from '../metrics/http-metrics.js'
 import { limitRequests, type HttpLimits } from './limits.js'
+import { closeAfterUnreadBody } from './unread-body.js'
 import { accessMiddleware, type Access } from '../auth/index.js'
 import { Registry, RegistryError, RegistryRouter } from '../registry/index.js'
 import { deleteBlob, getBlob } from './blobs.js'
@@ -82,6 +83,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const state = options.state ?? { ready: true, started: true }
   const app = new Hono<AppEnv>()
 
+  // First, so it sees the answer as sent, after the log line and metrics have seen it.
+  app.use(closeAfterUnreadBody())
   app.use(async (c, next) => {
     const began = performance.now()
     c.set('route', c.req.path)

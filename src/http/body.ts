@@ -60,18 +60,51 @@ export function hasBody(c: AppContext): boolean {
   return !c.env?.incoming && c.req.raw.body !== null
 }
 
-/** Read a small body whole, refusing more than `limit` bytes without buffering them. */
+/**
+ * Read a small body whole, refusing more than `limit` bytes without buffering them. A refused
+ * body is left paused, not destroyed: a destroyed request stops node's parser reading the
+ * connection, and the rest must be drained before it closes (unread-body.ts).
+ */
 export async function readBody(c: AppContext, limit: number): Promise<Buffer> {
   const declared = Number(c.req.header('content-length') ?? NaN)
-  if (declared > limit) throw new RegistryError('MANIFEST_TOO_LARGE', `body exceeds ${limit} bytes`)
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of requestStream(c)) {
-    total += (chunk as Buffer).length
-    if (total > limit) throw new RegistryError('MANIFEST_TOO_LARGE', `body exceeds ${limit} bytes`)
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
+  if (declared > limit) throw tooLarge(limit)
+  const stream = requestStream(c)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    const stop = () => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('error', onError)
+      stream.off('close', onClose)
+    }
+    const onData = (chunk: Buffer) => {
+      total += chunk.length
+      if (total <= limit) return void chunks.push(chunk)
+      stop()
+      stream.pause()
+      reject(tooLarge(limit))
+    }
+    const onEnd = () => {
+      stop()
+      resolve(Buffer.concat(chunks))
+    }
+    const onError = (err: Error) => {
+      stop()
+      reject(err)
+    }
+    // The client went away mid-body (what a for-await over the stream reports the same way).
+    const onClose = () =>
+      onError(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', onError)
+    stream.on('close', onClose)
+  })
+}
+
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError('MANIFEST_TOO_LARGE', `body exceeds ${limit} bytes`)
 }
 
 /** Stream `body` as the response; under Node it is piped straight into the socket. */

@@ -22,7 +22,7 @@ export async function tarOf(files: Record<string, string | Buffer>): Promise<Buf
   for (const [name, body] of Object.entries(files)) pack.entry({ name, mtime: new Date(0) }, body)
   pack.finalize()
   const chunks: Buffer[] = []
-  for await (const chunk of pack) chunks.push(chunk)
+  for await (const chunk of pack) chunks.push(chunk as Buffer)
   return Buffer.concat(chunks)
 }
 
@@ -160,7 +160,7 @@ export async function writeTar(
   pack.finalize()
   if (!options.gzip) return pipeline(pack, createWriteStream(file))
   const chunks: Buffer[] = []
-  for await (const c of pack) chunks.push(c)
+  for await (const c of pack) chunks.push(c as Buffer)
   await writeFile(file, gzipSync(Buffer.concat(chunks)))
 }
 
@@ -171,7 +171,7 @@ export async function readTar(file: string): Promise<Map<string, Buffer>> {
   const done = (async () => {
     for await (const entry of extract) {
       const chunks: Buffer[] = []
-      for await (const c of entry) chunks.push(c)
+      for await (const c of entry) chunks.push(c as Buffer)
       out.set(entry.header.name, Buffer.concat(chunks))
     }
   })()

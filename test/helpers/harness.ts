@@ -17,6 +17,8 @@ import type { FreeSpaceSetting } from '../../src/registry/space-guard.js'
 import { startServer, type RunningServer } from '../../src/server/server.js'
 import { backendFor } from './backend.js'
 
+export type { RunningServer }
+
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Every temporary directory a test file made: removed when the file's tests are over. */

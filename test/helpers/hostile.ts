@@ -24,7 +24,13 @@ export interface RawOptions {
   onSocket?: (socket: Socket) => void
 }
 
-/** One HTTP exchange on a fresh connection: `request` goes out exactly as given. */
+/** What a client hands its socket at a time. */
+const PIECE = 64 * 1024
+
+/**
+ * One HTTP exchange on a fresh connection: `request` goes out exactly as given, up to the point
+ * where the server has begun to answer.
+ */
 export function rawExchange(
   port: number,
   request: Buffer | string,
@@ -59,8 +65,20 @@ export function rawExchange(
     socket.on('end', () => finish())
     // The server may answer early and reset while the rest of the request is still being sent.
     socket.on('error', (err) => (chunks.length ? finish() : finish(err)))
+    // In pieces, and no more once the answer has begun: a server that refuses a body from its
+    // headers answers before reading it, drains a bounded amount and closes (src/http/
+    // unread-body.ts); what the client wrote past that would be reset, and a write that fails
+    // destroys the socket before the answer waiting in it is read.
+    let offset = 0
+    const writeUntilAnswered = () => {
+      while (offset < bytes.length && chunks.length === 0 && !socket.destroyed) {
+        const piece = bytes.subarray(offset, offset + PIECE)
+        offset += piece.length
+        if (!socket.write(piece)) return void socket.once('drain', writeUntilAnswered)
+      }
+    }
     socket.on('connect', () => {
-      if (!options.drip) return void socket.write(bytes)
+      if (!options.drip) return writeUntilAnswered()
       const { bytes: step, everyMs, from = 0 } = options.drip
       let offset = from
       if (from > 0) socket.write(bytes.subarray(0, from))
