@@ -170,7 +170,10 @@ describe('pull-through cache against docker-registry', { skip: reason }, () => {
     assert.equal(kept.digest, image.digest)
     const left = await fetch(`${server.url}/v2/library/tagged/manifests/dev`)
     assert.equal(left.status, 404)
-    assert.equal((await left.json()).errors[0].code, 'MANIFEST_UNKNOWN')
+    assert.equal(
+      ((await left.json()) as { errors: Array<{ code: string }> }).errors[0].code,
+      'MANIFEST_UNKNOWN',
+    )
     // By digest there is no tag to filter: the same image is served.
     assert.equal((await pull(server.url, 'library/tagged', image.digest)).status, 200)
   })
