@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, before, it } from 'node:test'
 import type { RunningServer } from '../src/server/server.js'
 import { layoutFiles, removeDir, socketServer, tempDir } from './helpers/harness.js'
 import {
@@ -15,6 +15,7 @@ import {
   skopeoCopy,
   type ImageManifest,
 } from './helpers/images.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('skopeo', 'umoci')
 
@@ -24,7 +25,7 @@ const ACCEPT_ALL = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ')
 
-describe('a layout written by another tool', { skip: reason }, () => {
+suiteNeeding('a layout written by another tool', reason, () => {
   let work: string
   let root: string
   let server: RunningServer

@@ -21,6 +21,7 @@ import {
   tempDir,
 } from './helpers/harness.js'
 import { buildImage, Layout, missingTools, run, skopeoCopy } from './helpers/images.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('skopeo', 'umoci')
 
@@ -85,7 +86,7 @@ describe('configuration of hosting', () => {
   })
 })
 
-describe('a read-only hosted layout directory', { skip: reason }, () => {
+suiteNeeding('a read-only hosted layout directory', reason, () => {
   let work: string
   let root: string
   let usb: string

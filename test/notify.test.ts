@@ -5,9 +5,10 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, it } from 'node:test'
+import { it } from 'node:test'
 import { haveCommand, scratchDirs } from './helpers/harness.js'
 import { serveProcess } from './helpers/ops.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = !(await haveCommand('systemd-notify'))
   ? 'needs systemd-notify (install the Debian package systemd)'
@@ -27,7 +28,7 @@ while True:
     print(data.decode().replace("\\n", "|"), flush=True)
 `
 
-describe('systemd notify', { skip: reason }, () => {
+suiteNeeding('systemd notify', reason, () => {
   it('sends READY=1 once listening and STOPPING=1 on SIGTERM', async () => {
     const work = await dir('outpost-notify-')
     const socketPath = join(work, 'notify.sock')

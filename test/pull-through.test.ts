@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import * as http from 'node:http'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { after, it } from 'node:test'
 import { parseConfig } from '../src/config/index.js'
 import { resolveSync, syncSchema } from '../src/config/sync.js'
 import {
@@ -25,6 +25,7 @@ import {
   startTokenService,
   type Upstream,
 } from './helpers/upstream.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('docker-registry', 'skopeo')
 const dir = scratchDirs()
@@ -93,7 +94,7 @@ const stored = async (root: string, repo: string, tag: string) => {
   )
 }
 
-describe('pull-through cache against docker-registry', { skip: reason }, () => {
+suiteNeeding('pull-through cache against docker-registry', reason, () => {
   it('config: zot shape accepted, periodic sync refused as not supported yet', () => {
     const base = { storage: { rootDirectory: '/tmp' } }
     const sync = (r: Record<string, unknown>) =>

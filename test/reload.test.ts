@@ -6,11 +6,12 @@ import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { after, it } from 'node:test'
 import type { IncomingMessage } from 'node:http'
 import { scratchDirs, sha256 } from './helpers/harness.js'
 import { missingTools } from './helpers/images.js'
 import { makeCert, serveProcess, type ServeProcess } from './helpers/ops.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('openssl')
 const dir = scratchDirs()
@@ -39,7 +40,7 @@ async function readAll(res: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-describe('SIGHUP reload and SIGTERM drain', { skip: reason }, () => {
+suiteNeeding('SIGHUP reload and SIGTERM drain', reason, () => {
   let server: ServeProcess | undefined
   after(() => server?.kill())
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, before, it } from 'node:test'
 import { removeDir, sha256, socketServer, tempDir } from './helpers/harness.js'
 import type { RunningServer } from '../src/server/server.js'
 import {
@@ -16,6 +16,7 @@ import {
   skopeoCopy,
   type ImageManifest,
 } from './helpers/images.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('skopeo', 'umoci')
 
@@ -40,7 +41,7 @@ async function assertSameImage(a: Layout, aTag: string, b: Layout, bTag: string)
   }
 }
 
-describe('skopeo and umoci against Outpost', { skip: reason }, () => {
+suiteNeeding('skopeo and umoci against Outpost', reason, () => {
   let work: string
   let src: Layout
   let server: RunningServer & { root: string }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { copyFile, mkdir, readFile } from 'node:fs/promises'
 import { request as httpsRequest, type RequestOptions } from 'node:https'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, before, it } from 'node:test'
 import { parseConfig } from '../src/config/index.js'
 import {
   makeImage,
@@ -17,6 +17,7 @@ import {
 import { missingTools, skopeoCopy } from './helpers/images.js'
 import { makeCert, writeImageLayout, type CertFiles } from './helpers/ops.js'
 import { layoutIndex } from './helpers/archives.js'
+import { suiteNeeding } from './helpers/suite.js'
 
 const reason = await missingTools('openssl', 'skopeo')
 const dir = scratchDirs()
@@ -33,7 +34,7 @@ function get(url: string, options: RequestOptions): Promise<number | string> {
   })
 }
 
-describe('TLS', { skip: reason }, () => {
+suiteNeeding('TLS', reason, () => {
   let work: string
   let cert: CertFiles
   let server: RunningServer & { root: string }
