@@ -178,11 +178,11 @@ describe('disk full', () => {
         await server.close()
         server = await socketServer(root, settings)
         const again = randomBytes(1024)
-        const after = await overHttp(server.url)(`/v2/big/blobs/uploads/?digest=${sha256(again)}`, {
+        const next = await overHttp(server.url)(`/v2/big/blobs/uploads/?digest=${sha256(again)}`, {
           method: 'POST',
           body: again,
         })
-        assert.equal(after.status, 201, await after.text())
+        assert.equal(next.status, 201, await next.text())
         assert.deepEqual(await readdir(join(root, 'big', '.uploads')).catch(() => []), [])
       } finally {
         await server.close()
