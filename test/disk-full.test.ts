@@ -190,4 +190,39 @@ describe('disk full', () => {
       }
     },
   )
+
+  it(
+    'a streamed PATCH that meets ENOSPC (no reserve) gets 507 and frees its bytes at once',
+    { skip },
+    async () => {
+      const disk = await LoopMount.create(64)
+      const root = disk.dir
+      const settings = {
+        ...resolveStorageSettings({ rootDirectory: root }),
+        minFreeSpace: { bytes: 0 },
+      }
+      const server = await socketServer(root, settings)
+      try {
+        const request = overHttp(server.url)
+        const { free: freeBefore } = await freeBytes(root)
+        const session = await request('/v2/big/blobs/uploads/', { method: 'POST' })
+        const location = session.headers.get('location')!
+        const res = await streamedPatch(server.url, location, 2 * 64 * MiB)
+        // Whichever comes first, the guard's last margin or the file system's ENOSPC: 507.
+        assert.equal(res.status, 507, `${res.body} (write error: ${res.writeError})`)
+        assert.deepEqual(await readdir(join(root, 'big', '.uploads')).catch(() => []), [])
+        const { free: freeAfter } = await freeBytes(root)
+        assert.ok(freeAfter >= freeBefore - MiB, `space back: ${freeAfter} of ${freeBefore}`)
+        const small = randomBytes(1024)
+        const put = await request(`/v2/big/blobs/uploads/?digest=${sha256(small)}`, {
+          method: 'POST',
+          body: small,
+        })
+        assert.equal(put.status, 201, await put.text())
+      } finally {
+        await server.close()
+        await disk.dispose()
+      }
+    },
+  )
 })
