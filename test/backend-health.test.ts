@@ -78,7 +78,7 @@ async function patchUpload(request: Request, repo: string, bytes: Buffer): Promi
   return request(session.headers.get('location')!, {
     method: 'PATCH',
     headers: { 'Content-Type': 'application/octet-stream' },
-    body: bytes,
+    body: new Uint8Array(bytes),
   })
 }
 

@@ -161,7 +161,7 @@ describe('disk full', () => {
         assert.ok(res.sent < 2 * 64 * MiB, 'the stream was cut before its end')
 
         // The staged bytes are gone at once, and so is the session.
-        const uploads = await readdir(join(root, 'big', '.uploads')).catch(() => [])
+        const uploads = await readdir(join(root, 'big', '.uploads')).catch((): string[] => [])
         assert.ok(!uploads.includes(id), `staging file of ${id} left: ${uploads}`)
         const { free: freeAfter } = await freeBytes(root)
         assert.ok(freeAfter >= freeBefore - MiB, `space back: ${freeAfter} of ${freeBefore}`)
