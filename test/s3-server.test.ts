@@ -84,9 +84,14 @@ describe('serving from S3', () => {
       method: 'POST',
       body: blob,
     })
-    assert.ok(res.status >= 500, `expected a server error, got ${res.status}`)
-    const body = (await res.json()) as { errors: Array<{ code: string }> }
-    assert.equal(body.errors[0].code, 'UNKNOWN')
+    // 503 UNAVAILABLE naming the backend (issue 14), not a bare 500.
+    assert.equal(res.status, 503)
+    const body = (await res.json()) as { errors: Array<{ code: string; message: string }> }
+    assert.equal(body.errors[0].code, 'UNAVAILABLE')
+    assert.match(
+      body.errors[0].message,
+      /s3 \(bucket .* at http:\/\/127\.0\.0\.1:\d+\) unreachable/,
+    )
     // The server is still answering (health) while its backend is away.
     assert.equal((await request('/livez')).status, 200)
     assert.ok(!before.some((k) => k.includes(sha256(blob).slice(7))))

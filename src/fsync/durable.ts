@@ -51,7 +51,13 @@ export async function createDirs(dir: string): Promise<string[]> {
     if (parent === cursor) break
     cursor = parent
   }
-  if (missing.length > 0) await mkdir(dir, { recursive: true })
+  // One mkdir per level, not mkdir -p: Node's recursive mkdir reports a read-only file system
+  // (EROFS) as ENOENT, which would hide why the write failed.
+  for (const path of [...missing].reverse()) {
+    await mkdir(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err
+    })
+  }
   return missing
 }
 

@@ -2,8 +2,9 @@
 // beside the target, DESIGN.md invariant 2) and appear by rename; with `commit` the file is
 // synced before the rename and both directories after it.
 import { randomUUID } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { constants, createReadStream, createWriteStream, existsSync } from 'node:fs'
 import {
+  access,
   type FileHandle,
   link,
   open,
@@ -24,10 +25,12 @@ import {
   checkKey,
   StorageFullError,
   StorageNotFoundError,
+  StorageUnavailableError,
   type ListEntry,
   type ObjectInfo,
   type ReadOptions,
   type StorageDriver,
+  type Unavailability,
   type WriteOptions,
 } from '../storage/driver.js'
 import { createDirs, fsyncPath, makeDirs, syncCreatedDirs, syncHandle } from './durable.js'
@@ -49,14 +52,55 @@ function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code
 }
 
+/** Failures of the filesystem itself rather than of one file (see StorageDriver.unavailable). */
+const UNAVAILABLE: Record<string, Unavailability> = {
+  EROFS: { reason: 'read-only: EROFS', writesOnly: true },
+  EIO: { reason: 'failing: EIO' },
+  ENODEV: { reason: 'gone: ENODEV' },
+  ESTALE: { reason: 'gone: ESTALE' },
+}
+
 export class FsDriver implements StorageDriver {
   readonly localRoot: string
   readonly appends = true
+  readonly label: string
   private readonly commit: boolean
+  /** A root that did not exist yet is created with the first write; one that did is never. */
+  private readonly rootExisted: boolean
 
   constructor(options: FsDriverOptions) {
     this.localRoot = options.root
+    this.label = `local (${options.root})`
     this.commit = options.commit
+    this.rootExisted = existsSync(options.root)
+  }
+
+  unavailable(err: unknown): Unavailability | undefined {
+    return UNAVAILABLE[(err as NodeJS.ErrnoException | null)?.code ?? '']
+  }
+
+  /** Whether the root still takes writes: a remount read-only or a removed root shows here. */
+  async probe(): Promise<void> {
+    try {
+      await access(this.localRoot, constants.W_OK)
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw this.rootGone(err)
+      throw err
+    }
+  }
+
+  /**
+   * A missing file under a missing root is the root's absence, not the file's: the disk is gone
+   * (unmounted, removed), and answering "not found" (or recreating the root with mkdir -p) would
+   * turn a missing disk into an empty registry. Checked only when something was not found.
+   */
+  private checkRoot(cause: unknown): void {
+    if (this.rootExisted && !existsSync(this.localRoot)) throw this.rootGone(cause)
+  }
+
+  private rootGone(cause: unknown): StorageUnavailableError {
+    const why = { reason: 'root directory is gone: ENOENT' }
+    return new StorageUnavailableError(this.label, why, { cause })
   }
 
   private path(key: string): string {
@@ -68,7 +112,11 @@ export class FsDriver implements StorageDriver {
   }
 
   private wrap(key: string, err: unknown): unknown {
-    if (isErrno(err, 'ENOENT')) return new StorageNotFoundError(key)
+    if (err instanceof StorageUnavailableError) return err
+    if (isErrno(err, 'ENOENT')) {
+      if (this.rootExisted && !existsSync(this.localRoot)) return this.rootGone(err)
+      return new StorageNotFoundError(key)
+    }
     if (isErrno(err, 'ENOSPC') || isErrno(err, 'EDQUOT'))
       return new StorageFullError(key, { cause: err })
     return err
@@ -153,7 +201,10 @@ export class FsDriver implements StorageDriver {
         links: info.nlink,
       }
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) {
+        this.checkRoot(err)
+        return null
+      }
       throw err
     }
   }
@@ -165,7 +216,10 @@ export class FsDriver implements StorageDriver {
         withFileTypes: true,
       })
     } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) {
+        this.checkRoot(err)
+        return
+      }
       throw err
     }
     const names = entries.map((e) => ({ name: e.name, isPrefix: e.isDirectory() }))
@@ -188,7 +242,7 @@ export class FsDriver implements StorageDriver {
     try {
       await unlink(target)
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) return
+      if (isErrno(err, 'ENOENT')) return this.checkRoot(err)
       throw this.wrap(key, err)
     }
     if (this.commit) await fsyncPath(dirname(target))
@@ -196,6 +250,7 @@ export class FsDriver implements StorageDriver {
 
   async deletePrefix(prefix: string): Promise<void> {
     await rm(this.path(prefix), { recursive: true, force: true })
+    this.checkRoot(undefined) // rm -f of a prefix under a missing root says nothing
   }
 
   async space(): Promise<{ free: number; total: number }> {
@@ -210,6 +265,7 @@ export class FsDriver implements StorageDriver {
         await rmdir(join(this.localRoot, ...parts))
       } catch (err) {
         if (isErrno(err, 'ENOENT')) {
+          if (parts.length === 1) this.checkRoot(err)
           parts = parts.slice(0, -1)
           continue
         }
@@ -223,6 +279,7 @@ export class FsDriver implements StorageDriver {
     // Link under a temporary name first so an existing target is replaced atomically.
     const tmp = this.tmpPath()
     try {
+      this.checkRoot(undefined)
       await makeDirs(dirname(tmp), this.commit)
       await link(this.path(from), tmp)
       await this.publish(tmp, this.path(to))
@@ -250,7 +307,10 @@ export class FsDriver implements StorageDriver {
         // The directory usually exists: mkdir -p (a stat per level) only after open says it
         // does not. mkdir -p itself can fail with ENOENT when a prune removes the directory
         // while it runs (observed under concurrent pushes), so both steps are retried.
-        if (attempt > 0) created = await createDirs(dirname(path))
+        if (attempt > 0) {
+          this.checkRoot(undefined)
+          created = await createDirs(dirname(path))
+        }
         handle = await open(path, flags)
       } catch (err) {
         if (!isErrno(err, 'ENOENT') || attempt >= 4) throw err
@@ -273,6 +333,7 @@ export class FsDriver implements StorageDriver {
       return await open(path, 'w')
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err
+      this.checkRoot(err)
       await makeDirs(dirname(path), this.commit)
       return open(path, 'w')
     }
@@ -288,6 +349,7 @@ export class FsDriver implements StorageDriver {
       await rename(source, target)
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err
+      this.checkRoot(err)
       await makeDirs(dirname(target), this.commit)
       await rename(source, target) // ENOENT again: the source is what is missing
     }

@@ -15,6 +15,7 @@ import { listCatalog, listTags } from './listing.js'
 import { deleteManifest, getManifest, putManifest } from './manifests.js'
 import { listReferrers } from './referrers.js'
 import { routeOf, type MatchedRoute } from './route-table.js'
+import type { BackendHealth } from '../storage/index.js'
 import type { PullThrough } from '../sync/index.js'
 import { appendUpload, cancelUpload, finishUpload, startUpload, uploadStatus } from './uploads.js'
 
@@ -24,6 +25,8 @@ export interface AppState {
   started: boolean
   /** requests being served right now (background work yields to them) */
   inFlight?: number
+  /** each store's backends ("/" for the default store): /readyz is 503 while one is down */
+  backends?: Array<{ store: string; health: BackendHealth }>
 }
 
 export interface AppOptions {
@@ -123,7 +126,18 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   if (options.access) app.use(accessMiddleware(options.access, router))
 
   app.get('/livez', (c) => c.text('ok'))
-  app.get('/readyz', (c) => (state.ready ? c.text('ok') : c.text('not ready', 503)))
+  app.get('/readyz', async (c) => {
+    if (!state.ready) return c.text('not ready', 503)
+    // From what requests saw, plus a probe only when a backend is down or unheard of for a
+    // while, at most once per interval (src/storage/health.ts): never a backend call per probe
+    // of ours, since an S3 link may be metered.
+    const reports = await Promise.all(
+      (state.backends ?? []).map(async (b) => ({ store: b.store, ...(await b.health.report()) })),
+    )
+    const down = reports.filter((r) => !r.healthy)
+    if (down.length === 0) return c.text('ok')
+    return c.json({ ready: false, unavailable: down }, 503)
+  })
   app.get('/startupz', (c) => (state.started ? c.text('ok') : c.text('starting', 503)))
 
   // Outpost's own status under /v2/_outpost/: '_' can never start a repository name.

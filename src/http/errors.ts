@@ -5,7 +5,7 @@
 // ("The `code` field MUST be one of the following"), so failures without a code of their own
 // (an unknown endpoint, a malformed `n`) answer UNSUPPORTED with their own status.
 import { RegistryError, type ErrorCode } from '../registry/index.js'
-import { StorageFullError, StorageKeyError } from '../storage/index.js'
+import { StorageFullError, StorageKeyError, StorageUnavailableError } from '../storage/index.js'
 import { ReadOnlyStorageError } from '../storage/read-only.js'
 
 interface ErrorEntry {
@@ -70,6 +70,9 @@ function toRegistryError(err: unknown): RegistryError | undefined {
   if (err instanceof StorageFullError)
     return new RegistryError('STORAGE_FULL', 'storage is full; retry later')
   if (err instanceof StorageKeyError) return new RegistryError('NAME_INVALID', 'invalid name')
+  // The backend is down, not the request wrong: 503 names it, so a client (or its operator)
+  // knows to retry later and where to look.
+  if (err instanceof StorageUnavailableError) return new RegistryError('UNAVAILABLE', err.message)
   // A push or delete to a hosted repository (Outpost's `hosting`): the operator's choice, 403.
   if (err instanceof ReadOnlyStorageError) return new RegistryError('DENIED', err.message)
   return undefined

@@ -6,34 +6,42 @@ import type { StorageDriver } from '../storage/index.js'
 import { newHash, type Algorithm } from './digest.js'
 import { streamedBytes } from './young-gc.js'
 
-/** Called every `everyBytes` bytes; a rejection aborts the stream (e.g. the disk reserve). */
-export interface Checkpoint {
-  everyBytes: number
-  check: () => Promise<void>
-}
+/**
+ * Called with each chunk before it is passed on (e.g. the disk reserve): a throw or a rejection
+ * aborts the stream before the chunk is written; a plain return lets it through at once.
+ */
+export type ChunkCheck = (bytes: number) => void | Promise<void>
 
 export class HashingTap extends Transform {
   bytes = 0
-  private nextCheck: number
 
   constructor(
     private readonly hashes: Hash[],
-    private readonly checkpoint?: Checkpoint,
+    private readonly checkChunk?: ChunkCheck,
   ) {
     super({ highWaterMark: 256 * 1024 })
-    this.nextCheck = checkpoint?.everyBytes ?? Infinity
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let pending: void | Promise<void>
+    try {
+      pending = this.checkChunk?.(chunk.length)
+    } catch (err) {
+      return callback(err as Error)
+    }
+    if (pending) {
+      pending.then(
+        () => this.pass(chunk, callback),
+        (err: Error) => callback(err),
+      )
+    } else this.pass(chunk, callback)
+  }
+
+  private pass(chunk: Buffer, callback: TransformCallback): void {
     for (const hash of this.hashes) hash.update(chunk)
     this.bytes += chunk.length
     streamedBytes(chunk.length)
-    if (this.bytes < this.nextCheck) return callback(null, chunk)
-    this.nextCheck = this.bytes + this.checkpoint!.everyBytes
-    this.checkpoint!.check().then(
-      () => callback(null, chunk),
-      (err: Error) => callback(err),
-    )
+    callback(null, chunk)
   }
 }
 
@@ -46,10 +54,10 @@ export class HashingTap extends Transform {
 export function hashStream(
   source: NodeJS.ReadableStream & { destroy(err?: Error): void },
   hashes: Hash[],
-  checkpoint?: Checkpoint,
+  checkChunk?: ChunkCheck,
   keepSource = false,
 ): HashingTap {
-  const tap = new HashingTap(hashes, checkpoint)
+  const tap = new HashingTap(hashes, checkChunk)
   source.on('error', (err: Error) => tap.destroy(err))
   // A source destroyed without an error (a request body whose client went away, an aborted
   // copy) never ends: the tap must fail, or whoever reads it waits forever.

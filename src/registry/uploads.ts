@@ -9,15 +9,15 @@ import { randomUUID, type Hash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { layoutKeys } from '../fs-layout/index.js'
 import type { IndexDb } from '../index-db/index.js'
-import type { StorageDriver } from '../storage/index.js'
+import { StorageFullError, type StorageDriver } from '../storage/index.js'
 import type { BlobStore } from './blob-store.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
-import { hashStored, hashStream } from './hashing.js'
+import { hashStored, hashStream, type HashingTap } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
 import { ageMs, stampNow, type Clock } from './clock.js'
 import { checkSessionId } from './names.js'
-import { RECHECK_BYTES, type SpaceGuard } from './space-guard.js'
+import type { SpaceGuard } from './space-guard.js'
 
 export interface UploadProgress {
   id: string
@@ -300,29 +300,31 @@ export class UploadSessions {
         `chunk starts at ${options.range.start}, but the session holds ${state.offset} bytes`,
       )
     }
-    // Refuse up front what would cross the free-space reserve, and re-check as bytes stream in
-    // (a chunked body declares no length).
-    await this.options.space.check(options.length ?? 0)
-    const tap = hashStream(
-      body,
-      [state.hash],
-      {
-        everyBytes: RECHECK_BYTES,
-        check: () => this.options.space.check(0, true),
-      },
-      true,
-    )
+    // Refuse up front what would cross the free-space reserve, and admit each chunk as it
+    // streams in (a chunked body declares no length): the reserve is never crossed.
+    const { space, driver } = this.options
+    let tap: HashingTap | undefined
     try {
-      await this.options.driver.write(layoutKeys.upload(repo, id), tap, {
-        append: true,
-        signal: options.signal,
+      await space.check(options.length ?? 0, false)
+      const key = layoutKeys.upload(repo, id)
+      const landed = async () => ((await driver.stat(key))?.size ?? 0) - state.offset
+      await space.streaming(landed, async (admit) => {
+        tap = hashStream(body, [state.hash], admit, true)
+        await driver.write(key, tap, {
+          append: true,
+          signal: options.signal,
+        })
       })
     } catch (err) {
       // Bytes may have been hashed but not written: rebuild from the file next time.
       this.live.delete(id)
+      // A full disk must not stay full because of this upload: whatever it staged is freed at
+      // once and the session ends (its client starts again). One refused before it staged a
+      // byte holds nothing and stays open.
+      if (isStorageFull(err) && (tap || state.staged)) await this.discard(repo, id)
       throw err
     }
-    state.offset += tap.bytes
+    state.offset += tap!.bytes
     state.staged = true
     // The stamp only dates the session for expiry; a stamp lost to a crash only makes the
     // session look fresh. Waiting for its commit would hold every chunk's response.
@@ -377,6 +379,13 @@ export class UploadSessions {
     await this.options.db.deleteSession(id)
     await this.options.driver.prune(layoutKeys.uploadsDir(repo))
   }
+}
+
+/** The storage is full, or an upload would cross the free-space reserve. */
+function isStorageFull(err: unknown): boolean {
+  return (
+    err instanceof StorageFullError || (err instanceof RegistryError && err.code === 'STORAGE_FULL')
+  )
 }
 
 /** A small body read whole; it must be exactly as long as the client declared. */

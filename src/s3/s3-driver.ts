@@ -8,6 +8,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -21,6 +22,7 @@ import {
   type ObjectInfo,
   type ReadOptions,
   type StorageDriver,
+  type Unavailability,
   type WriteOptions,
 } from '../storage/driver.js'
 import { childrenOf } from './listing.js'
@@ -53,6 +55,32 @@ function isInvalidRange(err: unknown): boolean {
   return e?.name === 'InvalidRange' || e?.$metadata?.httpStatusCode === 416
 }
 
+/** Errors of the connection, not of S3's answer: the endpoint cannot be reached. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'TimeoutError',
+])
+
+/** The connection failure inside an SDK error (its code, a cause's, or one of an aggregate's). */
+function unreachableCode(err: unknown, depth = 0): string | undefined {
+  const e = err as { code?: string; name?: string; cause?: unknown; errors?: unknown[] } | null
+  if (!e || depth > 4) return undefined
+  for (const code of [e.code, e.name]) if (code && UNREACHABLE.has(code)) return code
+  for (const inner of [e.cause, ...(e.errors ?? [])]) {
+    const found = unreachableCode(inner, depth + 1)
+    if (found) return found
+  }
+  return undefined
+}
+
 export type S3DriverOptions = Pick<S3Settings, 'bucket' | 'prefix' | 'client' | 'write'> &
   Partial<Pick<S3Settings, 'partSize' | 'queueSize'>> & {
     /** Keys per ListObjectsV2 page (S3's maximum, 1000, by default). */
@@ -61,6 +89,7 @@ export type S3DriverOptions = Pick<S3Settings, 'bucket' | 'prefix' | 'client' | 
 
 export class S3Driver implements StorageDriver {
   readonly client: S3Client
+  readonly label: string
   private readonly bucket: string
   private readonly prefix: string
   private readonly options: S3DriverOptions
@@ -70,6 +99,20 @@ export class S3Driver implements StorageDriver {
     this.bucket = options.bucket
     this.prefix = options.prefix
     this.client = new S3Client(options.client)
+    const { endpoint, region } = options.client
+    const where =
+      typeof endpoint === 'string' ? endpoint : typeof region === 'string' ? `AWS ${region}` : 'AWS'
+    this.label = `s3 (bucket ${options.bucket} at ${where})`
+  }
+
+  unavailable(err: unknown): Unavailability | undefined {
+    const code = unreachableCode(err)
+    return code === undefined ? undefined : { reason: `unreachable: ${code}` }
+  }
+
+  /** HeadBucket: one small request that needs the endpoint, the bucket and the credentials. */
+  async probe(signal: AbortSignal): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal })
   }
 
   /** Release the client's sockets. */

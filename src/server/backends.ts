@@ -8,7 +8,7 @@ import { FsDriver } from '../fsync/index.js'
 import type { Logger } from '../log/logger.js'
 import type { ContentIndex } from '../registry/content-index.js'
 import type { Locks } from '../registry/locks.js'
-import type { StorageDriver } from '../storage/index.js'
+import { watchHealth, type BackendHealth, type StorageDriver } from '../storage/index.js'
 
 export interface Backends {
   /** where blobs, manifests and index.json live */
@@ -18,6 +18,8 @@ export interface Backends {
   /** shared locks and content index (remote cache); in-process and LMDB when absent */
   locks?: Locks
   contents?: ContentIndex
+  /** what requests have seen of each backend (readiness), the blobs' driver's first */
+  health: BackendHealth[]
   close(): Promise<void>
 }
 
@@ -26,7 +28,8 @@ export async function openBackends(
   logger?: Logger,
 ): Promise<Backends> {
   const { rootDirectory: root, commit } = store
-  const local = new FsDriver({ root, commit })
+  // Every call's outcome feeds the backend's health (src/storage/health.ts, /readyz).
+  const local = watchHealth(new FsDriver({ root, commit }))
   if (store.cacheDriverIgnored) {
     logger?.warn(
       'cacheDriver is ignored: remoteCache is false, so the local LMDB index is used (zot does the same)',
@@ -34,7 +37,8 @@ export async function openBackends(
     )
   }
   const s3 = store.storageDriver
-  let driver: StorageDriver = local
+  let driver: StorageDriver = local.driver
+  const health = [local.health]
   let closeDriver = async () => {}
   if (s3) {
     // Loaded only when configured: a local store never pays for the AWS SDK.
@@ -42,12 +46,15 @@ export async function openBackends(
     const settings = resolveS3Settings(s3, { logger })
     for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
     const s3Driver = new S3Driver(settings)
-    driver = s3Driver
+    const watched = watchHealth(s3Driver)
+    driver = watched.driver
+    health.unshift(watched.health)
     closeDriver = async () => s3Driver.close()
   }
   const backends: Backends = {
     driver,
-    ...(s3 && { staging: local }),
+    ...(s3 && { staging: local.driver }),
+    health,
     close: closeDriver,
   }
   if (!store.remoteCache) return backends

@@ -69,5 +69,6 @@ export async function openHostedStore(
     holder: options.holder,
     dedupe: false,
   })
-  return { storage, close: () => storage.close() }
+  // Not watched for readiness: a hosted directory is read-only content beside the stores.
+  return { storage, health: [], close: () => storage.close() }
 }

@@ -49,7 +49,14 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   if (config.storage.createRoot) await mkdir(root, { recursive: true })
   const log = (msg: string, fields?: Record<string, unknown>) => logger.warn(msg, fields)
   const opened = await openStores(config, { holder: 'serve', log, logger })
-  const state: AppState = { ready: false, started: false, inFlight: 0 }
+  const state: AppState = {
+    ready: false,
+    started: false,
+    inFlight: 0,
+    backends: opened.stores.flatMap((s) =>
+      s.health.map((health) => ({ store: storeLabel(s), health })),
+    ),
+  }
   const inFlight = () => state.inFlight ?? 0
   const upkeeps: Upkeep[] = []
   let stopUplink = async () => {}

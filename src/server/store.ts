@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises'
 import type { OutpostConfig } from '../config/index.js'
 import type { Logger } from '../log/logger.js'
 import { ownStorage, type LogFn, type OwnedStorage } from '../registry/index.js'
+import type { BackendHealth } from '../storage/index.js'
 import { openBackends } from './backends.js'
 
 /** The settings of one store (the default storage section, or one subpath). */
@@ -22,6 +23,8 @@ export class RootMissingError extends Error {
 
 export interface OpenStore {
   storage: OwnedStorage
+  /** the health of the store's backends (readiness) */
+  health: BackendHealth[]
   /** release the storage (clean-stop marker, lock) and the backends' connections */
   close(): Promise<void>
 }
@@ -53,6 +56,7 @@ export async function openStore(
   }
   return {
     storage,
+    health: backends.health,
     async close() {
       await storage.close()
       await backends.close()

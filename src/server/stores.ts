@@ -4,6 +4,7 @@
 import type { OutpostConfig } from '../config/index.js'
 import type { Logger } from '../log/logger.js'
 import { RegistryRouter, type LogFn, type OwnedStorage } from '../registry/index.js'
+import type { BackendHealth } from '../storage/index.js'
 import { openStore, type OpenStore, type StoreConfig } from './store.js'
 import { openHostedStore } from './hosted-store.js'
 
@@ -12,6 +13,8 @@ export interface NamedStore {
   route?: string
   config: StoreConfig
   storage: OwnedStorage
+  /** the health of its backends (readiness) */
+  health: BackendHealth[]
 }
 
 export interface OpenStores {
@@ -65,7 +68,8 @@ export async function openStores(
           ? (msg, fields) => options.log(msg, { store: storeLabel({ route }), ...fields })
           : options.log
       const handle = await openStore(store, { ...options, log })
-      opened.push({ named: { route, config: store, storage: handle.storage }, handle })
+      const named = { route, config: store, storage: handle.storage, health: handle.health }
+      opened.push({ named, handle })
     }
     for (const h of config.hosting ?? []) {
       const handle = await openHostedStore(h, config.storage.rootDirectory, options)

@@ -45,6 +45,14 @@ export interface ListEntry {
   isPrefix: boolean
 }
 
+/** Why a backend cannot be used (see StorageDriver.unavailable). */
+export interface Unavailability {
+  /** short and specific: "unreachable: ECONNREFUSED", "read-only: EROFS" */
+  reason: string
+  /** only writes fail (a read-only file system): reads are still served */
+  writesOnly?: boolean
+}
+
 export interface StorageDriver {
   /** Whole small object (manifest, index.json). Throws StorageNotFoundError when absent. */
   get(key: string): Promise<Buffer>
@@ -101,6 +109,16 @@ export interface StorageDriver {
   checkWritable?(key: string): void
   /** Capability: where this driver stores data on the local filesystem, when it does. */
   readonly localRoot?: string
+  /** Where the data is, for messages and health reports: "s3 (bucket b at https://…)". */
+  readonly label?: string
+  /**
+   * Capability: why `err` means the backend itself cannot be used right now (unreachable,
+   * read-only, gone); undefined for any other failure. The health watcher (health.ts) turns
+   * such errors into StorageUnavailableError.
+   */
+  unavailable?(err: unknown): Unavailability | undefined
+  /** Capability: one cheap call that fails the way requests would when the backend is down. */
+  probe?(signal: AbortSignal): Promise<void>
 }
 
 export class StorageNotFoundError extends Error {
@@ -118,6 +136,27 @@ export class StorageFullError extends Error {
   ) {
     super(`storage full while writing ${key}`, options)
     this.name = 'StorageFullError'
+  }
+}
+
+/**
+ * The backend cannot be used right now (an S3 endpoint unreachable, a local root read-only or
+ * gone): a retryable server condition, not a fault of the request or of the data.
+ */
+export class StorageUnavailableError extends Error {
+  readonly reason: string
+  readonly writesOnly: boolean
+
+  constructor(
+    /** the backend's label, e.g. "s3 (bucket b at http://127.0.0.1:9000)" */
+    readonly backend: string,
+    why: Unavailability,
+    options?: { cause?: unknown },
+  ) {
+    super(`storage backend ${backend} ${why.reason}`, options)
+    this.name = 'StorageUnavailableError'
+    this.reason = why.reason
+    this.writesOnly = why.writesOnly ?? false
   }
 }
 

@@ -36,7 +36,7 @@ export interface S3Server {
   bucket: string
   /** Every request served so far, oldest first. */
   requests: SeenRequest[]
-  /** Kill the server (its data directory is removed); idempotent. */
+  /** Kill the server (its data directory is removed unless the caller gave it); idempotent. */
   stop(): Promise<void>
 }
 
@@ -88,7 +88,7 @@ const onRequest = (req, res) => handle(req, res).catch((err) => res.destroy(err)
 const server = keyFile
   ? https.createServer({ key: await fs.readFile(keyFile), cert: await fs.readFile(certFile) }, onRequest)
   : http.createServer(onRequest)
-server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'))
+server.listen(Number(process.env.S3RVER_PORT ?? 0), '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'))
 // The test process gone (even killed), stdin closes: do not outlive it.
 process.stdin.on('close', () => process.exit(0)).resume()
 `
@@ -97,11 +97,17 @@ export interface S3rverOptions {
   bucket?: string
   /** PEM files: serve HTTPS with this key and certificate. */
   tls?: { keyFile: string; certFile: string }
+  /**
+   * Where the objects live, kept when the server stops (a new server on the same `port` and
+   * directory is the same S3 back again, e.g. after an outage)
+   */
+  directory?: string
+  port?: number
 }
 
 export async function startS3rver(options: S3rverOptions = {}): Promise<S3Server> {
   const bucket = options.bucket ?? 'outpost-test'
-  const directory = await tempDir('outpost-s3rver-')
+  const directory = options.directory ?? (await tempDir('outpost-s3rver-'))
   const args = [directory, bucket]
   if (options.tls) args.push(options.tls.keyFile, options.tls.certFile)
   const child: ChildProcess = spawn(
@@ -109,7 +115,11 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3Server
     ['--input-type=module', '-e', SCRIPT, ...args],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '--openssl-legacy-provider',
+        S3RVER_PORT: String(options.port ?? 0),
+      },
       stdio: ['pipe', 'pipe', 'pipe'],
     },
   )
@@ -139,7 +149,7 @@ export async function startS3rver(options: S3rverOptions = {}): Promise<S3Server
           child.kill('SIGKILL')
           await exited
         }
-        await removeDir(directory)
+        if (!options.directory) await removeDir(directory)
       })()
       return stopped
     },
