@@ -128,7 +128,9 @@ describe('verification after crashes', () => {
       assert.equal(reg.storage.db.fresh, true, 'rebuilt from the layout like a lost index')
       const why = logged.find((l) => /written by another version/.test(l.msg))
       assert.deepEqual(why?.fields, { version: INDEX_VERSION + 1, supported: INDEX_VERSION })
-      const referrers = await (await reg.request(`/v2/app/referrers/${image.digest}`)).json()
+      const referrers = (await (await reg.request(`/v2/app/referrers/${image.digest}`)).json()) as {
+        manifests: unknown[]
+      }
       assert.deepEqual(referrers.manifests, [], 'the newer record was not read')
       const manifest = await reg.request('/v2/app/manifests/v1')
       assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.manifest)
