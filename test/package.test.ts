@@ -71,10 +71,10 @@ async function serveAsUnit(unit: UnitService, command: string[]) {
   child.stderr!.on('data', (d) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`not listening after 20 s:\n${output}`)),
-      20_000,
-    )
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`not listening after 20 s:\n${output}`))
+    }, 20_000)
     child.stdout!.on('data', () => {
       if (/"msg":"listening"/.test(output)) (clearTimeout(timer), resolve())
     })
@@ -281,7 +281,7 @@ describe('upgrading the installed package', { skip: reason, timeout: 300_000 }, 
   let work: string
   let oldDeb: string
   let newDeb: string
-  let server: ChildProcess | undefined
+  const servers: ChildProcess[] = []
 
   before(async () => {
     work = await tempDir('outpost-upgrade-')
@@ -298,7 +298,9 @@ describe('upgrading the installed package', { skip: reason, timeout: 300_000 }, 
   })
 
   after(async () => {
-    if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+    for (const server of servers) {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+    }
     if ((await dpkgStatus('outpost')) !== null) await run('dpkg', ['-P', 'outpost']).catch(() => {})
     await removeDir(STATE)
     if (lookupUser('outpost')) await run('userdel', ['outpost']).catch(() => {})
@@ -309,20 +311,20 @@ describe('upgrading the installed package', { skip: reason, timeout: 300_000 }, 
   it('keeps every image served, the admin-edited config untouched, with no prompt', async () => {
     await run('dpkg', ['-i', oldDeb])
     assert.equal((await run('/usr/bin/outpost', ['--version'])).stdout, `outpost ${VERSION}\n`)
-    // The admin's edit: another port (one free now, so the test needs no 5000) and log level.
+    // The admin's edit: another port (one free now, so the test needs no 5000) and a comment.
     let port = 0
     while (!port || !(await portFree(port))) port = 20000 + Math.floor(Math.random() * 20000)
     const edited = (await readFile(CONFIG, 'utf8'))
       .replace('"port": "5000"', `"port": "${port}"`)
-      .replace('"level": "info"', '"level": "warn"')
-    assert.match(edited, new RegExp(`"port": "${port}"`))
+      .replace('"http": {', '"http": {\n    // moved off 5000 by the admin')
+    assert.match(edited, new RegExp(`moved off 5000[^]*"port": "${port}"`))
     await writeFile(CONFIG, edited)
     const configBefore = statSync(CONFIG)
 
     const unit: UnitService = serviceSection(await readFile(UNIT, 'utf8'))
     const command = unit.ExecStart.split(/\s+/)
     const old = await serveAsUnit(unit, command)
-    server = old.child
+    servers.push(old.child)
     const source = new Layout(join(work, 'source'))
     await buildImage(source.dir, 'v1', [{ 'etc/motd': 'pushed before the upgrade\n' }], work)
     const remote = `docker://127.0.0.1:${port}/upgrade-test/hello:v1`
@@ -347,7 +349,7 @@ describe('upgrading the installed package', { skip: reason, timeout: 300_000 }, 
     assert.equal(await old.stop(), 0, old.output())
     assert.equal((await run('/usr/bin/outpost', ['--version'])).stdout, `outpost ${NEW_VERSION}\n`)
     const next = await serveAsUnit(unit, command)
-    server = next.child
+    servers.push(next.child)
     assert.deepEqual(nodeArgv(next.child.pid!).slice(0, LAUNCHER_FLAGS.length), LAUNCHER_FLAGS)
     assert.doesNotMatch(next.output(), /unclean shutdown|another version|rebuil/, next.output())
 
