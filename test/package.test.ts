@@ -348,7 +348,9 @@ describe('upgrading the installed package', { skip: reason, timeout: 300_000 }, 
     // The restart systemd would do: the old server stops cleanly, the new one starts.
     assert.equal(await old.stop(), 0, old.output())
     assert.equal((await run('/usr/bin/outpost', ['--version'])).stdout, `outpost ${NEW_VERSION}\n`)
-    const next = await serveAsUnit(unit, command)
+    // systemd reloads the unit the new version installed before it restarts the service.
+    const upgraded = serviceSection(await readFile(UNIT, 'utf8'))
+    const next = await serveAsUnit(upgraded, upgraded.ExecStart.split(/\s+/))
     servers.push(next.child)
     assert.deepEqual(nodeArgv(next.child.pid!).slice(0, LAUNCHER_FLAGS.length), LAUNCHER_FLAGS)
     assert.doesNotMatch(next.output(), /unclean shutdown|another version|rebuil/, next.output())
