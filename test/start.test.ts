@@ -1,12 +1,16 @@
 // `npm start` as a developer meets it, in a copy of the repository: the first start compiles,
 // a second one does not (it answers at once), an edited source compiles again; the server it
-// starts is node itself with the launcher's options (bin/outpost), and `npm start -- --port P`
-// reaches `outpost serve`.
+// starts is node itself with the launcher's options (bin/outpost), `npm start -- --port P`
+// reaches `outpost serve`, and streaming a GiB through it costs the memory those options promise.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { cp, readFile, stat, symlink, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { REPO_ROOT, removeDir, tempDir } from './helpers/harness.js'
 import { haveCommand } from './helpers/harness.js'
 
@@ -16,6 +20,7 @@ const FLAGS = /^OUTPOST_NODE_FLAGS='([^']*)'$/m
 const reason = (await haveCommand('npm')) ? false : 'needs npm'
 
 interface Started {
+  url: string
   /** milliseconds from `npm start` to the first 200 from /v2/ */
   answeredAfterMs: number
   output: string
@@ -77,6 +82,7 @@ async function npmStart(root = 'root'): Promise<Started> {
   const lock = JSON.parse(await readFile(join(work, root, '_outpost/lock'), 'utf8'))
   const serverArgv = (await readFile(`/proc/${lock.pid}/cmdline`, 'utf8')).split('\0')
   return {
+    url,
     answeredAfterMs,
     output,
     serverPid: lock.pid,
@@ -89,6 +95,54 @@ async function npmStart(root = 'root'): Promise<Started> {
 }
 
 const COMPILING = /compiling src\/ to dist\//
+const MiB = 1 << 20
+
+/** Push one blob of `mib` MiB (plus a salt line) as a single streamed PATCH, then PUT. */
+async function pushStreamed(url: string, repo: string, mib: number, salt: string) {
+  const started = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' })
+  assert.equal(started.status, 202)
+  const location = new URL(started.headers.get('location')!, url)
+  const chunk = Buffer.alloc(MiB, 'outpost streams ')
+  const head = Buffer.from(`${salt}\n`)
+  const total = head.length + mib * MiB
+  const hash = createHash('sha256').update(head)
+  const patched = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest(
+      location,
+      {
+        method: 'PATCH',
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': total,
+          'content-range': `0-${total - 1}`,
+        },
+      },
+      resolve,
+    )
+    req.on('error', reject)
+    req.write(head)
+    let sent = 0
+    const more = () => {
+      while (sent < mib) {
+        hash.update(chunk)
+        sent++
+        if (!req.write(chunk)) return void req.once('drain', more)
+      }
+      req.end()
+    }
+    more()
+  })
+  patched.resume()
+  assert.equal(patched.statusCode, 202)
+  const done = new URL(patched.headers.location!, url)
+  done.searchParams.set('digest', `sha256:${hash.digest('hex')}`)
+  assert.equal((await fetch(done, { method: 'PUT' })).status, 201)
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/^VmRSS:\s+(\d+)/m.exec(status)![1]) / 1024
+}
 
 describe('npm start', { skip: reason, timeout: 300_000 }, () => {
   it('compiles on the first start, not on the second, and again after an edit', async () => {
@@ -123,5 +177,22 @@ describe('npm start', { skip: reason, timeout: 300_000 }, () => {
       await started.stop()
     }
     assert.ok((await stat(join(work, 'new-root/_outpost/clean-stop'))).isFile(), 'a clean stop')
+  })
+
+  it('streaming a GiB grows the server by at most 24 MiB (the launcher options at work)', async () => {
+    // Measured without them (plain `node dist/cli/main.js`): 4-41 MiB after the first GiB and
+    // 21-42 after two; with them 8-11 and 7-9.
+    const started = await npmStart('memory-root')
+    try {
+      await sleep(2000) // the start's background passes go quiet
+      const before = rssMiB(started.serverPid)
+      await pushStreamed(started.url, 'memory/test', 1024, 'one GiB')
+      await sleep(2000)
+      const grown = rssMiB(started.serverPid) - before
+      console.log(`RSS ${before.toFixed(1)} MiB idle, +${grown.toFixed(1)} MiB after 1 GiB pushed`)
+      assert.ok(grown <= 24, `RSS grew ${grown.toFixed(1)} MiB for 1 GiB streamed`)
+    } finally {
+      await started.stop()
+    }
   })
 })
