@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
   const plan = makePlan()
   const nodeOptions = shippedNodeOptions(REPO_ROOT)
-  console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (systemd/outpost.service)`)
+  console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (bin/outpost)`)
 
   const [outpost, distribution] = await comparison(plan)
   console.log(`\nOutpost footprint: ${CONSTRAINED_PROFILE.name} profile, one round`)

@@ -144,22 +144,16 @@ async function launch(
 }
 
 /**
- * The Node options Outpost ships: NODE_OPTIONS from the systemd unit's Environment= lines, so the
- * bench measures the server as installed. BENCH_OUTPOST_NODE_OPTIONS overrides (empty: none).
+ * The Node options Outpost ships: what the launcher (bin/outpost, installed as /usr/bin/outpost)
+ * passes node, so the bench measures the server as installed. BENCH_OUTPOST_NODE_OPTIONS
+ * overrides (empty: none).
  */
 export function shippedNodeOptions(repoRoot: string): string {
   const override = process.env.BENCH_OUTPOST_NODE_OPTIONS
   if (override !== undefined) return override
   try {
-    const unit = readFileSync(join(repoRoot, 'systemd/outpost.service'), 'utf8')
-    const line = unit.split('\n').find((l) => /^Environment=.*NODE_OPTIONS=/.test(l))
-    // NODE_OPTIONS=--a, or the whole assignment quoted: "NODE_OPTIONS=--a --b" (systemd syntax).
-    return (
-      /"NODE_OPTIONS=([^"]*)"|NODE_OPTIONS=(\S+)/
-        .exec(line ?? '')
-        ?.slice(1)
-        .find(Boolean) ?? ''
-    )
+    const launcher = readFileSync(join(repoRoot, 'bin/outpost'), 'utf8')
+    return /^OUTPOST_NODE_FLAGS='([^']*)'$/m.exec(launcher)?.[1] ?? ''
   } catch {
     return ''
   }
@@ -175,7 +169,7 @@ export interface OutpostOptions {
   /** node flags before the script, added to BENCH_OUTPOST_NODE_ARGS */
   nodeArgs?: string[]
   name?: string
-  /** run with the NODE_OPTIONS the systemd unit ships (the comparison and footprint do) */
+  /** run with the Node options the launcher applies (the comparison and footprint do) */
   shipped?: boolean
 }
 

@@ -195,6 +195,44 @@ describe('outpost serve', () => {
     },
   )
 
+  it('without a config, --address, --port and --root move the server (root created)', async () => {
+    const cwd = await workDir()
+    // Port 0: the OS picks one; the log line names it.
+    const server = await serveOutpost(
+      ['--address', '127.0.0.1', '--port=0', '--root', 'elsewhere'],
+      cwd,
+    )
+    try {
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+      assert.notEqual(server.url, 'http://127.0.0.1:5000')
+      const listening = logLines(server.stdout()).find((l) => l.msg === 'listening')
+      assert.equal(listening?.root, join(cwd, 'elsewhere'))
+      assert.equal((await fetch(`${server.url}/v2/`)).status, 200)
+      assert.equal(await stat(join(cwd, 'data')).catch(() => null), null, 'no ./data')
+    } finally {
+      assert.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null })
+    }
+    assert.ok((await stat(join(cwd, 'elsewhere/_outpost/clean-stop'))).isFile())
+  })
+
+  it('refuses a bad --port, an unknown option, and flags beside a config file', async () => {
+    const cwd = await workDir()
+    const cases: Array<[string[], RegExp]> = [
+      [['--port', '70000'], /--port 70000: expected a port number \(0-65535\)/],
+      [['--port', 'web'], /--port web: expected a port number/],
+      [['--port'], /--port needs a value/],
+      [['--listen', '1'], /unknown option --listen/],
+      [[fixture('missing-root.json'), '--port', '1'], /apply without a config file/],
+    ]
+    for (const [args, message] of cases) {
+      const r = await runOutpost(['serve', ...args], cwd)
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, message)
+      assert.doesNotMatch(r.stdout, /listening/)
+    }
+    assert.equal(await stat(join(cwd, 'data')).catch(() => null), null, 'nothing created')
+  })
+
   it('refuses a second server on the same root while the first runs', async () => {
     const root = await workDir()
     const first = await serveOutpost([await configFor(root)])

@@ -8,9 +8,9 @@ import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseConfig } from '../src/config/index.js'
+import { openHostedStore } from '../src/server/hosted-store.js'
 import type { RunningServer } from '../src/server/server.js'
 import { Digest } from '../src/registry/index.js'
-import { openHostedStore } from '../src/server/hosted-store.js'
 import {
   inMemoryRegistry,
   makeImage,
@@ -285,6 +285,23 @@ suiteNeeding('a read-only hosted layout directory', reason, () => {
     await server.close()
     assert.deepEqual(await snapshot(usb), usbBefore)
     assert.deepEqual(await snapshot(single), singleBefore)
+  })
+
+  it('re-verifies on every start after a clean stop, without calling it unclean', async () => {
+    const logged: string[] = []
+    const hosted = { path: single, mountAt: 'media/base', kind: 'repository' as const }
+    for (let start = 0; start < 2; start++) {
+      const store = await openHostedStore(hosted, root, {
+        holder: 'test',
+        log: (msg) => logged.push(msg),
+      })
+      assert.equal(store.storage.cleanStart, false, 'the medium may have changed meanwhile')
+      await store.close()
+    }
+    assert.deepEqual(
+      logged.filter((m) => /unclean/.test(m)),
+      [],
+    )
   })
 })
 

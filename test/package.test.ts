@@ -6,14 +6,16 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { REPO_ROOT, removeDir, tempDir } from './helpers/harness.js'
 import { Layout, buildImage, missingTools, run, skopeoCopy } from './helpers/images.js'
 import {
+  buildDeb,
   dpkgStatus,
+  packageSource,
   lookupUser,
   runAsUnit,
   serviceSection,
@@ -25,6 +27,16 @@ const UNIT = '/usr/lib/systemd/system/outpost.service'
 const CONFIG = '/etc/outpost/config.json'
 const STATE = '/var/lib/outpost'
 const VERSION = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version
+const LAUNCHER_FLAGS = /^OUTPOST_NODE_FLAGS='([^']*)'$/m
+  .exec(readFileSync(join(REPO_ROOT, 'bin/outpost'), 'utf8'))![1]
+  .split(' ')
+
+/** A process's command line after the program: node's options, the script, its arguments. */
+function nodeArgv(pid: number): string[] {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1)
+  assert.match(argv[0], /(^|\/)node$/, argv.join(' '))
+  return argv.slice(1)
+}
 
 /** Why this machine cannot host the test, or false: it must be able to leave things as found. */
 async function unsuitable(): Promise<string | false> {
@@ -58,11 +70,38 @@ function portFree(port: number): Promise<boolean> {
  */
 const step = (name: string, fn: () => Promise<void>) => it(name, { skip: reason }, fn)
 
+/** Start the installed server as the unit would; resolves once it listens. */
+async function serveAsUnit(unit: UnitService, command: string[]) {
+  const child = spawnAsUnit(unit, command)
+  let output = ''
+  child.stdout!.on('data', (d) => (output += d))
+  child.stderr!.on('data', (d) => (output += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`not listening after 20 s:\n${output}`))
+    }, 20_000)
+    child.stdout!.on('data', () => {
+      if (/"msg":"listening"/.test(output)) (clearTimeout(timer), resolve())
+    })
+    void exited.then((code) => reject(new Error(`outpost exited (${code}):\n${output}`)))
+  })
+  return {
+    child,
+    output: () => output,
+    /** SIGTERM, as systemctl stop (or restart) sends; resolves with the exit code */
+    stop(): Promise<number | null> {
+      child.kill('SIGTERM')
+      return exited
+    },
+  }
+}
+
 describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => {
   let work: string
   let deb: string
   let server: ChildProcess | undefined
-  let output = ''
 
   // Nothing to set up or undo when skipped: after() would remove an outpost user that was here.
   before(async () => {
@@ -83,18 +122,7 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
 
   step('builds a .deb holding the runtime files only', async () => {
     const arch = (await run('dpkg', ['--print-architecture'])).stdout.trim()
-    const built = await new Promise<string>((resolve, reject) => {
-      const script = join(REPO_ROOT, 'packaging/deb/build-deb.sh')
-      const child = spawn(script, [arch], {
-        env: { ...process.env, OUTPOST_DEB_DIR: work },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let out = ''
-      let err = ''
-      child.stdout.on('data', (d) => (out += d))
-      child.stderr.on('data', (d) => (err += d))
-      child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(err))))
-    })
+    const built = await buildDeb(REPO_ROOT, work, arch)
     deb = join(work, `outpost_${VERSION}_${arch}.deb`)
     assert.equal(built, deb)
 
@@ -196,22 +224,17 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
       await writeFile(moved, text, { mode: 0o644 })
       command = [command[0], command[1], moved]
     }
-    server = spawnAsUnit(unit, command)
-    server.stdout!.on('data', (d) => (output += d))
-    server.stderr!.on('data', (d) => (output += d))
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`not listening after 20 s:\n${output}`)),
-        20_000,
-      )
-      server!.stdout!.on('data', () => {
-        if (/"msg":"listening"/.test(output)) (clearTimeout(timer), resolve())
-      })
-      server!.once('exit', (code) => reject(new Error(`outpost exited (${code}):\n${output}`)))
-    })
+    const started = await serveAsUnit(unit, command)
+    server = started.child
     // The server process is the unit's: the outpost user, not root.
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]
     assert.equal(Number(uid), lookupUser('outpost')!.uid)
+    // ... and node itself (/usr/bin/outpost exec'd it: no wrapper left), with the tuned options.
+    assert.deepEqual(nodeArgv(server.pid!), [
+      ...LAUNCHER_FLAGS,
+      '/usr/lib/outpost/dist/cli/main.js',
+      ...command.slice(1),
+    ])
 
     const source = new Layout(join(work, 'source'))
     await buildImage(source.dir, 'v1', [{ 'etc/motd': 'installed from the .deb\n' }], work)
@@ -237,9 +260,7 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
     )
 
     // systemctl stop: SIGTERM, and a clean exit.
-    const exited = new Promise<number | null>((resolve) => server!.once('exit', resolve))
-    server.kill('SIGTERM')
-    assert.equal(await exited, 0, output)
+    assert.equal(await started.stop(), 0, started.output())
   })
 
   step('dpkg -r keeps the config; dpkg -P removes it, keeps the images and the user', async () => {
@@ -257,5 +278,106 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
     assert.equal(existsSync('/etc/systemd/system/outpost.service'), false, 'no mask left behind')
     assert.ok(existsSync(join(STATE, 'package-test/hello/index.json')), 'the images stay')
     assert.ok(lookupUser('outpost'), 'the user owning them stays')
+  })
+})
+
+// An upgrade as `apt install ./outpost_<new>.deb` does it: the old version installed, its config
+// edited by the admin, images pushed, then the new version unpacked over it while the old server
+// runs, and the server restarted on it. Two builds of the package: the work tree as it is, and
+// a copy with a higher version (or, with OUTPOST_UPGRADE_FROM=<git ref>, the old one built from
+// that commit, e.g. the last release).
+describe('upgrading the installed package', { timeout: 300_000 }, () => {
+  const NEW_VERSION = `${VERSION}+upgrade1`
+  const from = process.env.OUTPOST_UPGRADE_FROM
+  let work: string
+  let oldDeb: string
+  let newDeb: string
+  const servers: ChildProcess[] = []
+
+  // As above: nothing to set up or undo when skipped.
+  before(async () => {
+    if (reason) return
+    work = await tempDir('outpost-upgrade-')
+    const arch = (await run('dpkg', ['--print-architecture'])).stdout.trim()
+    let oldSource = REPO_ROOT
+    if (from) {
+      oldSource = join(work, 'old-source')
+      await packageSource(REPO_ROOT, oldSource, VERSION, from)
+    }
+    const newSource = join(work, 'new-source')
+    await packageSource(REPO_ROOT, newSource, NEW_VERSION)
+    oldDeb = await buildDeb(oldSource, join(work, 'old'), arch)
+    newDeb = await buildDeb(newSource, join(work, 'new'), arch)
+  })
+
+  after(async () => {
+    if (reason) return
+    for (const server of servers) {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL')
+    }
+    if ((await dpkgStatus('outpost')) !== null) await run('dpkg', ['-P', 'outpost']).catch(() => {})
+    await removeDir(STATE)
+    if (lookupUser('outpost')) await run('userdel', ['outpost']).catch(() => {})
+    await run('groupdel', ['outpost']).catch(() => {})
+    await removeDir(work)
+  })
+
+  step('keeps every image served, the admin-edited config untouched, with no prompt', async () => {
+    await run('dpkg', ['-i', oldDeb])
+    assert.equal((await run('/usr/bin/outpost', ['--version'])).stdout, `outpost ${VERSION}\n`)
+    // The admin's edit: another port (one free now, so the test needs no 5000) and a comment.
+    let port = 0
+    while (!port || !(await portFree(port))) port = 20000 + Math.floor(Math.random() * 20000)
+    const edited = (await readFile(CONFIG, 'utf8'))
+      .replace('"port": "5000"', `"port": "${port}"`)
+      .replace('"http": {', '"http": {\n    // moved off 5000 by the admin')
+    assert.match(edited, new RegExp(`moved off 5000[^]*"port": "${port}"`))
+    await writeFile(CONFIG, edited)
+    const configBefore = statSync(CONFIG)
+
+    const unit: UnitService = serviceSection(await readFile(UNIT, 'utf8'))
+    const command = unit.ExecStart.split(/\s+/)
+    const old = await serveAsUnit(unit, command)
+    servers.push(old.child)
+    const source = new Layout(join(work, 'source'))
+    await buildImage(source.dir, 'v1', [{ 'etc/motd': 'pushed before the upgrade\n' }], work)
+    const remote = `docker://127.0.0.1:${port}/upgrade-test/hello:v1`
+    await skopeoCopy(`oci:${source.dir}:v1`, remote, '--dest-tls-verify=false')
+    const sent = await source.manifest('v1')
+
+    // dpkg -i of the new version with no terminal to ask on: a conffile question would fail it.
+    await run('dpkg', ['-i', newDeb])
+    assert.equal(await dpkgStatus('outpost'), 'install ok installed')
+    const version = await run('dpkg-query', ['-W', '-f', '${Version}', 'outpost'])
+    assert.equal(version.stdout, NEW_VERSION)
+    assert.equal(await readFile(CONFIG, 'utf8'), edited, 'the admin-edited config is kept')
+    const configAfter = statSync(CONFIG)
+    assert.deepEqual(
+      [configAfter.mode, configAfter.uid, configAfter.gid],
+      [configBefore.mode, configBefore.uid, configBefore.gid],
+    )
+    const strays = (await readdir('/etc/outpost')).filter((f) => f !== 'config.json')
+    assert.deepEqual(strays, [], 'no .dpkg-dist or .dpkg-new beside it')
+
+    // The restart systemd would do: the old server stops cleanly, the new one starts.
+    assert.equal(await old.stop(), 0, old.output())
+    assert.equal((await run('/usr/bin/outpost', ['--version'])).stdout, `outpost ${NEW_VERSION}\n`)
+    // systemd reloads the unit the new version installed before it restarts the service.
+    const upgraded = serviceSection(await readFile(UNIT, 'utf8'))
+    const next = await serveAsUnit(upgraded, upgraded.ExecStart.split(/\s+/))
+    servers.push(next.child)
+    assert.deepEqual(nodeArgv(next.child.pid!).slice(0, LAUNCHER_FLAGS.length), LAUNCHER_FLAGS)
+    assert.doesNotMatch(next.output(), /unclean shutdown|another version|rebuil/, next.output())
+
+    const catalog = await fetch(`http://127.0.0.1:${port}/v2/_catalog`)
+    const listed = (await catalog.json()) as { repositories: string[] }
+    assert.deepEqual(listed.repositories, ['upgrade-test/hello'])
+    const pulled = new Layout(join(work, 'pulled'))
+    await skopeoCopy(remote, `oci:${pulled.dir}:v1`, '--src-tls-verify=false')
+    assert.equal((await pulled.manifest('v1')).digest, sent.digest)
+    for (const layer of sent.parsed.layers) {
+      assert.deepEqual(await pulled.blob(layer.digest), await source.blob(layer.digest))
+    }
+    assert.equal(await next.stop(), 0, next.output())
   })
 })

@@ -192,6 +192,30 @@ describe('server lifecycle', () => {
     assert.deepEqual(await next.stop('SIGTERM'), { code: 0, signal: null })
   })
 
+  it('the first start on a new root is no unclean shutdown, nor on a layout without _outpost/', async () => {
+    const empty = await workDir()
+    const first = await serve(empty)
+    assert.doesNotMatch(first.stdout(), /unclean shutdown/)
+    // Nothing was verified yet, so nothing is trusted: a new epoch all the same.
+    assert.equal(logLines(first.stdout()).find((l) => l.msg === 'listening')?.cleanStart, false)
+    const image = makeImage('lifecycle-first', 1)
+    const put = await pushImage(
+      (p, init) => fetch(`${first.url}${p}`, init),
+      'first/app',
+      image,
+      'v1',
+    )
+    assert.equal(put.status, 201)
+    assert.deepEqual(await first.stop('SIGTERM'), { code: 0, signal: null })
+
+    // The same repositories as another tool would leave them: the layout, no engine state.
+    await removeDir(join(empty, '_outpost'))
+    const again = await serve(empty)
+    assert.doesNotMatch(again.stdout(), /unclean shutdown/)
+    assert.equal((await fetch(`${again.url}/v2/first/app/manifests/v1`)).status, 200)
+    assert.deepEqual(await again.stop('SIGTERM'), { code: 0, signal: null })
+  })
+
   it('after SIGKILL, the next start logs the unclean shutdown and still serves every tag', async () => {
     const root = await workDir()
     const first = await serve(root)

@@ -1,10 +1,13 @@
 // Never serve bytes that do not match their digest (DESIGN.md invariants 1, 3 and 7): short
 // blobs are absent, blobs are re-hashed after an unclean shutdown, corrupt ones are quarantined,
-// and a lost or unreadable engine index costs a rebuild, never data.
+// and a lost or unreadable engine index, or one written by a newer version, costs a rebuild,
+// never data.
 import assert from 'node:assert/strict'
 import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { open } from 'lmdb'
+import { INDEX_VERSION } from '../src/index-db/index.js'
 import { inMemoryRegistry, makeImage, pushImage, sha256, scratchDirs } from './helpers/harness.js'
 
 const dir = scratchDirs()
@@ -106,6 +109,40 @@ describe('verification after crashes', () => {
     } finally {
       await reg.close()
     }
+  })
+
+  it('an index written by a newer version is rebuilt, never read, and says why', async () => {
+    const { root, image } = await seeded()
+    // What a later Outpost might leave: a higher version, and a record this build would take for
+    // a referrer of the pushed manifest.
+    const later = open({ path: join(root, '_outpost/index'), compression: false })
+    const planted = `sha256:${'0'.repeat(64)}`
+    await later.put('version', INDEX_VERSION + 1)
+    await later.put(`r\x1fapp\x1f${image.digest}\x1f${planted}`, {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: planted,
+      size: 1,
+    })
+    await later.close()
+
+    const logged: Array<{ msg: string; fields?: Record<string, unknown> }> = []
+    const reg = await inMemoryRegistry({ root, log: (msg, fields) => logged.push({ msg, fields }) })
+    try {
+      assert.equal(reg.storage.db.fresh, true, 'rebuilt from the layout like a lost index')
+      const why = logged.find((l) => /written by another version/.test(l.msg))
+      assert.deepEqual(why?.fields, { version: INDEX_VERSION + 1, supported: INDEX_VERSION })
+      const referrers = (await (await reg.request(`/v2/app/referrers/${image.digest}`)).json()) as {
+        manifests: unknown[]
+      }
+      assert.deepEqual(referrers.manifests, [], 'the newer record was not read')
+      const manifest = await reg.request('/v2/app/manifests/v1')
+      assert.deepEqual(Buffer.from(await manifest.arrayBuffer()), image.manifest)
+    } finally {
+      await reg.close()
+    }
+    const after = open({ path: join(root, '_outpost/index'), compression: false, readOnly: true })
+    assert.equal(after.get('version'), INDEX_VERSION)
+    await after.close()
   })
 
   it('a deleted engine index is recreated and the registry serves as before', async () => {

@@ -77,11 +77,10 @@ build_one() {
   node "$here/trim-modules.mjs" "$lib/node_modules" "$cpu" >&2
   strip_addons "$lib/node_modules"
 
-  install -D -m 0755 /dev/stdin "$stage/usr/bin/outpost" <<'EOF'
-#!/bin/sh
-# outpost: the registry's command line (/usr/lib/outpost). man outpost; outpost --help
-exec /usr/bin/node /usr/lib/outpost/dist/cli/main.js "$@"
-EOF
+  # The launcher applies the tuned Node options (bin/outpost); it finds dist/ beside itself.
+  install -D -m 0755 "$repo/bin/outpost" "$lib/bin/outpost"
+  install -d "$stage/usr/bin"
+  ln -s ../lib/outpost/bin/outpost "$stage/usr/bin/outpost"
   install -D -m 0644 "$here/config.json" "$stage/etc/outpost/config.json"
   install -D -m 0644 "$repo/systemd/outpost.service" \
     "$stage/usr/lib/systemd/system/outpost.service"
@@ -107,7 +106,7 @@ EOF
   # dlopen and need no execute bit.
   find "$stage" -type d -exec chmod 0755 {} +
   find "$stage/usr/lib/outpost" -type f -exec chmod 0644 {} +
-  chmod 0755 "$lib/dist/cli/main.js"
+  chmod 0755 "$lib/dist/cli/main.js" "$lib/bin/outpost"
 
   # Depends on the newest glibc symbol version the addons reference.
   glibc="$(find "$lib/node_modules" -name '*.node' -exec grep -aoh 'GLIBC_2\.[0-9]*' {} + |

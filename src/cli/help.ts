@@ -3,6 +3,8 @@ export const MAIN_HELP = `outpost - an OCI registry for edge and IoT hardware
 
 Usage:
   outpost serve [config.json]     serve the registry (no config: 127.0.0.1:5000, storing under ./data)
+  outpost serve [--address A] [--port P] [--root DIR]
+                                  serve without a config file elsewhere
   outpost verify <config.json> [--online] [--print]
                                   check that serve would start with a configuration
   outpost gc [config.json] [--dry-run]
@@ -26,9 +28,11 @@ Examples:
 `
 
 export const SERVE_HELP = `outpost serve [config.json]
+outpost serve [--address A] [--port P] [--root DIR]
 
 Serves the OCI Distribution API. Without a config file it listens on 127.0.0.1:5000 and stores
-under ./data (created if missing). A configured storage.rootDirectory must already exist, and so
+under ./data (created if missing); --address, --port and --root change those three (the root is
+created if missing too), and only without a config file: with one, set them in it. A configured storage.rootDirectory must already exist, and so
 must each storage.subPaths root: a repository whose first path segment is a subpath's route
 (e.g. "a/app" for "/a") is stored there, every other one under storage.rootDirectory.
 Stops cleanly on SIGTERM or SIGINT: in-flight requests finish (up to http.shutdownTimeout).
@@ -36,6 +40,7 @@ Stops cleanly on SIGTERM or SIGINT: in-flight requests finish (up to http.shutdo
 Examples:
   outpost serve
   outpost serve config.json
+  outpost serve --port 5055 --root /srv/outpost
   skopeo copy --dest-tls-verify=false oci:./image:latest docker://127.0.0.1:5000/demo:latest
 `
 

@@ -11,6 +11,7 @@ import { StorageBusyError } from '../registry/index.js'
 import { RootMissingError, startServer, type RunningServer } from '../server/server.js'
 import { runGcCommand } from './gc-command.js'
 import { offlineArgs, offlineFailure, UsageError } from './offline.js'
+import { serveArgs } from './serve-args.js'
 import { GC_HELP, MAIN_HELP, SCRUB_HELP, SERVE_HELP, VERIFY_HELP } from './help.js'
 import { runScrubCommand } from './scrub-command.js'
 import { startFailure } from './start-failure.js'
@@ -31,11 +32,14 @@ function fail(message: string, code = 2): never {
 
 async function serveCommand(args: string[]): Promise<void> {
   if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(SERVE_HELP)
-  if (args.length > 1) fail(`serve takes at most one config file\n\n${SERVE_HELP}`)
   let config: OutpostConfig
+  let file: string | undefined
   try {
-    config = args[0] ? await loadConfig(args[0]) : defaultConfig()
+    const parsed = serveArgs(args)
+    file = parsed.configFile
+    config = file ? await loadConfig(file) : defaultConfig(process.cwd(), parsed.overrides)
   } catch (err) {
+    if (err instanceof UsageError) fail(`${err.message}\n\n${SERVE_HELP}`)
     if (err instanceof ConfigError) fail(`invalid configuration ${err.message}`)
     throw err
   }
@@ -64,9 +68,9 @@ async function serveCommand(args: string[]): Promise<void> {
   process.on('SIGHUP', () => {
     if (!server || requested) return
     const running = server
-    if (!args[0]) return logger.warn('SIGHUP ignored: serving the default configuration')
-    logger.info('reloading configuration', { file: args[0] })
-    loadConfig(args[0])
+    if (!file) return logger.warn('SIGHUP ignored: serving the default configuration')
+    logger.info('reloading configuration', { file })
+    loadConfig(file)
       .then((next) => running.reload(next))
       .catch((err) =>
         logger.error('reload failed: kept the running configuration', {

@@ -5,6 +5,7 @@ export {
   loadConfig,
   parseConfig,
   type OutpostConfig,
+  type ServeOverrides,
   type StoreSettings,
 } from './load.js'
 export { parseDuration } from './duration.js'

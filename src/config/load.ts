@@ -92,9 +92,38 @@ const DEFAULTS = {
   uploadExpiry: '24h',
 }
 
-/** The zero-configuration default: 127.0.0.1:5000, storing under ./data (created if missing). */
-export function defaultConfig(cwd = process.cwd()): OutpostConfig {
-  return resolveConfig({ storage: { rootDirectory: resolve(cwd, 'data') } }, cwd, true)
+/** What `outpost serve` takes on its command line in place of a config file. */
+export interface ServeOverrides {
+  address?: string
+  /** a port number as typed ("5055"), checked like http.port */
+  port?: string
+  /** the storage root, relative to `cwd`; created if missing like the default ./data */
+  root?: string
+}
+
+/**
+ * The zero-configuration default: 127.0.0.1:5000, storing under ./data (created if missing),
+ * with what the command line overrides, validated as the same keys in a file would be.
+ */
+export function defaultConfig(cwd = process.cwd(), overrides: ServeOverrides = {}): OutpostConfig {
+  const raw = {
+    storage: { rootDirectory: resolve(cwd, overrides.root ?? 'data') },
+    ...((overrides.address !== undefined || overrides.port !== undefined) && {
+      http: { address: overrides.address, port: overrides.port },
+    }),
+  }
+  const result = configSchema.safeParse(raw)
+  if (!result.success) {
+    const flags = result.error.issues
+      .flatMap(describeIssue)
+      .map((problem) => problem.replace(/^http\.(address|port)|^storage\.rootDirectory/, flagOf))
+    throw new ConfigError('the command line', flags)
+  }
+  return resolveConfig(result.data, cwd, true)
+}
+
+function flagOf(key: string): string {
+  return key === 'storage.rootDirectory' ? '--root' : `--${key.slice('http.'.length)}`
 }
 
 export async function loadConfig(file: string): Promise<OutpostConfig> {

@@ -46,6 +46,14 @@ export interface IndexDbOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void
 }
 
+/**
+ * The shape of the records below, stored under the key `version`. A build that changes a record's
+ * key or value raises it. An index of any other version was written by another build (a newer
+ * one, before a downgrade): its records would be misread, and it is a cache, so it is dropped and
+ * rebuilt from the layout.
+ */
+export const INDEX_VERSION = 1
+
 /** How long lmdb-js gathers writes before it commits them as one transaction. */
 const COMMIT_DELAY_MS = 5
 
@@ -142,8 +150,19 @@ export class IndexDb {
       await moveAside(String(err))
       db = attempt()
     }
+    const version = db.get('version')
+    if (version !== undefined && version !== INDEX_VERSION) {
+      options.log?.('engine index written by another version of Outpost; rebuilding it', {
+        version,
+        supported: INDEX_VERSION,
+      })
+      await db.close()
+      await rm(options.path, { recursive: true, force: true })
+      await makeDirs(options.path, options.commit)
+      db = attempt()
+    }
     const fresh = db.get('version') === undefined
-    if (fresh) await db.put('version', 1)
+    if (fresh) await db.put('version', INDEX_VERSION)
     return new IndexDb(db, fresh, options.log)
   }
 

@@ -2,6 +2,7 @@
 // and an offline command) apart, the clean-stop marker that tells a clean restart from a crash,
 // and the engine index. DESIGN.md §3 (_outpost/lock, _outpost/clean-stop).
 import { randomUUID } from 'node:crypto'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLEAN_STOP_FILE, ENGINE_DIR, INDEX_DB_DIR, LOCK_FILE } from '../fs-layout/index.js'
 import { acquireLock, LockHeldError } from '../fsync/index.js'
@@ -43,6 +44,12 @@ export interface OwnStorageOptions {
   /** shared locks and content index (DynamoDB) when several instances serve one store */
   locks?: Locks
   contents?: ContentIndex
+  /**
+   * Trust no previous run, however it stopped: every blob is hashed before it is first served
+   * (a hosted directory, which other tools may change while Outpost is stopped). Not a crash, so
+   * not logged as one.
+   */
+  reverify?: boolean
 }
 
 export class StorageBusyError extends Error {
@@ -67,8 +74,11 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
   try {
     // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
     await local.deletePrefix(`${ENGINE_DIR}/tmp`)
-    const { epoch, cleanStart } = await takeCleanStop(local)
-    if (!cleanStart)
+    // Only a root that an earlier run left an engine index in can have crashed: the first start
+    // on a new root (or on a layout another tool wrote) finds none, and is no unclean stop.
+    const ranBefore = await exists(join(options.localRoot, INDEX_DB_DIR, 'data.mdb'))
+    const { epoch, cleanStart } = await takeCleanStop(local, options.reverify ?? false)
+    if (!cleanStart && ranBefore && !options.reverify)
       log('unclean shutdown detected; blobs are re-verified before they are first served')
     const db = await IndexDb.open({
       path: join(options.localRoot, INDEX_DB_DIR),
@@ -113,19 +123,27 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
 /**
  * Read and remove the clean-stop marker. Present: the last run stopped cleanly and its epoch
  * (what it verified) is still trusted. Absent: a crash, so a new epoch makes every blob be
- * re-hashed before it is first served.
+ * re-hashed before it is first served (as with `reverify`, whatever the marker says).
  */
 async function takeCleanStop(
   driver: StorageDriver,
+  reverify: boolean,
 ): Promise<{ epoch: string; cleanStart: boolean }> {
   try {
     const epoch = (await driver.get(CLEAN_STOP_FILE)).toString('utf8').trim()
     await driver.delete(CLEAN_STOP_FILE)
-    if (epoch.length > 0) return { epoch, cleanStart: true }
+    if (epoch.length > 0 && !reverify) return { epoch, cleanStart: true }
   } catch (err) {
     if (!(err instanceof StorageNotFoundError)) throw err
   }
   return { epoch: randomUUID(), cleanStart: false }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** Whether the driver can really share bytes (some filesystems refuse hard links). */

@@ -3,8 +3,8 @@
 // external memory eats the old generation's small headroom and sets off a full mark-compact
 // every few MB (measured: 56 per GiB pushed, with --trace-gc). A young-generation collection
 // every few MiB of streamed bytes frees the dead buffers first (4 mark-compacts per GiB), for
-// about 20% less server CPU per pushed byte. It needs --expose-gc, which the systemd unit and
-// `npm start` pass in NODE_OPTIONS; without it this does nothing.
+// about 20% less server CPU per pushed byte. It needs --expose-gc, which the launcher (bin/outpost:
+// npm start, /usr/bin/outpost, the unit) passes node; without it this does nothing.
 
 /** Streamed bytes between two young-generation collections. */
 export const YOUNG_GC_EVERY_BYTES = 4 * 1024 * 1024

@@ -4,15 +4,10 @@
 // state (lock, engine index, clean-stop marker, staging) lives in the storage root under
 // _outpost/hosted/<name>/. A hosted store always starts as after a crash: the medium may have
 // been changed while Outpost was stopped, so every blob is hashed once before it is first served.
-import { mkdir, rm, stat } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HostedSettings } from '../config/hosting.js'
-import {
-  CLEAN_STOP_FILE,
-  ENGINE_DIR,
-  RESERVED_COMPONENTS,
-  UPLOADS_DIR,
-} from '../fs-layout/index.js'
+import { ENGINE_DIR, RESERVED_COMPONENTS, UPLOADS_DIR } from '../fs-layout/index.js'
 import { FsDriver } from '../fsync/index.js'
 import { ownStorage, type LogFn } from '../registry/index.js'
 import { ReadOnlyDriver } from '../storage/read-only.js'
@@ -59,7 +54,6 @@ export async function openHostedStore(
     throw new HostedMissingError(hosted.path)
   const stateDir = hostedStateDir(rootDirectory, hosted)
   await mkdir(stateDir, { recursive: true })
-  await rm(join(stateDir, CLEAN_STOP_FILE), { force: true })
   const driver = hostedDriver(hosted, new FsDriver({ root: stateDir, commit: false }))
   const storage = await ownStorage({
     driver,
@@ -68,6 +62,7 @@ export async function openHostedStore(
     log: (msg, fields) => options.log(msg, { hosted: hosted.path, ...fields }),
     holder: options.holder,
     dedupe: false,
+    reverify: true,
   })
   // Not watched for readiness: a hosted directory is read-only content beside the stores.
   return { storage, health: [], close: () => storage.close() }

@@ -1,8 +1,11 @@
-// Helpers for the Debian package test: dpkg's view of a package, /etc/passwd, and running a
-// command the way a systemd unit's [Service] section would (User=, Group=, UMask=,
-// WorkingDirectory=, Environment=) when systemd is not PID 1, with util-linux's setpriv.
+// Helpers for the Debian package test: building the package (also from a copy with another
+// version, for upgrades), dpkg's view of a package, /etc/passwd, and running a command the way a
+// systemd unit's [Service] section would (User=, Group=, UMask=, WorkingDirectory=,
+// Environment=) when systemd is not PID 1, with util-linux's setpriv.
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { RunResult } from './images.js'
 
 /** dpkg's status line for a package ("install ok installed"), or null when dpkg has none. */
@@ -98,3 +101,66 @@ export function runAsUnit(unit: UnitService, argv: string[]): Promise<RunResult>
     })
   })
 }
+
+/** Run `<source>/packaging/deb/build-deb.sh <arch>` into `outDir`; resolves with the .deb's path. */
+export function buildDeb(source: string, outDir: string, arch: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(join(source, 'packaging/deb/build-deb.sh'), [arch], {
+      env: { ...process.env, OUTPOST_DEB_DIR: outDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(err))))
+  })
+}
+
+/**
+ * What build-deb.sh reads, copied from the checkout at `repo` into `dest` (dependencies shared
+ * through a link), with package.json's version set to `version`: a second build of the package,
+ * as a later release would be. With `gitRef`, the tree of that commit instead of the work tree
+ * (an upgrade from a real earlier release).
+ */
+export async function packageSource(
+  repo: string,
+  dest: string,
+  version: string,
+  gitRef?: string,
+): Promise<void> {
+  await mkdir(dest, { recursive: true })
+  if (gitRef) {
+    await new Promise<void>((resolve, reject) => {
+      const archive = spawn('git', ['-C', repo, 'archive', gitRef], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      const tar = spawn('tar', ['-x', '-C', dest], { stdio: ['pipe', 'inherit', 'inherit'] })
+      archive.stdout.pipe(tar.stdin)
+      archive.once(
+        'exit',
+        (code) => code !== 0 && reject(new Error(`git archive ${gitRef}: ${code}`)),
+      )
+      tar.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tar: ${code}`))))
+    })
+  } else {
+    for (const entry of SOURCES) {
+      await cp(join(repo, entry), join(dest, entry), { recursive: true })
+    }
+  }
+  await symlink(join(repo, 'node_modules'), join(dest, 'node_modules'))
+  const pkg = JSON.parse(await readFile(join(dest, 'package.json'), 'utf8'))
+  pkg.version = version
+  await writeFile(join(dest, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`)
+}
+
+const SOURCES = [
+  'bin',
+  'packaging',
+  'src',
+  'systemd',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'README.md',
+]
