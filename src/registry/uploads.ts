@@ -83,6 +83,46 @@ export class UploadSessions {
     return { id, offset: 0 }
   }
 
+  /**
+   * A session under an id the caller derives (a resumable download's staging, not a client's
+   * session): opened when absent, else continued from its staged bytes, re-hashed from disk
+   * after a restart. `hash` is a copy of the running hash over those bytes.
+   */
+  async resume(
+    repo: string,
+    id: string,
+    algorithm: Algorithm,
+  ): Promise<UploadProgress & { hash: Hash }> {
+    return this.lock.run(id, async () => {
+      let state: LiveState
+      try {
+        state = await this.state(repo, id)
+      } catch (err) {
+        if (!(err instanceof RegistryError && err.code === 'BLOB_UPLOAD_UNKNOWN')) throw err
+        await this.options.space.check()
+        state = { algorithm, hash: newHash(algorithm), offset: 0 }
+        this.live.set(id, state)
+        this.stamp(repo, id)
+      }
+      if (state.algorithm !== algorithm) {
+        // Rebuilt after a restart as sha256 (see state): hash the staged bytes as asked.
+        const { hash } = await hashStored(
+          this.options.driver,
+          layoutKeys.upload(repo, id),
+          algorithm,
+        )
+        Object.assign(state, { algorithm, hash })
+      }
+      return { id, offset: state.offset, hash: state.hash.copy() }
+    })
+  }
+
+  /** The first `length` staged bytes of a session (length > 0). */
+  readStaged(repo: string, id: string, length: number): Promise<Readable> {
+    const range = { start: 0, end: length - 1 }
+    return this.options.driver.read(layoutKeys.upload(repo, checkSessionId(id)), { range })
+  }
+
   async status(repo: string, id: string): Promise<UploadProgress> {
     return this.lock.run(id, async () => ({ id, offset: (await this.state(repo, id)).offset }))
   }

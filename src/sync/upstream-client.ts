@@ -40,6 +40,8 @@ export interface RequestOptions {
   retry?: boolean
   /** give up waiting for the response headers after this long */
   timeoutMs?: number
+  /** RFC 9110 §14.2 Range header (`bytes=<first>-`): the rest of a blob whose start we hold */
+  range?: string
 }
 
 interface Token {
@@ -48,7 +50,7 @@ interface Token {
 }
 
 /** A client waits on an on-demand fetch: zot's retryDelay (default 5m) is capped for it. */
-const MAX_INLINE_RETRY_DELAY_MS = 1000
+export const MAX_INLINE_RETRY_DELAY_MS = 1000
 const DEFAULT_TIMEOUT_MS = 30_000
 
 export class UpstreamClient {
@@ -198,6 +200,7 @@ export class UpstreamClient {
           headers: {
             ...(options.accept && { Accept: options.accept }),
             ...(authorization && { Authorization: authorization }),
+            ...(options.range && { Range: options.range }),
             'User-Agent': 'outpost-pull-through',
           },
         },

@@ -3,7 +3,6 @@
 // the cache needs, or into a named failure. A 404 is the client's 404 (the content does not
 // exist there); anything else unexpected is an UpstreamError, which the cache answers with what
 // it holds. Nothing here stores anything.
-import type { Readable } from 'node:stream'
 import type { UpstreamSettings } from '../config/sync.js'
 import { Digest, MAX_MANIFEST_BYTES, MEDIA_TYPES, RegistryError } from '../registry/index.js'
 import { parseManifest } from '../registry/manifest-rules.js'
@@ -83,32 +82,24 @@ export async function upstreamTagDigest(route: Route, tag: string): Promise<stri
   return res.status === 200 && typeof digest === 'string' ? digest : undefined
 }
 
-/** A blob's size and, for GET, its body as the upstream streams it (not yet verified). */
-export async function openUpstreamBlob(
-  route: Route,
-  digest: Digest,
-  head: boolean,
-): Promise<{ size: number; body?: Readable }> {
+/** A blob's size as the upstream's HEAD answers it (GET goes through resumable-blob.ts). */
+export async function upstreamBlobSize(route: Route, digest: Digest): Promise<number> {
   const { client, remote } = route
-  const path = `/v2/${remote}/blobs/${digest}`
-  const res = await client.request(head ? 'HEAD' : 'GET', remote, path, { retry: true })
+  const res = await client.request('HEAD', remote, `/v2/${remote}/blobs/${digest}`, {
+    retry: true,
+  })
+  res.body.resume()
+  if (res.status === 404) {
+    throw new RegistryError(
+      'BLOB_UNKNOWN',
+      `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
+      { upstream: client.name, status: 404 },
+    )
+  }
   if (res.status !== 200) {
-    res.body.resume()
-    if (res.status === 404) {
-      throw new RegistryError(
-        'BLOB_UNKNOWN',
-        `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
-        { upstream: client.name, status: 404 },
-      )
-    }
     throw new UpstreamError(client.name, `answered ${res.status} for the blob`, res.status)
   }
-  const size = Number(res.headers['content-length'] ?? NaN)
-  if (head) {
-    res.body.resume()
-    return { size }
-  }
-  return { size, body: res.body }
+  return Number(res.headers['content-length'] ?? NaN)
 }
 
 /** The upstream's referrers of `subject`: [] when it has no referrers API. */
