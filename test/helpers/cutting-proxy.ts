@@ -27,6 +27,8 @@ export interface CuttingProxy {
   readonly requests: SeenRequest[]
   /** connections cut so far */
   readonly cuts: number
+  /** connections accepted so far (the next one is numbered this) */
+  readonly connections: number
   /** the Range headers of GET requests whose path matched `pattern`, in order */
   ranges(pattern?: RegExp): string[]
   close(): Promise<void>
@@ -94,6 +96,9 @@ export async function cuttingProxy(target: string, cutAfter: CutRule): Promise<C
     requests: state.requests,
     get cuts() {
       return state.cuts
+    },
+    get connections() {
+      return connections
     },
     ranges: (pattern = /./) =>
       state.requests
