@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import * as http from 'node:http'
+import * as net from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -289,6 +290,45 @@ describe('resume, do not restart: blobs through an uplink that cuts every connec
     const mark = proxy.requests.length
     assert.equal((await getBlob(server.url, repo, digest)).digest, digest)
     assert.deepEqual(rangeStarts(proxy, digest, mark), [], 'fetched again from zero')
+  })
+})
+
+/** The length of the response head `url` answers a keep-alive GET of `path` with. */
+async function responseHeadLength(url: string, path: string, accept: string): Promise<number> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: ${accept}\r\nConnection: keep-alive\r\n\r\n`,
+  )
+  let received = Buffer.alloc(0)
+  for await (const chunk of socket) {
+    received = Buffer.concat([received, chunk as Buffer])
+    const end = received.indexOf('\r\n\r\n')
+    if (end >= 0) {
+      socket.destroy()
+      return end + 4
+    }
+  }
+  throw new Error('no response head')
+}
+
+describe('manifests through the cutting proxy', () => {
+  it('a manifest whose body was cut is fetched again whole', async () => {
+    const repo = 'library/manifest-cut'
+    const up = await upstreamOutpost(repo, [seeded('manifest', 1000)])
+    const { image } = up
+    const path = `/v2/${repo}/manifests/v1`
+    const head = await responseHeadLength(up.url, path, image.mediaType)
+    // The first connection breaks off in the middle of the manifest's body.
+    const proxy = await proxyTo(up.url, 0)
+    proxy.cutAfter = (connection: number) =>
+      connection === 0 ? head + Math.floor(image.manifest.length / 2) : Infinity
+    const server = await pullThrough(proxy.url, await dir(), 1)
+    const res = await fetch(`${server.url}${path}`, { headers: { Accept: image.mediaType } })
+    assert.equal(res.status, 200, await res.clone().text())
+    assert.equal(sha256(Buffer.from(await res.arrayBuffer())), image.digest)
+    assert.equal(proxy.cuts, 1)
+    assert.equal(proxy.requests.filter((r) => r.path === path).length, 2)
   })
 })
 

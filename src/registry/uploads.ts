@@ -17,6 +17,7 @@ import { hashStored, hashStream } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
 import { ageMs, stampNow, type Clock } from './clock.js'
 import { checkSessionId } from './names.js'
+import { readWhole } from './read-whole.js'
 import { RECHECK_BYTES, type SpaceGuard } from './space-guard.js'
 
 export interface UploadProgress {
@@ -417,22 +418,4 @@ export class UploadSessions {
     await this.options.db.deleteSession(id)
     await this.options.driver.prune(layoutKeys.uploadsDir(repo))
   }
-}
-
-/** A small body read whole; it must be exactly as long as the client declared. */
-async function readWhole(body: Readable, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length
-    if (total > length) break
-    chunks.push(chunk as Buffer)
-  }
-  if (total !== length) {
-    throw new RegistryError(
-      'SIZE_INVALID',
-      `the body held ${total > length ? 'more' : 'fewer'} bytes than its Content-Length ${length}`,
-    )
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
 }

@@ -28,6 +28,14 @@ export class UpstreamError extends Error {
   }
 }
 
+/** An answer longer than what it may hold (see readBytes): not a cut link, not worth a retry. */
+export class BodyTooLarge extends Error {
+  constructor(limit: number) {
+    super(`body exceeds ${limit} bytes`)
+    this.name = 'BodyTooLarge'
+  }
+}
+
 export interface UpstreamResponse {
   status: number
   headers: http.IncomingHttpHeaders
@@ -277,7 +285,7 @@ export async function readBytes(body: Readable, limit: number): Promise<Buffer> 
     total += (chunk as Buffer).length
     if (total > limit) {
       body.destroy()
-      throw new Error(`body exceeds ${limit} bytes`)
+      throw new BodyTooLarge(limit)
     }
     chunks.push(chunk as Buffer)
   }

@@ -7,7 +7,7 @@ import type { UpstreamSettings } from '../config/sync.js'
 import { Digest, MAX_MANIFEST_BYTES, MEDIA_TYPES, RegistryError } from '../registry/index.js'
 import { parseManifest } from '../registry/manifest-rules.js'
 import type { PendingManifest } from './pending-manifests.js'
-import { readBytes, UpstreamError, type UpstreamClient } from './upstream-client.js'
+import { BodyTooLarge, readBytes, UpstreamError, type UpstreamClient } from './upstream-client.js'
 
 /** An upstream and the name a local repository has there. */
 export interface Route {
@@ -34,23 +34,8 @@ export async function fetchUpstreamManifest(
   reference: string,
   retry: boolean,
 ): Promise<PendingManifest> {
-  const { client, remote } = route
-  const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
-    accept: ACCEPT,
-    retry,
-  })
-  if (res.status !== 200) {
-    res.body.resume()
-    if (res.status === 404) {
-      throw new RegistryError(
-        'MANIFEST_UNKNOWN',
-        `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
-        { upstream: client.name, status: 404 },
-      )
-    }
-    throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
-  }
-  const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES)
+  const { client } = route
+  const { res, bytes } = await manifestBody(route, reference, retry)
   const byDigest = reference.includes(':')
   const digest = Digest.of(byDigest ? Digest.parse(reference).algorithm : 'sha256', bytes)
   const claimed = res.headers['docker-content-digest']
@@ -66,6 +51,39 @@ export async function fetchUpstreamManifest(
     tags: new Set(byDigest ? [] : [reference]),
     blobs: parsed.blobs.map((b) => ({ digest: b.digest, size: b.size })),
     children: parsed.manifests.map((m) => m.digest.toString()),
+  }
+}
+
+/**
+ * GET the manifest whole. A manifest is small: a body the link cut short is asked for again from
+ * the start (no Range), within the retry policy when `retry` is set.
+ */
+async function manifestBody(route: Route, reference: string, retry: boolean) {
+  const { client, remote } = route
+  for (let attempt = 0; ; attempt++) {
+    const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
+      accept: ACCEPT,
+      retry,
+    })
+    if (res.status !== 200) {
+      res.body.resume()
+      if (res.status === 404) {
+        throw new RegistryError(
+          'MANIFEST_UNKNOWN',
+          `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
+          { upstream: client.name, status: 404 },
+        )
+      }
+      throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
+    }
+    try {
+      return { res, bytes: await readBytes(res.body, MAX_MANIFEST_BYTES) }
+    } catch (err) {
+      const cut = !(err instanceof BodyTooLarge)
+      if (!cut || !retry || attempt >= route.settings.maxRetries) {
+        throw new UpstreamError(client.name, `manifest ${reference}: ${(err as Error).message}`)
+      }
+    }
   }
 }
 
