@@ -67,6 +67,9 @@ export async function openResumableBlob(
   const download = new Download(route, digest, options)
   const first = await download.open(true)
   const body = Readable.from(download.chunks(first), { objectMode: false })
+  // Destroyed before its first read, the generator never runs: the first answer's socket must
+  // not wait for its idle timeout (a no-op once the generator took it).
+  body.once('close', () => first.body?.destroy())
   return {
     size: download.size,
     body,
