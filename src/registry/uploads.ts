@@ -17,6 +17,7 @@ import { hashStored, hashStream, type HashingTap } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
 import { ageMs, stampNow, type Clock } from './clock.js'
 import { checkSessionId } from './names.js'
+import { readWhole } from './read-whole.js'
 import type { SpaceGuard } from './space-guard.js'
 
 export interface UploadProgress {
@@ -81,6 +82,46 @@ export class UploadSessions {
     // and the client's next request gets 404 BLOB_UPLOAD_UNKNOWN and starts the upload again.
     this.stamp(repo, id)
     return { id, offset: 0 }
+  }
+
+  /**
+   * A session under an id the caller derives (a resumable download's staging, not a client's
+   * session): opened when absent, else continued from its staged bytes, re-hashed from disk
+   * after a restart. `hash` is a copy of the running hash over those bytes.
+   */
+  async resume(
+    repo: string,
+    id: string,
+    algorithm: Algorithm,
+  ): Promise<UploadProgress & { hash: Hash }> {
+    return this.lock.run(id, async () => {
+      let state: LiveState
+      try {
+        state = await this.state(repo, id)
+      } catch (err) {
+        if (!(err instanceof RegistryError && err.code === 'BLOB_UPLOAD_UNKNOWN')) throw err
+        await this.options.space.check()
+        state = { algorithm, hash: newHash(algorithm), offset: 0 }
+        this.live.set(id, state)
+        this.stamp(repo, id)
+      }
+      if (state.algorithm !== algorithm) {
+        // Rebuilt after a restart as sha256 (see state): hash the staged bytes as asked.
+        const { hash } = await hashStored(
+          this.options.driver,
+          layoutKeys.upload(repo, id),
+          algorithm,
+        )
+        Object.assign(state, { algorithm, hash })
+      }
+      return { id, offset: state.offset, hash: state.hash.copy() }
+    })
+  }
+
+  /** The first `length` staged bytes of a session (length > 0). */
+  readStaged(repo: string, id: string, length: number): Promise<Readable> {
+    const range = { start: 0, end: length - 1 }
+    return this.options.driver.read(layoutKeys.upload(repo, checkSessionId(id)), { range })
   }
 
   async status(repo: string, id: string): Promise<UploadProgress> {
@@ -386,22 +427,4 @@ function isStorageFull(err: unknown): boolean {
   return (
     err instanceof StorageFullError || (err instanceof RegistryError && err.code === 'STORAGE_FULL')
   )
-}
-
-/** A small body read whole; it must be exactly as long as the client declared. */
-async function readWhole(body: Readable, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length
-    if (total > length) break
-    chunks.push(chunk as Buffer)
-  }
-  if (total !== length) {
-    throw new RegistryError(
-      'SIZE_INVALID',
-      `the body held ${total > length ? 'more' : 'fewer'} bytes than its Content-Length ${length}`,
-    )
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total)
 }

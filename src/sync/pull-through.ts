@@ -2,7 +2,8 @@
 // that an upstream's content rules cover. Manifests missing locally are fetched, checked against
 // their digest and served; they are stored as soon as the blobs they reference are (see
 // pending-manifests.ts). A blob missing locally streams to the client while it is written into
-// an upload session and verified (blob-tee.ts). One upstream fetch per manifest or blob at a
+// an upload session and verified (blob-tee.ts); a download cut short resumes with Range, and a
+// prefix staged by a failed request or before a restart is continued (staged-pull.ts). One upstream fetch per manifest or blob at a
 // time: later requests wait for it and are served from the store. A cached tag is compared with
 // the upstream's at most every tagRecheckInterval; a digest never changes, so it never is.
 // When the upstream fails, whatever is cached answers; a failure is never remembered as absence.
@@ -18,16 +19,16 @@ import {
   type Registry,
   type RegistryRouter,
 } from '../registry/index.js'
-import { teeBlob } from './blob-tee.js'
 import { upstreamName } from './content-map.js'
 import { tagServed } from './mirror-selection.js'
 import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
 import { PullLedger } from './pull-ledger.js'
+import { pullBlob } from './staged-pull.js'
 import { UpstreamClient, type Credentials } from './upstream-client.js'
 import {
   fetchUpstreamManifest,
-  openUpstreamBlob,
+  upstreamBlobSize,
   upstreamReferrers,
   upstreamTagDigest,
   type Route,
@@ -294,18 +295,15 @@ export class PullThrough {
     digest: Digest,
     head: boolean,
   ): Promise<ServedBlob & { stored?: Promise<void> }> {
-    const { size, body } = await openUpstreamBlob(route, digest, head)
-    if (!body) return { size }
-    const tee = teeBlob(body, digest, (body) =>
-      registry.uploads.putWhole(repo, digest, body, Number.isNaN(size) ? {} : { length: size }),
-    )
-    const stored = tee.stored.then(async () => {
+    if (head) return { size: await upstreamBlobSize(route, digest) }
+    const pulled = await pullBlob(route, registry, repo, digest, this.log)
+    const stored = pulled.stored.then(async () => {
       const info = await registry.blobs.stat(repo, digest)
       this.ledger.addBlob(repo, digest.toString(), info?.size ?? 0)
       await this.settle(repo)
       await this.evictor.evict()
     })
-    return { size, body: tee.client, stored }
+    return { size: pulled.size, body: pulled.body, stored }
   }
 
   /** Store a fetched manifest when everything it references is stored; false otherwise. */

@@ -28,6 +28,14 @@ export class UpstreamError extends Error {
   }
 }
 
+/** An answer longer than what it may hold (see readBytes): not a cut link, not worth a retry. */
+export class BodyTooLarge extends Error {
+  constructor(limit: number) {
+    super(`body exceeds ${limit} bytes`)
+    this.name = 'BodyTooLarge'
+  }
+}
+
 export interface UpstreamResponse {
   status: number
   headers: http.IncomingHttpHeaders
@@ -40,6 +48,8 @@ export interface RequestOptions {
   retry?: boolean
   /** give up waiting for the response headers after this long */
   timeoutMs?: number
+  /** RFC 9110 §14.2 Range header (`bytes=<first>-`): the rest of a blob whose start we hold */
+  range?: string
 }
 
 interface Token {
@@ -48,7 +58,7 @@ interface Token {
 }
 
 /** A client waits on an on-demand fetch: zot's retryDelay (default 5m) is capped for it. */
-const MAX_INLINE_RETRY_DELAY_MS = 1000
+export const MAX_INLINE_RETRY_DELAY_MS = 1000
 const DEFAULT_TIMEOUT_MS = 30_000
 
 export class UpstreamClient {
@@ -199,6 +209,7 @@ export class UpstreamClient {
           headers: {
             ...(options.accept && { Accept: options.accept }),
             ...(authorization && { Authorization: authorization }),
+            ...(options.range && { Range: options.range }),
             'User-Agent': 'outpost-pull-through',
           },
         },
@@ -288,7 +299,7 @@ export async function readBytes(body: Readable, limit: number): Promise<Buffer> 
     total += (chunk as Buffer).length
     if (total > limit) {
       body.destroy()
-      throw new Error(`body exceeds ${limit} bytes`)
+      throw new BodyTooLarge(limit)
     }
     chunks.push(chunk as Buffer)
   }

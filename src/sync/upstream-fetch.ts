@@ -8,7 +8,7 @@ import type { ContentRule, UpstreamSettings } from '../config/sync.js'
 import { Digest, MAX_MANIFEST_BYTES, MEDIA_TYPES, RegistryError } from '../registry/index.js'
 import { parseManifest } from '../registry/manifest-rules.js'
 import type { PendingManifest } from './pending-manifests.js'
-import { readBytes, UpstreamError, type UpstreamClient } from './upstream-client.js'
+import { BodyTooLarge, readBytes, UpstreamError, type UpstreamClient } from './upstream-client.js'
 
 /** An upstream and the name a local repository has there. */
 export interface Route {
@@ -37,23 +37,8 @@ export async function fetchUpstreamManifest(
   reference: string,
   retry: boolean,
 ): Promise<PendingManifest> {
-  const { client, remote } = route
-  const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
-    accept: ACCEPT,
-    retry,
-  })
-  if (res.status !== 200) {
-    res.body.resume()
-    if (res.status === 404) {
-      throw new RegistryError(
-        'MANIFEST_UNKNOWN',
-        `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
-        { upstream: client.name, status: 404 },
-      )
-    }
-    throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
-  }
-  const bytes = await readBytes(res.body, MAX_MANIFEST_BYTES)
+  const { client } = route
+  const { res, bytes } = await manifestBody(route, reference, retry)
   const byDigest = reference.includes(':')
   const digest = Digest.of(byDigest ? Digest.parse(reference).algorithm : 'sha256', bytes)
   const claimed = res.headers['docker-content-digest']
@@ -72,6 +57,39 @@ export async function fetchUpstreamManifest(
   }
 }
 
+/**
+ * GET the manifest whole. A manifest is small: a body the link cut short is asked for again from
+ * the start (no Range), within the retry policy when `retry` is set.
+ */
+async function manifestBody(route: Route, reference: string, retry: boolean) {
+  const { client, remote } = route
+  for (let attempt = 0; ; attempt++) {
+    const res = await client.request('GET', remote, `/v2/${remote}/manifests/${reference}`, {
+      accept: ACCEPT,
+      retry,
+    })
+    if (res.status !== 200) {
+      res.body.resume()
+      if (res.status === 404) {
+        throw new RegistryError(
+          'MANIFEST_UNKNOWN',
+          `manifest unknown: ${reference} (not cached, and upstream ${client.name} does not have ${remote}:${reference})`,
+          { upstream: client.name, status: 404 },
+        )
+      }
+      throw new UpstreamError(client.name, `answered ${res.status} for the manifest`, res.status)
+    }
+    try {
+      return { res, bytes: await readBytes(res.body, MAX_MANIFEST_BYTES) }
+    } catch (err) {
+      const cut = !(err instanceof BodyTooLarge)
+      if (!cut || !retry || attempt >= route.settings.maxRetries) {
+        throw new UpstreamError(client.name, `manifest ${reference}: ${(err as Error).message}`)
+      }
+    }
+  }
+}
+
 /** The digest a tag names upstream now; undefined when the upstream does not have the tag. */
 export async function upstreamTagDigest(route: Route, tag: string): Promise<string | undefined> {
   const res = await route.client.request(
@@ -85,32 +103,24 @@ export async function upstreamTagDigest(route: Route, tag: string): Promise<stri
   return res.status === 200 && typeof digest === 'string' ? digest : undefined
 }
 
-/** A blob's size and, for GET, its body as the upstream streams it (not yet verified). */
-export async function openUpstreamBlob(
-  route: Route,
-  digest: Digest,
-  head: boolean,
-): Promise<{ size: number; body?: Readable }> {
+/** A blob's size as the upstream's HEAD answers it (GET goes through resumable-blob.ts). */
+export async function upstreamBlobSize(route: Route, digest: Digest): Promise<number> {
   const { client, remote } = route
-  const path = `/v2/${remote}/blobs/${digest}`
-  const res = await client.request(head ? 'HEAD' : 'GET', remote, path, { retry: true })
+  const res = await client.request('HEAD', remote, `/v2/${remote}/blobs/${digest}`, {
+    retry: true,
+  })
+  res.body.resume()
+  if (res.status === 404) {
+    throw new RegistryError(
+      'BLOB_UNKNOWN',
+      `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
+      { upstream: client.name, status: 404 },
+    )
+  }
   if (res.status !== 200) {
-    res.body.resume()
-    if (res.status === 404) {
-      throw new RegistryError(
-        'BLOB_UNKNOWN',
-        `blob unknown: ${digest} (not cached, and upstream ${client.name} does not have it)`,
-        { upstream: client.name, status: 404 },
-      )
-    }
     throw new UpstreamError(client.name, `answered ${res.status} for the blob`, res.status)
   }
-  const size = Number(res.headers['content-length'] ?? NaN)
-  if (head) {
-    res.body.resume()
-    return { size }
-  }
-  return { size, body: res.body }
+  return Number(res.headers['content-length'] ?? NaN)
 }
 
 /** The upstream's referrers of `subject`: [] when it has no referrers API. */
