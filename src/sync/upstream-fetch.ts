@@ -3,7 +3,6 @@
 // the cache needs, or into a named failure. A 404 is the client's 404 (the content does not
 // exist there); anything else unexpected is an UpstreamError, which the cache answers with what
 // it holds. Nothing here stores anything.
-import type { Readable } from 'node:stream'
 import type { ContentRule, UpstreamSettings } from '../config/sync.js'
 import { Digest, MAX_MANIFEST_BYTES, MEDIA_TYPES, RegistryError } from '../registry/index.js'
 import { parseManifest } from '../registry/manifest-rules.js'
