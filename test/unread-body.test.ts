@@ -1,6 +1,6 @@
 // A body the server refuses without reading it all (issue 14): the answer says `Connection:
 // close`, the client can read it, and the server drops a bounded amount of what follows (LINGER
-// in src/http/unread-body.ts: 1 MiB or 2 s) and then closes, instead of resetting the client
+// in src/http/unread-body.ts: 8 MiB or 3 s) and then closes, instead of resetting the client
 // mid-write or keeping the connection waiting on the rest of the body until a stop gives up after
 // its shutdown timeout. Bounds asserted here are generous: they hold on a busy machine.
 import assert from 'node:assert/strict'
@@ -11,7 +11,7 @@ import { socketServer, type RunningServer } from './helpers/harness.js'
 
 const OCI = 'application/vnd.oci.image.manifest.v1+json'
 const MiB = 1024 * 1024
-/** Well above LINGER's 2 s, well below the 30 s shutdown timeout the server is given. */
+/** Well above LINGER's 3 s, well below the 30 s shutdown timeout the server is given. */
 const CLOSES_WITHIN_MS = 12_000
 
 interface Exchange {

@@ -10,8 +10,13 @@ import type { IncomingMessage } from 'node:http'
 import type { MiddlewareHandler } from 'hono'
 import { hasBody, type AppEnv } from './body.js'
 
-/** How much of a refused body is read and dropped before the connection closes. */
-export const LINGER = { bytes: 1024 * 1024, ms: 2000 }
+/**
+ * How much of a refused body is read and dropped before the connection closes: twice the
+ * manifest limit (4 MiB), so a client that sent an oversized manifest at full speed before it
+ * could see the answer is read to its end and gets a clean close instead of a reset; and a few
+ * seconds, so a slow sender does not hold the connection (or a stop) for long.
+ */
+export const LINGER = { bytes: 8 * 1024 * 1024, ms: 3000 }
 
 /** Statuses whose response has no body (Fetch "null body status"): nothing to hold open. */
 const NULL_BODY = new Set([101, 103, 204, 205, 304])

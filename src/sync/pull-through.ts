@@ -120,8 +120,17 @@ export class PullThrough {
     const byDigest = reference.includes(':')
     const route = this.route(repo, ns)
     // content.tags: a tag the rule's filters leave out is served only if stored here already.
-    if (!route || (!byDigest && !tagServed(route.rule, reference)))
-      return registry.manifests.get(repo, reference)
+    if (!route) return registry.manifests.get(repo, reference)
+    if (!byDigest && !tagServed(route.rule, reference)) {
+      return registry.manifests.get(repo, reference).catch((err: unknown) => {
+        // The repository exists upstream; only this tag is filtered out: the manifest is unknown.
+        if (!(err instanceof RegistryError && err.code === 'NAME_UNKNOWN')) throw err
+        throw new RegistryError(
+          'MANIFEST_UNKNOWN',
+          `manifest unknown: ${reference} (not cached, and the content rule's tags filters leave it out)`,
+        )
+      })
+    }
     const local = await absentAsUndefined(registry.manifests.get(repo, reference))
     if (local) {
       this.ledger.usedImage(repo, local.digest)

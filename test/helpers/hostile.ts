@@ -69,13 +69,16 @@ export function rawExchange(
     // headers answers before reading it, drains a bounded amount and closes (src/http/
     // unread-body.ts); what the client wrote past that would be reset, and a write that fails
     // destroys the socket before the answer waiting in it is read.
+    // One piece per turn of the event loop: a loopback socket takes megabytes without blocking,
+    // so a tight loop would hand over the whole body before the answer was ever read, and a
+    // write failing after the server closed would destroy the socket with the answer unread.
     let offset = 0
     const writeUntilAnswered = () => {
-      while (offset < bytes.length && chunks.length === 0 && !socket.destroyed) {
-        const piece = bytes.subarray(offset, offset + PIECE)
-        offset += piece.length
-        if (!socket.write(piece)) return void socket.once('drain', writeUntilAnswered)
-      }
+      if (offset >= bytes.length || chunks.length > 0 || socket.destroyed) return
+      const piece = bytes.subarray(offset, offset + PIECE)
+      offset += piece.length
+      if (socket.write(piece)) setImmediate(writeUntilAnswered)
+      else socket.once('drain', () => setImmediate(writeUntilAnswered))
     }
     socket.on('connect', () => {
       if (!options.drip) return writeUntilAnswered()
