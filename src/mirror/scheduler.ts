@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { UpstreamSettings } from '../config/sync.js'
 import { systemClock, type Clock } from '../registry/clock.js'
 import type { LogFn } from '../registry/index.js'
-import type { MirrorPacer } from './pacing.js'
+import type { WindowState } from './pacing.js'
 import {
   addPass,
   emptyTotals,
@@ -33,8 +33,8 @@ export interface MirrorOptions {
   /** the periodic registries, each with what its passes run on */
   registries: Array<{ settings: UpstreamSettings; deps: MirrorDeps }>
   runPass: RunPass
-  /** the pacer every registry's deps share: its window goes into the status */
-  pacer?: MirrorPacer
+  /** where the shared pacer's window stands, for the status */
+  windowState?: () => WindowState
   maxBandwidth?: number
   window?: { start: number; end: number }
   log: LogFn
@@ -108,8 +108,8 @@ export class Mirror {
   }
 
   status(): MirrorStatus {
-    const { pacer, maxBandwidth, window } = this.options
-    const shownWindow = pacer && windowStatus(window !== undefined, pacer.window())
+    const { windowState, maxBandwidth, window } = this.options
+    const shownWindow = windowState && windowStatus(window !== undefined, windowState())
     return {
       enabled: true,
       ...(maxBandwidth !== undefined && { maxBandwidth }),
