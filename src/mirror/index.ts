@@ -8,3 +8,5 @@ export {
   type PassOptions,
   type PassReport,
 } from './types.js'
+export { runMirrorPass } from './mirror-pass.js'
+export { copyImage, refreshImage, type CopyOutcome, type CopyScope } from './image-copy.js'
