@@ -51,7 +51,7 @@ export async function runMirrorCommand(
   let built: Awaited<ReturnType<typeof buildMirror>>
   try {
     built = await buildMirror(config, { router: storage.router, pacer, log })
-    const reports = await built!.mirror.runOnce({ dryRun, progress: reporter(io) })
+    const reports = await built!.mirror.runOnce({ dryRun, progress: reporter(io, dryRun) })
     for (const report of reports) summary(io, report, dryRun)
     return reports
   } finally {
@@ -82,7 +82,7 @@ async function openViews(
   return { router, close }
 }
 
-function reporter(io: MirrorIo): (e: PassEvent) => void {
+function reporter(io: MirrorIo, dryRun: boolean): (e: PassEvent) => void {
   const progress = createProgress(io.progress)
   let image: { name: string; total: number; done: number } | undefined
   return (e) => {
@@ -93,6 +93,7 @@ function reporter(io: MirrorIo): (e: PassEvent) => void {
     }
     switch (e.kind) {
       case 'image-start':
+        if (dryRun) break // nothing is fetched: a line per image, no bar
         image = { name: `${e.repo}:${e.reference}`, total: e.bytes ?? 0, done: 0 }
         progress.update(image.name, 0, image.total)
         break
