@@ -53,8 +53,6 @@ describe("zot's example sync configuration and Outpost's", () => {
     // Its periodic registries (0, 1, 3) load; what is left is what no engine honours yet.
     assert.deepEqual(problems(await fixture('zot-sync-example.json')), [
       'extensions.sync.registries.0.onlySigned: onlySigned is not supported yet',
-      'extensions.sync.registries.2.reqConcurrent: reqConcurrent is not supported yet',
-      'extensions.sync.registries.2.reqPerSec: reqPerSec is not supported yet',
     ])
   })
 
@@ -259,7 +257,6 @@ describe('extensions.sync: each invalid combination names its path in one line',
       `${REG}.reqPerSec`,
       'reqPerSec must be a finite value greater than 0',
     ],
-    [registry({ reqConcurrent: 4 }), `${REG}.reqConcurrent`, `reqConcurrent is ${NOT_YET}`],
     [registry({ maxIdleConnsPerHost: 0 }), `${REG}.maxIdleConnsPerHost`, 'greater than 0'],
     [registry({ onlySigned: true }), `${REG}.onlySigned`, `onlySigned is ${NOT_YET}`],
     [

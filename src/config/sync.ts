@@ -191,10 +191,6 @@ export function registryProblems(r: RawRegistry): Problem[] {
     add(['maxRetryDelay'], 'maxRetryDelay must be greater than or equal to retryDelay')
   // Neither pull-through nor the mirror checks signatures before fetching yet.
   if (r.onlySigned) add(['onlySigned'], `onlySigned is ${NOT_YET}`)
-  // Parsed and checked as zot does, but no request limiter exists yet.
-  for (const key of ['reqConcurrent', 'reqPerSec'] as const) {
-    if (r[key] !== undefined) add([key], `${key} is ${NOT_YET}`)
-  }
   if (r.manifestCheckInterval !== undefined && r.tagRecheckInterval !== undefined)
     add(['tagRecheckInterval'], 'the same setting as manifestCheckInterval: give only one of them')
   for (const [i, c] of (r.content ?? []).entries()) {

@@ -10,6 +10,7 @@ import * as https from 'node:https'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { retryDelayFor, type UpstreamSettings } from '../config/sync.js'
+import { RequestLimiter } from './request-limiter.js'
 
 export interface Credentials {
   username: string
@@ -65,6 +66,8 @@ export class UpstreamClient {
   readonly name: string
   private readonly agents = new Map<string, http.Agent>()
   private readonly tokens = new Map<string, Token>()
+  /** zot's reqConcurrent and reqPerSec, across this upstream's URLs and token services */
+  private readonly limiter: RequestLimiter
 
   constructor(
     private readonly settings: UpstreamSettings,
@@ -72,6 +75,10 @@ export class UpstreamClient {
     private readonly credentials: Record<string, Credentials> = {},
   ) {
     this.name = new URL(settings.urls[0]).host
+    this.limiter = new RequestLimiter({
+      concurrent: settings.reqConcurrent,
+      perSecond: settings.reqPerSec,
+    })
   }
 
   /** Whether `host` (containerd's ?ns=) names this upstream. */
@@ -192,7 +199,24 @@ export class UpstreamClient {
     return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`
   }
 
-  private send(
+  private async send(
+    method: string,
+    url: string,
+    authorization: string | undefined,
+    options: RequestOptions,
+  ): Promise<UpstreamResponse> {
+    const release = await this.limiter.start()
+    try {
+      const res = await this.exchange(method, url, authorization, options)
+      res.body.once('close', release)
+      return res
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  private exchange(
     method: string,
     url: string,
     authorization: string | undefined,
