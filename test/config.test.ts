@@ -526,8 +526,17 @@ describe('an invalid configuration', () => {
       [config({}, { http: { auth: { ldap: {} } } }), 'http.auth.ldap'],
       [config({}, { http: { accessControl: { groups: {} } } }), 'http.accessControl.groups'],
       [
-        config({}, { extensions: { sync: { registries: [{ urls: ['https://r.example'] }] } } }),
-        'extensions.sync.registries.0.onDemand',
+        config(
+          {},
+          {
+            extensions: {
+              sync: {
+                registries: [{ urls: ['https://r.example'], onDemand: true, onlySigned: true }],
+              },
+            },
+          },
+        ),
+        'extensions.sync.registries.0.onlySigned',
       ],
       // zot turns an extension on when its object is present without "enable".
       [config({}, { extensions: { search: {} } }), 'extensions.search'],

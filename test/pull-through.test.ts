@@ -95,7 +95,7 @@ const stored = async (root: string, repo: string, tag: string) => {
 }
 
 suiteNeeding('pull-through cache against docker-registry', reason, () => {
-  it('config: zot shape accepted, periodic sync refused as not supported yet', () => {
+  it('config: zot shape accepted; a registry neither on demand nor periodic refused', () => {
     const base = { storage: { rootDirectory: '/tmp' } }
     const sync = (r: Record<string, unknown>) =>
       JSON.stringify({ ...base, extensions: { sync: { enable: true, registries: [r] } } })
@@ -103,7 +103,10 @@ suiteNeeding('pull-through cache against docker-registry', reason, () => {
       sync({ urls: ['https://r.example'], onDemand: true, maxRetries: 3, retryDelay: '1s' }),
     )
     assert.equal(ok.sync?.registries[0].content[0].prefix, '**')
-    assert.throws(() => parseConfig(sync({ urls: ['https://r.example'] })), /not supported yet/)
+    assert.throws(
+      () => parseConfig(sync({ urls: ['https://r.example'] })),
+      /pollInterval: required when onDemand is not true/,
+    )
   })
 
   it('first pull matches the upstream; works with the upstream stopped, even after a restart', async () => {

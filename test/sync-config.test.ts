@@ -1,8 +1,8 @@
 // extensions.sync in zot's shape (zot: pkg/extensions/config/sync, pkg/cli/server/root.go
 // validateSync*): zot's own example, an on-demand registry with every key that loads today, the
 // edge mirror example, and each combination zot (or Outpost) refuses, named by its JSON path in
-// one line. Periodic sync is refused until its engine exists (PERIODIC_SYNC_SUPPORTED); the
-// rules it will run under are checked through registryProblems with the flag set.
+// one line. Periodic registries (a pollInterval) load now that the mirror runs them
+// (PERIODIC_SYNC_SUPPORTED); their rules are checked through registryProblems.
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -49,14 +49,12 @@ const REG = 'extensions.sync.registries.0'
 
 describe("zot's example sync configuration and Outpost's", () => {
   it("names each key of zot's examples/config-sync.json that Outpost cannot honour yet", async () => {
-    assert.equal(PERIODIC_SYNC_SUPPORTED, false)
+    assert.equal(PERIODIC_SYNC_SUPPORTED, true)
+    // Its periodic registries (0, 1, 3) load; what is left is what no engine honours yet.
     assert.deepEqual(problems(await fixture('zot-sync-example.json')), [
-      'extensions.sync.registries.0.pollInterval: periodic sync (pollInterval) is not supported yet',
       'extensions.sync.registries.0.onlySigned: onlySigned is not supported yet',
-      'extensions.sync.registries.1.pollInterval: periodic sync (pollInterval) is not supported yet',
       'extensions.sync.registries.2.reqConcurrent: reqConcurrent is not supported yet',
       'extensions.sync.registries.2.reqPerSec: reqPerSec is not supported yet',
-      'extensions.sync.registries.3.pollInterval: periodic sync (pollInterval) is not supported yet',
     ])
   })
 
@@ -112,9 +110,24 @@ describe("zot's example sync configuration and Outpost's", () => {
     assert.deepEqual(sync!.warnings, [])
   })
 
-  it('the edge example (arm64, signatures, night window, cap) fails on pollInterval only', async () => {
-    assert.deepEqual(problems(await fixture('sync-edge-mirror.json')), [
-      `${REG}.pollInterval: periodic sync (pollInterval) is ${NOT_YET}`,
+  it('loads the edge example (arm64, signatures, night window, cap) as a periodic mirror', async () => {
+    const sync = parseConfig(await fixture('sync-edge-mirror.json')).sync!
+    assert.equal(sync.maxBandwidth, 2_000_000)
+    assert.deepEqual(sync.window, { start: 60, end: 300 })
+    assert.deepEqual(sync.warnings, [])
+    const [r] = sync.registries
+    assert.equal(r.onDemand, false)
+    assert.equal(r.pollIntervalMs, 6 * 3_600_000)
+    assert.equal(r.referrers, true)
+    assert.deepEqual(r.content[0].platforms, [
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+    ])
+  })
+
+  it('refuses a registry that is neither on demand nor periodic, naming pollInterval', () => {
+    assert.deepEqual(problems(withSync({ registries: [{ urls: [URL] }] })), [
+      `${REG}.pollInterval: required when onDemand is not true: this registry would sync nothing`,
     ])
   })
 
@@ -134,17 +147,21 @@ describe("zot's example sync configuration and Outpost's", () => {
 describe('extensions.sync: each invalid combination names its path in one line', () => {
   const cases: Array<[string, string, string]> = [
     // [config, path, text the problem contains]
-    [withSync({ registries: [{ urls: [URL] }] }), `${REG}.onDemand`, `periodic sync is ${NOT_YET}`],
+    [
+      withSync({ registries: [{ urls: [URL] }] }),
+      `${REG}.pollInterval`,
+      'required when onDemand is not true',
+    ],
     [
       withSync({ registries: [{ urls: [URL], onDemand: false }] }),
-      `${REG}.onDemand`,
-      `periodic sync is ${NOT_YET} (set "onDemand": true)`,
+      `${REG}.pollInterval`,
+      'this registry would sync nothing',
     ],
-    // A registry both on demand and periodic asks for the periodic mirror too.
+    // A registry both on demand and periodic mirrors what its content rules name.
     [
       registry({ pollInterval: '1h' }),
-      `${REG}.pollInterval`,
-      `periodic sync (pollInterval) is ${NOT_YET}`,
+      `${REG}.content`,
+      'required with pollInterval: the repositories to mirror',
     ],
     [
       registry({ maxRetries: 5 }),
@@ -283,9 +300,9 @@ describe('extensions.sync: each invalid combination names its path in one line',
   }
 })
 
-describe('the rules periodic registries will run under (PERIODIC_SYNC_SUPPORTED set)', () => {
+describe('the rules periodic registries run under', () => {
   const check = (r: Partial<RawRegistry>) =>
-    registryProblems({ urls: [URL], ...r }, true).map((p) => `${p.path.join('.')}: ${p.message}`)
+    registryProblems({ urls: [URL], ...r }).map((p) => `${p.path.join('.')}: ${p.message}`)
 
   it('loads periodic, on-demand, and both at once', () => {
     assert.deepEqual(check({ pollInterval: '6h', content: [{ prefix: '**' }] }), [])

@@ -1,6 +1,7 @@
 // zot's `extensions.sync`, with zot's keys unchanged (pkg/extensions/config/sync), and zot's
 // rules for combinations that cannot work (pkg/cli/server/root.go, validateSync*). On demand,
-// Outpost is a pull-through cache of upstream registries; the periodic mirror is not built yet.
+// Outpost is a pull-through cache of upstream registries; with a pollInterval, a periodic mirror
+// of them (src/mirror).
 // Outpost adds `maxSize` (bytes of pulled-through content kept), `maxBandwidth` and `window`
 // (the mirror's cap and hours), per registry `referrers` and `tagRecheckInterval` (zot calls
 // it `manifestCheckInterval`), and per content rule `platforms`. Resolved in sync-settings.ts.
@@ -10,12 +11,8 @@ import { parseDuration } from './duration.js'
 import { rateSchema, windowSchema } from './maintenance.js'
 import { compileTagRegex, parsePlatform } from './sync-grammar.js'
 
-/**
- * The periodic mirror engine (issue 15) does not exist yet: a registry asking for periodic
- * sync fails to load. Its author sets this to true (and deletes the one check reading it, in
- * registryProblems below); every other rule of periodic registries is already enforced.
- */
-export const PERIODIC_SYNC_SUPPORTED = false
+/** The periodic mirror (issue 15, src/mirror) runs registries with a pollInterval. */
+export const PERIODIC_SYNC_SUPPORTED = true
 
 /**
  * Pull-through cannot yet store an index whose excluded platforms' children are absent, nor
@@ -164,31 +161,22 @@ interface Problem {
   message: string
 }
 
-/**
- * What is wrong with a registry's combination of keys, one problem per cause. `periodicSupported`
- * is PERIODIC_SYNC_SUPPORTED; tests pass true to check the rules the engine will run under.
- */
-export function registryProblems(r: RawRegistry, periodicSupported: boolean): Problem[] {
+/** What is wrong with a registry's combination of keys, one problem per cause. */
+export function registryProblems(r: RawRegistry): Problem[] {
   const problems: Problem[] = []
   const add = (path: Array<string | number>, message: string) => problems.push({ path, message })
   const periodic = r.pollInterval !== undefined
   const onDemand = r.onDemand === true
-  // zot's default is periodic (onDemand false), so a registry that does not say "onDemand": true
-  // asks for the periodic mirror. This is the one check the engine's author removes.
-  if (!periodicSupported && (periodic || !onDemand)) {
-    if (periodic) add(['pollInterval'], `periodic sync (pollInterval) is ${NOT_YET}`)
-    else add(['onDemand'], `periodic sync is ${NOT_YET} (set "onDemand": true)`)
-  } else {
-    // zot skips such a registry without a word.
-    if (!periodic && !onDemand)
-      add(['pollInterval'], 'required when onDemand is not true: this registry would sync nothing')
-    // zot mirrors nothing periodically without content rules (extension_sync.go, isPeriodical).
-    if (periodic && !r.content)
-      add(['content'], 'required with pollInterval: the repositories to mirror')
-    // zot: the interval only throttles on-demand checks.
-    if (r.manifestCheckInterval !== undefined && !onDemand)
-      add(['manifestCheckInterval'], 'manifestCheckInterval requires onDemand to be enabled')
-  }
+  // zot's default is periodic (onDemand false): a registry without "onDemand": true needs a
+  // pollInterval, or it syncs nothing (zot skips such a registry without a word).
+  if (!periodic && !onDemand)
+    add(['pollInterval'], 'required when onDemand is not true: this registry would sync nothing')
+  // zot mirrors nothing periodically without content rules (extension_sync.go, isPeriodical).
+  if (periodic && !r.content)
+    add(['content'], 'required with pollInterval: the repositories to mirror')
+  // zot: the interval only throttles on-demand checks.
+  if (r.manifestCheckInterval !== undefined && !onDemand)
+    add(['manifestCheckInterval'], 'manifestCheckInterval requires onDemand to be enabled')
   // zot: "retryDelay is required when using maxRetries" (or maxRetryDelay).
   const needsDelay = ['maxRetries', 'maxRetryDelay'].find(
     (k) => r[k as keyof RawRegistry] !== undefined,
@@ -224,7 +212,7 @@ export function registryProblems(r: RawRegistry, periodicSupported: boolean): Pr
 
 const registry = registryFields.superRefine(
   (r, ctx) => {
-    for (const p of registryProblems(r, PERIODIC_SYNC_SUPPORTED))
+    for (const p of registryProblems(r))
       ctx.addIssue({ code: 'custom', path: p.path, message: p.message })
   },
   // Combinations are judged once every key is valid on its own: one problem per cause.

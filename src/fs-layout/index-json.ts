@@ -5,6 +5,13 @@
 
 export const REF_NAME = 'org.opencontainers.image.ref.name'
 export const INDEX_MEDIA_TYPE = 'application/vnd.oci.image.index.v1+json'
+/**
+ * On an index's entry: the children (comma-separated digests) the repository does not hold on
+ * purpose — a mirror that took only some platforms stores the upstream's index as it is, so its
+ * digest (and signatures over it) hold (image-spec image-index.md lets an index name manifests a
+ * registry does not have). GC and scrub accept these absent; a GET of one answers 404.
+ */
+export const ABSENT_CHILDREN = 'dev.outpost.index.absent-children'
 
 export interface Descriptor {
   mediaType: string
@@ -87,9 +94,11 @@ export function lexical(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
+/** The entry without its tag: only the absent-children record stays with it. */
 function plain(desc: Descriptor): Descriptor {
-  const { annotations: _annotations, ...rest } = desc
-  return rest
+  const { annotations, ...rest } = desc
+  const absent = annotations?.[ABSENT_CHILDREN]
+  return absent === undefined ? rest : { ...rest, annotations: { [ABSENT_CHILDREN]: absent } }
 }
 
 /** Point `tag` at `desc`; the tag leaves any other manifest, which stays reachable by digest. */
@@ -99,8 +108,37 @@ export function setTag(doc: IndexDocument, tag: string, desc: Descriptor): void 
   doc.manifests = doc.manifests.filter(
     (d) => tagOf(d) !== tag && !(d.digest === desc.digest && tagOf(d) === undefined),
   )
-  doc.manifests.push({ ...plain(desc), annotations: { [REF_NAME]: tag } })
+  const entry = plain(desc)
+  doc.manifests.push({ ...entry, annotations: { ...entry.annotations, [REF_NAME]: tag } })
   if (previous) keepReachable(doc, previous)
+}
+
+/** The children of `digest` its entries say are absent on purpose (ABSENT_CHILDREN). */
+export function absentChildren(desc: Descriptor): Set<string> {
+  const text = desc.annotations?.[ABSENT_CHILDREN]
+  return new Set(text ? text.split(',') : [])
+}
+
+/**
+ * Record on every entry of `digest` which of its children are absent on purpose (none: the
+ * record goes). Whether anything changed.
+ */
+export function setAbsentChildren(
+  doc: IndexDocument,
+  digest: string,
+  absent: readonly string[],
+): boolean {
+  const value = [...absent].sort().join(',')
+  let changed = false
+  for (const d of doc.manifests) {
+    if (d.digest !== digest || (d.annotations?.[ABSENT_CHILDREN] ?? '') === value) continue
+    const { [ABSENT_CHILDREN]: _old, ...others } = d.annotations ?? {}
+    const annotations = value ? { ...others, [ABSENT_CHILDREN]: value } : others
+    if (Object.keys(annotations).length > 0) d.annotations = annotations
+    else delete d.annotations
+    changed = true
+  }
+  return changed
 }
 
 /** Record a manifest pushed by digest, unless the index already holds it. */

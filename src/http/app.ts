@@ -36,6 +36,8 @@ export interface AppOptions {
   state?: AppState
   /** the last scrub report, when scrub is enabled (GET /v2/_outpost/scrub) */
   scrubStatus?: () => unknown
+  /** the periodic mirror's status, when a registry has a pollInterval (GET /v2/_outpost/mirror) */
+  mirrorStatus?: () => unknown
   /** the pull-through cache (extensions.sync), consulted for repositories it covers */
   pullThrough?: PullThrough
   /** Prometheus metrics and their endpoint (extensions.metrics) */
@@ -149,6 +151,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         ? { enabled: true, ...(options.scrubStatus() as object) }
         : { enabled: false },
     )
+  })
+
+  app.get('/v2/_outpost/mirror', (c) => {
+    c.set('route', '/v2/_outpost/mirror')
+    for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value)
+    // No registry has a pollInterval: say so rather than answer an empty status.
+    return c.json(options.mirrorStatus ? options.mirrorStatus() : { enabled: false })
   })
 
   app.all('/v2/*', async (c) => {

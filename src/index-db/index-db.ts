@@ -291,6 +291,17 @@ export class IndexDb {
     return this.db.put(`m${SEP}${name}`, value)
   }
 
+  // --- content the periodic mirror put in a repository (pinned: pull-through never evicts it) ---
+  // Unlike the rest of this index, not a cache of the layout: a lost record makes mirrored
+  // content count as pulled-through again until the next mirror pass pins it anew.
+  putPin(repo: string, digest: string): Promise<boolean> {
+    return this.write(`p${SEP}${repo}${SEP}${digest}`, 1)
+  }
+
+  isPinned(repo: string, digest: string): boolean {
+    return this.read(`p${SEP}${repo}${SEP}${digest}`) !== undefined
+  }
+
   // --- upload sessions --------------------------------------------------------------------------
   putSession(id: string, record: SessionRecord): Promise<boolean> {
     return this.write(`s${SEP}${id}`, record)

@@ -7,6 +7,7 @@ import {
   removeManifest,
   removeTag,
   resolveTag,
+  setAbsentChildren,
   setTag,
   type Descriptor,
   type IndexDocument,
@@ -24,6 +25,16 @@ export interface StoredManifest {
   bytes: Buffer
   mediaType: string
   digest: string
+}
+
+export interface PutManifestOptions {
+  /**
+   * Children of an index the caller vouches for although the repository does not hold them
+   * (a mirror that took only some platforms): the index is stored with them absent, recorded
+   * in index.json (ABSENT_CHILDREN) so GC and scrub accept it; a GET of one answers 404
+   * MANIFEST_UNKNOWN. Any other child must be stored, as always.
+   */
+  absentChildren?: ReadonlySet<string>
 }
 
 export interface PutManifestResult {
@@ -47,9 +58,13 @@ export class ManifestStore {
     reference: string,
     bytes: Buffer,
     contentType: string | undefined,
+    options: PutManifestOptions = {},
   ): Promise<PutManifestResult> {
     const ref = parseReference(reference)
     const parsed = parseManifest(bytes, contentType)
+    const absent = parsed.manifests
+      .map((m) => m.digest.toString())
+      .filter((d) => options.absentChildren?.has(d))
     const digest = Digest.of('digest' in ref ? ref.digest.algorithm : 'sha256', bytes)
     if ('digest' in ref && !ref.digest.equals(digest)) {
       throw new RegistryError('DIGEST_INVALID', `manifest has digest ${digest}, not ${ref.digest}`)
@@ -60,7 +75,7 @@ export class ManifestStore {
     // no such section ended since these checks began (RepoIndexes.keptSince).
     const mark = this.indexes.removalMark(repo)
     await this.requireBlobs(repo, parsed)
-    await this.requireChildren(repo, parsed)
+    await this.requireChildren(repo, parsed, absent)
     // The manifest's own bytes are a blob like any other: written under the shared lock, beside
     // other pushes to the repository, so the exclusive section below is only the index update.
     // Only now, so a refused manifest leaves no new repository behind (DESIGN.md invariant 8).
@@ -71,7 +86,7 @@ export class ManifestStore {
     const tag = async () => {
       if (!this.indexes.keptSince(repo, mark)) {
         await this.requireBlobs(repo, parsed)
-        await this.requireChildren(repo, parsed)
+        await this.requireChildren(repo, parsed, absent)
         // A GC pass with gcDelay 0 may have taken the bytes in between: store them again.
         if (!(await this.blobs.stat(repo, digest))) {
           await this.indexes.ensureLocked(repo)
@@ -84,12 +99,14 @@ export class ManifestStore {
         size: bytes.length,
       }
       await this.indexes.updateLocked(repo, (d) => {
+        let changed: boolean
         if ('tag' in ref) {
           const before = resolveTag(d, ref.tag)?.digest
           setTag(d, ref.tag, desc)
-          return { changed: before !== desc.digest, result: undefined }
-        }
-        return { changed: addUntagged(d, desc), result: undefined }
+          changed = before !== desc.digest
+        } else changed = addUntagged(d, desc)
+        // A push of the same index with every child present clears the record.
+        return { changed: setAbsentChildren(d, desc.digest, absent) || changed, result: undefined }
       })
       if (parsed.subject)
         await this.referrers.record(
@@ -104,12 +121,22 @@ export class ManifestStore {
     return { digest, subject: parsed.subject?.digest.toString() }
   }
 
-  /** An index's children must be manifests the repository already holds. */
-  private async requireChildren(repo: string, parsed: ParsedManifest): Promise<void> {
+  /**
+   * An index's children must be manifests the repository already holds (their bytes, not only
+   * a mention in another index), but for those the caller vouches absent.
+   */
+  private async requireChildren(
+    repo: string,
+    parsed: ParsedManifest,
+    absent: readonly string[],
+  ): Promise<void> {
     if (parsed.manifests.length === 0) return
     const doc = await this.indexes.read(repo)
     for (const child of parsed.manifests) {
-      if (!doc || !(await this.locate(repo, doc, child.digest.toString()))) {
+      const digest = child.digest.toString()
+      if (absent.includes(digest)) continue
+      const desc = doc && (await this.locate(repo, doc, digest))
+      if (!desc || !(await this.blobs.stat(repo, child.digest))) {
         throw new RegistryError(
           'MANIFEST_BLOB_UNKNOWN',
           `index references unknown manifest ${child.digest}`,

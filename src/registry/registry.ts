@@ -253,6 +253,18 @@ export class Registry {
     return restored
   }
 
+  /**
+   * Record that `digest` in `repo` (a manifest or a blob) came from the periodic mirror: the
+   * pull-through cache's maxSize eviction leaves it alone. Awaited: committed when it returns.
+   */
+  async pin(repo: string, digest: string): Promise<void> {
+    await this.gcDeps.db.putPin(repo, digest)
+  }
+
+  isPinned(repo: string, digest: string): boolean {
+    return this.gcDeps.db.isPinned(repo, digest)
+  }
+
   /** Re-index every repository's referrers; for a fresh or rebuilt engine index. */
   async rebuildIndex(shouldStop: () => boolean = () => false): Promise<number> {
     let done = 0

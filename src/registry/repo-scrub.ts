@@ -4,6 +4,7 @@
 // descriptor's size and hashes to its digest. Bytes shared by hard links are hashed once per pass.
 // Corrupt blobs are quarantined everywhere they are linked (see quarantine.ts).
 import {
+  absentChildren,
   layoutKeys,
   parseIndex,
   REF_NAME,
@@ -136,10 +137,19 @@ async function checkManifest(
     const child = { mediaType: blob.mediaType, digest: blob.digest.toString(), size: blob.size }
     await checkBlob(deps, repo, ctx, result, child, where)
   }
+  // Children absent on purpose (a mirror that took some platforms) are not damage, unless
+  // they were stored once and lost (quarantined): then checkBlob reports them.
+  const absent = absentChildren(desc)
   for (const m of parsed.manifests) {
     const child = { mediaType: m.mediaType, digest: m.digest.toString(), size: m.size }
+    if (absent.has(child.digest) && !(await storedOrLost(deps, repo, m.digest))) continue
     await checkManifest(deps, repo, ctx, result, child, where)
   }
+}
+
+async function storedOrLost(deps: RepoScrubDeps, repo: string, digest: Digest): Promise<boolean> {
+  if (isLost(deps.db, digest, repo)) return true
+  return (await deps.driver.stat(layoutKeys.blob(repo, digest))) !== null
 }
 
 /** Exists, has the descriptor's size, hashes to its digest. False (and reported) otherwise. */

@@ -423,7 +423,7 @@ export class UploadSessions {
 }
 
 /** The storage is full, or an upload would cross the free-space reserve. */
-function isStorageFull(err: unknown): boolean {
+export function isStorageFull(err: unknown): boolean {
   return (
     err instanceof StorageFullError || (err instanceof RegistryError && err.code === 'STORAGE_FULL')
   )

@@ -21,6 +21,7 @@ import { notifySystemd } from './notify.js'
 import { reloadConfig, type Reloader, type ReloadResult } from './reload.js'
 import { tlsServerOptions } from './tls.js'
 import { Access } from '../auth/index.js'
+import { onDemandOnly, startMirror } from './mirror-wiring.js'
 
 export interface RunningServer {
   url: string
@@ -91,8 +92,10 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   // Sync keys accepted for zot's sake that do nothing here (downloadDir) are named at start.
   for (const warning of config.sync?.warnings ?? []) logger.warn(warning)
   // The pull-through cache (extensions.sync): an unreadable credentials file stops the start.
-  const pullThrough = config.sync
-    ? await PullThrough.open(opened.router, config.sync, log).catch(async (err) => {
+  // Registries with onDemand: true only; the periodic ones are the mirror's (below).
+  const onDemand = onDemandOnly(config.sync)
+  const pullThrough = onDemand
+    ? await PullThrough.open(opened.router, onDemand, log).catch(async (err) => {
         await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
         await opened.close()
         throw err
@@ -103,6 +106,17 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   const metrics = metricsSettings.enabled
     ? new (await import('../metrics/index.js')).OutpostMetrics()
     : undefined
+  // The periodic mirror (registries with a pollInterval), loaded only when there is one.
+  const mirror = await startMirror(config, opened.router, {
+    inFlight,
+    metrics,
+    log: (msg, fields) => logger.info(msg, fields),
+  }).catch(async (err) => {
+    await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
+    pullThrough?.close()
+    await opened.close()
+    throw err
+  })
   const limits = new HttpLimits(config.http)
   const app = createApp({
     limits,
@@ -116,6 +130,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     state,
     access,
     scrubStatus: upkeep.scrubber && (() => scrubStatus(stores)),
+    mirrorStatus: mirror && (() => mirror.status()),
   })
 
   let stopping = false
@@ -140,7 +155,8 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     })
   } catch (err) {
     // e.g. the port is taken: the stores must not stay locked by a server that never ran.
-    await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
+    await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink(), mirror?.stop()])
+    pullThrough?.close()
     await opened.close()
     throw err
   }
@@ -163,6 +179,8 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
 
   state.ready = true
   state.started = true
+  // The first mirror pass waits for the stores' startup passes (index refill, dedupe).
+  mirror?.start(Promise.all(upkeeps.map((u) => u.startupDone)))
   metrics?.attach(() =>
     stores.map((s) => ({
       store: s.route ? `/${s.route}` : 'default',
@@ -222,7 +240,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
       stopping = true
       state.ready = false
       const notified = notifySystemd('STOPPING=1', log)
-      await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink()])
+      await Promise.all([...upkeeps.map((u) => u.stop()), stopUplink(), mirror?.stop()])
       const drained = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const timer = setTimeout(() => server.closeAllConnections(), config.http.shutdownTimeoutMs)

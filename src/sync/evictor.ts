@@ -1,7 +1,8 @@
 // `maxSize` enforced: when the pull-through ledger passes the limit, the least recently pulled
 // image goes — its manifest deleted, then each of its blobs that no other manifest of the
 // repository still references — through the registry API, so each step holds the repository's
-// lock like any client DELETE. A blob being fetched right now is never removed.
+// lock like any client DELETE. A blob being fetched right now is never removed, nor is content
+// the periodic mirror pinned (Registry.pin): it is not the cache's to bound, and is not counted.
 import {
   Digest,
   RegistryError,
@@ -37,6 +38,12 @@ export class Evictor {
         const victim = ledger.victim()
         if (!victim) break
         const registry = router.for(victim.repo)
+        if (registry.isPinned(victim.repo, victim.digest)) {
+          // Mirrored since it was pulled through: it leaves the cache's accounting, not the store.
+          if (victim.kind === 'image') ledger.forgetImage(victim.repo, victim.digest)
+          else ledger.forgetBlob(victim.repo, victim.digest)
+          continue
+        }
         if (victim.kind === 'image') {
           ledger.forgetImage(victim.repo, victim.digest)
           await absentAsUndefined(registry.manifests.delete(victim.repo, victim.digest))
@@ -55,6 +62,10 @@ export class Evictor {
   /** Delete a blob unless a stored manifest still references it (or it is being fetched). */
   private async removeBlob(registry: Registry, repo: string, digest: string): Promise<boolean> {
     if (this.options.fetching(repo, digest)) return false
+    if (registry.isPinned(repo, digest)) {
+      this.options.ledger.forgetBlob(repo, digest)
+      return true
+    }
     try {
       await registry.deleteBlob(repo, Digest.parse(digest))
     } catch (err) {
@@ -64,19 +75,23 @@ export class Evictor {
     return true
   }
 
-  /** At start: what earlier runs pulled through counts against maxSize, as least recent. */
+  /**
+   * At start: what earlier runs pulled through counts against maxSize, as least recent. Pinned
+   * (mirrored) content is skipped: its manifests are not parsed nor its children read.
+   */
   async countCached(covered: (repo: string) => boolean): Promise<void> {
     const { router, ledger } = this.options
     for (const registry of router.registries()) {
       for (const repo of await registry.repositories()) {
         if (router.for(repo) !== registry || !covered(repo)) continue
         for await (const digest of registry.blobDigests(repo)) {
+          if (registry.isPinned(repo, digest.toString())) continue
           const info = await registry.blobs.stat(repo, digest)
           if (info) ledger.addBlob(repo, digest.toString(), info.size, false)
         }
         for (const tag of await registry.tags(repo)) {
           const top = await absentAsUndefined(registry.manifests.get(repo, tag))
-          if (!top) continue
+          if (!top || registry.isPinned(repo, top.digest)) continue
           const parsed = parseManifest(top.bytes, top.mediaType)
           for (const child of parsed.manifests) {
             const c = await absentAsUndefined(registry.manifests.get(repo, `${child.digest}`))

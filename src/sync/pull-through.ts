@@ -356,7 +356,7 @@ export class CredentialsFileError extends Error {
   override readonly name = 'CredentialsFileError'
 }
 
-async function readCredentials(file: string): Promise<Record<string, Credentials>> {
+export async function readCredentials(file: string): Promise<Record<string, Credentials>> {
   const what = `extensions.sync.credentialsFile ${file}`
   let text: string
   try {

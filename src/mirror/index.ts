@@ -1,0 +1,12 @@
+// Public face of src/mirror: the periodic mirror's engine (issue 15).
+export {
+  unpaced,
+  type MirrorDeps,
+  type Pacer,
+  type PassEvent,
+  type PassFailure,
+  type PassOptions,
+  type PassReport,
+} from './types.js'
+export { runMirrorPass } from './mirror-pass.js'
+export { copyImage, refreshImage, type CopyOutcome, type CopyScope } from './image-copy.js'
