@@ -116,3 +116,8 @@ export function hostArchitecture(): string {
     process.arch
   )
 }
+
+/** An architecture other than this machine's, for the platform a site does not run. */
+export function foreignArchitecture(): string {
+  return hostArchitecture() === 'arm64' ? 'amd64' : 'arm64'
+}
