@@ -1,22 +1,24 @@
 // The periodic mirror's figures of `npm run bench` (issue 15): one single-layer image of
-// BENCH_SIZE_MIB (default 512) on an upstream Outpost, mirrored into a fresh store by
-// `outpost mirror <config> --once` (compiled, in a child process of its own), once through a
-// clean link and once through a proxy that cuts every upstream connection after
-// BENCH_MIRROR_CUT_KIB (default 1024) — the download resumes with Range each time. Per run: MB/s
-// of the whole command (process start included), the Range requests it took, bytes written to
-// disk per byte mirrored (write_bytes less cancelled_write_bytes from /proc/<pid>/io, as
-// footprint.ts reads them: goal 1.00, zot writes each blob twice) and the command's peak RSS
-// (VmHWM). Both are read by a module preloaded into the command, as it exits: /proc/<pid> of
-// an exited child is gone before its parent hears of the exit.
-import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+// BENCH_SIZE_MIB (default 512) on an upstream Outpost, mirrored into a fresh store by a compiled
+// `outpost serve` whose config has a periodic registry (its first pass starts about a second
+// after start-up), once through a clean link and once through a proxy that cuts every upstream
+// connection after BENCH_MIRROR_CUT_KIB (default 1024): the download resumes with Range each
+// time. Per run, read once GET /v2/_outpost/mirror shows the pass: MB/s over the pass's own
+// duration, the Range requests it took, bytes written to disk per byte mirrored (write_bytes less
+// cancelled_write_bytes from /proc/<pid>/io, as footprint.ts reads them, over the server's life:
+// start-up writes a few KiB; goal 1.00, zot writes each blob twice) and the server's peak RSS
+// (VmHWM) with the pass included.
+import { mkdir, mkdtemp, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { cuttingProxy, type CuttingProxy } from '../test/helpers/cutting-proxy.js'
 import { expectStatus, RegistryClient } from './client.js'
 import { blobDigest, MIB, sha256 } from './payload.js'
+import { ioBytes, peakRssMark } from './process-stats.js'
 import { pushBlob } from './pull-through.js'
-import { startOutpost, type Target } from './targets.js'
+import { serveConfig } from './serve-config.js'
+import { freePort, startOutpost, type Target } from './targets.js'
 
 export interface MirrorRun {
   link: string
@@ -37,30 +39,6 @@ export interface MirrorResult {
 
 const REPO = 'bench/mirrored'
 const TAG = 'v1'
-
-/** Run on exit inside the mirror command: its I/O counters and peak RSS, to a file. */
-const EXIT_STATS = [
-  "import { readFileSync, writeFileSync } from 'node:fs'",
-  "process.once('exit', () => writeFileSync(process.env.OUTPOST_BENCH_EXIT_STATS,",
-  "  readFileSync('/proc/self/io', 'latin1') + readFileSync('/proc/self/status', 'latin1')))",
-].join('\n')
-
-interface ExitStats {
-  diskBytes: number
-  peakRssBytes: number
-}
-
-function exitStats(text: string): ExitStats {
-  const field = (name: string) => {
-    const m = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)
-    if (!m) throw new Error(`no ${name} in the mirror command's exit stats`)
-    return Number(m[1])
-  }
-  return {
-    diskBytes: field('write_bytes') - field('cancelled_write_bytes'),
-    peakRssBytes: field('VmHWM') * 1024,
-  }
-}
 
 /** The image on the upstream: a small config, one layer of `mib` MiB, an OCI manifest. */
 async function seedUpstream(upstream: Target, mib: number) {
@@ -107,73 +85,80 @@ async function seedUpstream(upstream: Target, mib: number) {
   return { layerDigest, bytes: mib * MIB + config.length + manifest.length }
 }
 
-/** `outpost mirror <config> --once` from `url` into a fresh store; its figures. */
+interface PassFigures {
+  seconds: number
+  diskBytes: number
+  peakRssBytes: number
+}
+
+interface MirrorStatus {
+  registries: Array<{
+    lastPass?: { durationSeconds: number; images: { copied: number }; failures: unknown[] }
+  }>
+}
+
+/** A server mirroring `url` into a fresh store: its first pass's figures, then it is stopped. */
 async function mirrorOnce(
   repoRoot: string,
   url: string,
   layerDigest: string,
   layerBytes: number,
-): Promise<{ seconds: number } & ExitStats> {
+): Promise<PassFigures> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-mirror-'))
-  try {
-    const root = join(dir, 'root')
-    const configPath = join(dir, 'config.json')
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        storage: { rootDirectory: root, commit: false },
-        http: { address: '127.0.0.1', port: 0 },
-        log: { level: 'error' },
-        extensions: {
-          sync: {
-            enable: true,
-            registries: [
-              {
-                urls: [url],
-                onDemand: false,
-                pollInterval: '24h',
-                tlsVerify: false,
-                maxRetries: 5,
-                retryDelay: '100ms',
-                content: [{ prefix: 'bench/**' }],
-              },
-            ],
+  const root = join(dir, 'root')
+  await mkdir(root)
+  const config = {
+    storage: { rootDirectory: root, commit: false },
+    http: { address: '127.0.0.1', port: await freePort() },
+    log: { level: 'error' },
+    // The figure is the mirror's own speed: the budget must not pause it because the machine
+    // (the upstream, the proxy, this process) is busy, as it would pause GC.
+    maintenance: { cpuPercent: 100, minFreeMemory: '0' },
+    extensions: {
+      sync: {
+        enable: true,
+        registries: [
+          {
+            urls: [url],
+            onDemand: false,
+            pollInterval: '24h',
+            tlsVerify: false,
+            maxRetries: 5,
+            retryDelay: '100ms',
+            content: [{ prefix: 'bench/**' }],
           },
-        },
-      }),
-    )
-    const statsPath = join(dir, 'exit-stats')
-    const main = join(repoRoot, 'dist/cli/main.js')
-    const preload = `data:text/javascript,${encodeURIComponent(EXIT_STATS)}`
-    const began = performance.now()
-    const child = spawn(
-      process.execPath,
-      ['--import', preload, main, 'mirror', configPath, '--once'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, OUTPOST_BENCH_EXIT_STATS: statsPath },
+        ],
       },
-    )
-    let output = ''
-    for (const s of [child.stdout!, child.stderr!])
-      s.on('data', (d) => (output = (output + d).slice(-16_384)))
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
-    const seconds = (performance.now() - began) / 1000
-    if (code !== 0) throw new Error(`outpost mirror --once exited ${code}:\n${output}`)
-    // The layer must be in the store, whole (the store checked its digest before showing it).
+    },
+  }
+  const server = await serveConfig(repoRoot, dir, config)
+  try {
+    let pass: NonNullable<MirrorStatus['registries'][number]['lastPass']> | undefined
+    for (let polls = 0; !pass; polls++) {
+      if (polls > 20 * 3600) throw new Error('no mirror pass finished within an hour')
+      await sleep(polls === 0 ? 0 : 50)
+      const res = await fetch(new URL('/v2/_outpost/mirror', server.url))
+      pass = ((await res.json()) as MirrorStatus).registries[0]?.lastPass
+    }
+    const io = ioBytes(server.pid)
+    const peakRssBytes = peakRssMark(server.pid)
+    if (pass.failures.length > 0 || pass.images.copied !== 1)
+      throw new Error(`the mirror pass did not copy the image: ${JSON.stringify(pass)}`)
+    // The layer is in the store, whole (the store checked its digest before showing it).
     const layer = join(root, REPO, 'blobs', ...layerDigest.split(':'))
     const size = (await stat(layer).catch(() => undefined))?.size
-    if (size !== layerBytes)
-      throw new Error(`the mirrored layer is missing or ${size} bytes:\n${output}`)
-    return { seconds, ...exitStats(await readFile(statsPath, 'latin1')) }
+    if (size !== layerBytes) throw new Error(`the mirrored layer is missing or ${size} bytes`)
+    return { seconds: pass.durationSeconds, diskBytes: io.storage, peakRssBytes }
   } finally {
-    await rm(dir, { recursive: true, force: true })
+    await server.stop()
   }
 }
 
 export async function mirrorBench(repoRoot: string, sizeMiB: number): Promise<MirrorResult> {
   const cutKiB = Number(process.env.BENCH_MIRROR_CUT_KIB ?? 1024)
-  console.log(`\nperiodic mirror: one ${sizeMiB} MiB single-layer image, outpost mirror --once`)
+  console.log(
+    `\nperiodic mirror: one ${sizeMiB} MiB single-layer image, the first pass of a server`,
+  )
   const upstream = await startOutpost(repoRoot, {}, { name: 'upstream Outpost' })
   let proxy: CuttingProxy | undefined
   try {
