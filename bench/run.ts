@@ -200,8 +200,8 @@ async function main(): Promise<void> {
   // A 256 MiB layer's first pull through the pull-through cache against the upstream directly
   // (issue 6); BENCH_SKIP_PULL_THROUGH=1 leaves it out.
   if (process.env.BENCH_SKIP_PULL_THROUGH !== '1') await pullThroughBench(REPO_ROOT)
-  // A BENCH_SIZE_MIB image mirrored by a server's first periodic pass, through a clean link and a link
-  // cut every MiB (issue 15); BENCH_SKIP_MIRROR=1 leaves it out.
+  // A BENCH_SIZE_MIB image mirrored by a server's first periodic pass, through a clean link and
+  // a link cut every MiB (issue 15); BENCH_SKIP_MIRROR=1 leaves it out.
   if (process.env.BENCH_SKIP_MIRROR !== '1') await mirrorBench(REPO_ROOT, plan.sizeMiB)
   // Manifest GETs with basic auth on versus off (issue 7); BENCH_SKIP_AUTH=1 leaves it out.
   if (process.env.BENCH_SKIP_AUTH !== '1') await authBench(REPO_ROOT, plan.seconds)
