@@ -14,6 +14,9 @@ Usage:
                                   verify every blob's hash now; exit 1 when anything is damaged
   outpost sync --to|--from <target> [--repos GLOB] [--config FILE]
                                   copy repositories to or from an S3 bucket (uplink.targets)
+  outpost mirror <config.json> [--once] [--dry-run]
+                                  one pass of the periodic mirror now, while no server runs
+                                  (--dry-run lists what it would fetch, also beside a server)
   outpost import <file|dir> [--repo NAME[:TAG]] [--config FILE]
                                   load an oci-archive, docker-archive or OCI layout directory
   outpost export REF... -o FILE|DIR [--format oci-archive|docker-archive|oci-dir]
@@ -96,6 +99,26 @@ Examples:
   outpost scrub
   outpost scrub /etc/outpost/config.json
   outpost scrub /etc/outpost/config.json --json | jq '.affected'
+`
+
+export const MIRROR_HELP = `outpost mirror <config.json> [--once] [--dry-run]
+
+Runs one pass of the periodic mirror now, in the foreground, over every registry of
+extensions.sync that has a pollInterval: what their content rules select and is missing here
+(or whose tag moved upstream) is fetched, verified and stored, pinned against maxSize eviction.
+The way to seed a board on a bench before it ships. A running server mirrors on its own
+schedule (GET /v2/_outpost/mirror shows it), so this refuses while one holds the storage (exit 1,
+naming its pid). extensions.sync.maxBandwidth caps it; the window does not hold it back.
+  --once      one pass, then exit (the only mode: the schedule is the server's)
+  --dry-run   list what would be fetched and its size; writes nothing and takes no lock, so it
+              also runs beside a server
+On a terminal: a progress bar on stderr and one line per image; otherwise one JSON object per
+line on stdout (each image, then each registry's pass report). Exits 1 when an image failed or
+a pass stopped short (upstream unreachable, disk full), 2 on a usage or configuration error.
+
+Examples:
+  outpost mirror /etc/outpost/config.json --dry-run
+  outpost mirror /etc/outpost/config.json --once
 `
 
 export const SYNC_HELP = `outpost sync --to <target> [--repos GLOB] [--config FILE]

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The outpost command: serve | verify | version. Output formatting lives here, not in the
+// The outpost command: serve | verify | gc | scrub | sync | mirror | import | export | version. Output formatting lives here, not in the
 // library modules.
 import { readFileSync } from 'node:fs'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
@@ -180,6 +180,8 @@ async function main(argv: string[]): Promise<void> {
     case 'sync':
       // Loaded on demand: `serve` should not carry the AWS SDK or the tar code in its memory.
       return (await import('./sync-command.js')).syncCommand(rest)
+    case 'mirror':
+      return (await import('./mirror-command.js')).mirrorCommand(rest)
     case 'import':
       return (await import('./import-command.js')).importCommand(rest)
     case 'export':
