@@ -1,14 +1,15 @@
 // The periodic mirror's figures of `npm run bench` (issue 15): one single-layer image of
-// BENCH_SIZE_MIB (default 512) on an upstream Outpost, mirrored into a fresh store by a compiled
-// `outpost serve` whose config has a periodic registry (its first pass starts about a second
-// after start-up), once through a clean link and once through a proxy that cuts every upstream
-// connection after BENCH_MIRROR_CUT_KIB (default 1024): the download resumes with Range each
-// time. Per run, read once GET /v2/_outpost/mirror shows the pass: MB/s over the pass's own
-// duration, the Range requests it took, bytes written to disk per byte mirrored (write_bytes less
-// cancelled_write_bytes from /proc/<pid>/io, as footprint.ts reads them, over the server's life:
-// start-up writes a few KiB; goal 1.00, zot writes each blob twice) and the server's peak RSS
-// (VmHWM) with the pass included.
-import { mkdir, mkdtemp, stat } from 'node:fs/promises'
+// BENCH_SIZE_MIB (default 512) on an upstream Outpost, mirrored into a fresh store three times:
+// by a compiled `outpost serve` whose config has a periodic registry (its first pass starts about
+// a second after start-up) through a clean link and through a proxy that cuts every upstream
+// connection after BENCH_MIRROR_CUT_KIB (default 1024; the download resumes with Range each
+// time), and by `outpost mirror <config> --once` through the clean link. Per run: MB/s (over the
+// pass as GET /v2/_outpost/mirror times it; for the command, its whole run), the Range requests,
+// bytes written to disk per byte mirrored (write_bytes less cancelled_write_bytes from
+// /proc/<pid>/io, as footprint.ts reads them, over the process's life: start-up writes a few
+// KiB; goal 1.00, zot writes each blob twice) and the process's peak RSS (VmHWM).
+import { spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -97,19 +98,11 @@ interface MirrorStatus {
   }>
 }
 
-/** A server mirroring `url` into a fresh store: its first pass's figures, then it is stopped. */
-async function mirrorOnce(
-  repoRoot: string,
-  url: string,
-  layerDigest: string,
-  layerBytes: number,
-): Promise<PassFigures> {
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-mirror-'))
-  const root = join(dir, 'root')
-  await mkdir(root)
-  const config = {
+/** A store at `root` with one periodic registry: `url`, repositories under bench/. */
+function mirrorConfig(root: string, url: string, port: number) {
+  return {
     storage: { rootDirectory: root, commit: false },
-    http: { address: '127.0.0.1', port: await freePort() },
+    http: { address: '127.0.0.1', port },
     log: { level: 'error' },
     // The figure is the mirror's own speed: the budget must not pause it because the machine
     // (the upstream, the proxy, this process) is busy, as it would pause GC.
@@ -131,7 +124,26 @@ async function mirrorOnce(
       },
     },
   }
-  const server = await serveConfig(repoRoot, dir, config)
+}
+
+/** The layer must be in the store, whole (the store checked its digest before showing it). */
+async function checkMirrored(root: string, layerDigest: string, layerBytes: number) {
+  const layer = join(root, REPO, 'blobs', ...layerDigest.split(':'))
+  const size = (await stat(layer).catch(() => undefined))?.size
+  if (size !== layerBytes) throw new Error(`the mirrored layer is missing or ${size} bytes`)
+}
+
+/** A server mirroring `url` into a fresh store: its first pass's figures, then it is stopped. */
+async function serverPass(
+  repoRoot: string,
+  url: string,
+  layerDigest: string,
+  layerBytes: number,
+): Promise<PassFigures> {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-mirror-'))
+  const root = join(dir, 'root')
+  await mkdir(root)
+  const server = await serveConfig(repoRoot, dir, mirrorConfig(root, url, await freePort()))
   try {
     let pass: NonNullable<MirrorStatus['registries'][number]['lastPass']> | undefined
     for (let polls = 0; !pass; polls++) {
@@ -144,38 +156,88 @@ async function mirrorOnce(
     const peakRssBytes = peakRssMark(server.pid)
     if (pass.failures.length > 0 || pass.images.copied !== 1)
       throw new Error(`the mirror pass did not copy the image: ${JSON.stringify(pass)}`)
-    // The layer is in the store, whole (the store checked its digest before showing it).
-    const layer = join(root, REPO, 'blobs', ...layerDigest.split(':'))
-    const size = (await stat(layer).catch(() => undefined))?.size
-    if (size !== layerBytes) throw new Error(`the mirrored layer is missing or ${size} bytes`)
+    await checkMirrored(root, layerDigest, layerBytes)
     return { seconds: pass.durationSeconds, diskBytes: io.storage, peakRssBytes }
   } finally {
     await server.stop()
   }
 }
 
+/**
+ * Preloaded into `outpost mirror`: its I/O counters and peak RSS, written to a file as it exits
+ * (/proc/<pid> of an exited child is gone before its parent hears of the exit).
+ */
+const EXIT_STATS = [
+  "import { readFileSync, writeFileSync } from 'node:fs'",
+  "process.once('exit', () => writeFileSync(process.env.OUTPOST_BENCH_EXIT_STATS,",
+  "  readFileSync('/proc/self/io', 'latin1') + readFileSync('/proc/self/status', 'latin1')))",
+].join('\n')
+
+/** `outpost mirror <config> --once` from `url` into a fresh store (process start included). */
+async function commandPass(
+  repoRoot: string,
+  url: string,
+  layerDigest: string,
+  layerBytes: number,
+): Promise<PassFigures> {
+  const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-mirror-'))
+  try {
+    const root = join(dir, 'root')
+    await mkdir(root)
+    const configPath = join(dir, 'config.json')
+    await writeFile(configPath, JSON.stringify(mirrorConfig(root, url, 0)))
+    const stats = join(dir, 'exit-stats')
+    const preload = `data:text/javascript,${encodeURIComponent(EXIT_STATS)}`
+    const main = join(repoRoot, 'dist/cli/main.js')
+    const began = performance.now()
+    const child = spawn(
+      process.execPath,
+      ['--import', preload, main, 'mirror', configPath, '--once'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, OUTPOST_BENCH_EXIT_STATS: stats },
+      },
+    )
+    let output = ''
+    for (const s of [child.stdout!, child.stderr!])
+      s.on('data', (d) => (output = (output + d).slice(-16_384)))
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+    const seconds = (performance.now() - began) / 1000
+    if (code !== 0) throw new Error(`outpost mirror --once exited ${code}:\n${output}`)
+    await checkMirrored(root, layerDigest, layerBytes)
+    const text = await readFile(stats, 'latin1')
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1])
+    return {
+      seconds,
+      diskBytes: field('write_bytes') - field('cancelled_write_bytes'),
+      peakRssBytes: field('VmHWM') * 1024,
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
 export async function mirrorBench(repoRoot: string, sizeMiB: number): Promise<MirrorResult> {
   const cutKiB = Number(process.env.BENCH_MIRROR_CUT_KIB ?? 1024)
   console.log(
-    `\nperiodic mirror: one ${sizeMiB} MiB single-layer image, the first pass of a server`,
+    `\nperiodic mirror: one ${sizeMiB} MiB single-layer image (a server's first pass, outpost mirror --once)`,
   )
   const upstream = await startOutpost(repoRoot, {}, { name: 'upstream Outpost' })
   let proxy: CuttingProxy | undefined
   try {
     const { layerDigest, bytes } = await seedUpstream(upstream, sizeMiB)
     proxy = await cuttingProxy(upstream.url.origin, cutKiB * 1024)
+    const cut = { url: proxy.url, ranges: () => proxy!.ranges(/\/blobs\//).length }
+    const clean = { url: upstream.url.origin, ranges: () => 0 }
     const links = [
-      { link: 'clean link', url: upstream.url.origin, ranges: () => 0 },
-      {
-        link: `cut every ${cutKiB} KiB`,
-        url: proxy.url,
-        ranges: () => proxy!.ranges(/\/blobs\//).length,
-      },
+      { link: 'server, clean link', ...clean, pass: serverPass },
+      { link: `server, cut every ${cutKiB} KiB`, ...cut, pass: serverPass },
+      { link: 'mirror --once, clean', ...clean, pass: commandPass },
     ]
     const runs: MirrorRun[] = []
-    for (const { link, url, ranges } of links) {
+    for (const { link, url, ranges, pass } of links) {
       const before = ranges()
-      const got = await mirrorOnce(repoRoot, url, layerDigest, sizeMiB * MIB)
+      const got = await pass(repoRoot, url, layerDigest, sizeMiB * MIB)
       const run: MirrorRun = {
         link,
         seconds: got.seconds,
@@ -186,7 +248,7 @@ export async function mirrorBench(repoRoot: string, sizeMiB: number): Promise<Mi
       }
       runs.push(run)
       console.log(
-        `  ${link.padEnd(22)} ${run.mbPerSecond.toFixed(1).padStart(7)} MB/s   ` +
+        `  ${link.padEnd(30)} ${run.mbPerSecond.toFixed(1).padStart(7)} MB/s   ` +
           `${String(run.rangeRequests).padStart(4)} Range requests   ` +
           `disk bytes per byte mirrored ${run.diskBytesPerByte.toFixed(3)} (goal 1.00)   ` +
           `peak RSS ${(run.peakRssBytes / MIB).toFixed(0)} MiB`,
