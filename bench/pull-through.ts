@@ -52,7 +52,7 @@ function timedPull(url: string, digest: string): Promise<PullTiming> {
   })
 }
 
-async function pushBlob(base: URL, repo: string, mib: number, seed: number, digest: string) {
+export async function pushBlob(base: URL, repo: string, mib: number, seed: number, digest: string) {
   const client = new RegistryClient(base, 1)
   const start = expectStatus(await client.call('POST', `/v2/${repo}/blobs/uploads/`), 202, 'POST')
   const location = new URL(client.resolve(start.headers.location as string), base)

@@ -9,7 +9,8 @@
 // (default 3) the tags list and catalog runs. BENCH_OUTPOST_NODE_ARGS adds node flags to the
 // Outpost server (e.g. --cpu-prof), BENCH_DISTRIBUTION_BIN points at another distribution
 // binary. Then, unless `--only comparison` (or BENCH_ONLY=comparison): Outpost's background work
-// (maintenance.ts), S3 (s3.ts), the pull-through cache and auth, each skipped by its BENCH_SKIP_*.
+// (maintenance.ts), S3 (s3.ts), the pull-through cache, the periodic mirror (mirror.ts) and auth,
+// each skipped by its BENCH_SKIP_*.
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -27,6 +28,7 @@ import {
 import { maintenanceBench } from './maintenance.js'
 import { s3Bench } from './s3.js'
 import { pullThroughBench } from './pull-through.js'
+import { mirrorBench } from './mirror.js'
 import { authBench } from './auth.js'
 import { blobDigest, smallImage } from './payload.js'
 import { figures, printComparison, printResources, type TargetRun } from './report.js'
@@ -198,6 +200,9 @@ async function main(): Promise<void> {
   // A 256 MiB layer's first pull through the pull-through cache against the upstream directly
   // (issue 6); BENCH_SKIP_PULL_THROUGH=1 leaves it out.
   if (process.env.BENCH_SKIP_PULL_THROUGH !== '1') await pullThroughBench(REPO_ROOT)
+  // A BENCH_SIZE_MIB image mirrored by a server's first periodic pass, through a clean link and
+  // a link cut every MiB (issue 15); BENCH_SKIP_MIRROR=1 leaves it out.
+  if (process.env.BENCH_SKIP_MIRROR !== '1') await mirrorBench(REPO_ROOT, plan.sizeMiB)
   // Manifest GETs with basic auth on versus off (issue 7); BENCH_SKIP_AUTH=1 leaves it out.
   if (process.env.BENCH_SKIP_AUTH !== '1') await authBench(REPO_ROOT, plan.seconds)
 }

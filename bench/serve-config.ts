@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ServedOutpost {
   url: URL
+  /** the server's process id (for /proc/<pid> figures) */
+  pid: number
   /** SIGTERM, wait for the exit, remove `dir` */
   stop(): Promise<void>
 }
@@ -36,7 +38,7 @@ export async function serveConfig(
   for (let i = 0; ; i++) {
     try {
       await fetch(new URL('/v2/', url))
-      return { url, stop }
+      return { url, pid: child.pid!, stop }
     } catch {
       if (child.exitCode !== null || i > 400) {
         await stop()

@@ -145,6 +145,7 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
       '/usr/lib/sysusers.d/outpost.conf',
       '/usr/share/doc/outpost/copyright',
       '/usr/share/doc/outpost/examples/config.example.json',
+      '/usr/share/doc/outpost/examples/edge-mirror.json',
       '/usr/share/doc/outpost/examples/usb-storage.conf',
       '/usr/share/man/man1/outpost.1.gz',
     ]) {

@@ -89,6 +89,7 @@ build_one() {
   local doc="$stage/usr/share/doc/outpost"
   install -D -m 0644 "$here/copyright" "$doc/copyright"
   install -D -m 0644 "$here/config.example.json" "$doc/examples/config.example.json"
+  install -m 0644 "$here"/examples/*.json "$doc/examples/"
   for dropin in "$repo"/systemd/examples/*.conf; do
     install -m 0644 "$dropin" "$doc/examples/"
   done
