@@ -129,6 +129,18 @@ describe("zot's example sync configuration and Outpost's", () => {
     ])
   })
 
+  it('accepts platforms on an on-demand registry, and on one both on demand and periodic', () => {
+    const content = [{ prefix: '**', platforms: ['linux/arm64', 'linux/arm/v7'] }]
+    for (const fields of [{ content }, { content, pollInterval: '1h' }]) {
+      const r = parseConfig(registry(fields)).sync!.registries[0]
+      assert.equal(r.onDemand, true)
+      assert.deepEqual(r.content[0].platforms, [
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'arm', variant: 'v7' },
+      ])
+    }
+  })
+
   it('accepts tagRecheckInterval (Outpost) and manifestCheckInterval (zot) for the same setting', () => {
     for (const key of ['tagRecheckInterval', 'manifestCheckInterval']) {
       const r = parseConfig(registry({ [key]: '90s' })).sync!.registries[0]
@@ -216,11 +228,6 @@ describe('extensions.sync: each invalid combination names its path in one line',
       registry({ content: [{ prefix: '**', tags: { latest: true } }] }),
       `${REG}.content.0.tags.latest`,
       'unknown key',
-    ],
-    [
-      registry({ content: [{ prefix: '**', platforms: ['linux/arm64'] }] }),
-      `${REG}.content.0.platforms`,
-      `platforms on an on-demand registry are ${NOT_YET}`,
     ],
     [
       registry({ content: [{ prefix: '**', platforms: ['linux/amr64'] }] }),

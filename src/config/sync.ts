@@ -14,12 +14,6 @@ import { compileTagRegex, parsePlatform } from './sync-grammar.js'
 /** The periodic mirror (issue 15, src/mirror) runs registries with a pollInterval. */
 export const PERIODIC_SYNC_SUPPORTED = true
 
-/**
- * Pull-through cannot yet store an index whose excluded platforms' children are absent, nor
- * answer 404 for those children: `content[].platforms` on an on-demand registry fails to load.
- */
-export const ON_DEMAND_PLATFORMS_SUPPORTED = false
-
 const NOT_YET = 'not supported yet'
 const SIZE = /^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/
 
@@ -200,8 +194,6 @@ export function registryProblems(r: RawRegistry): Problem[] {
         ['content', i, 'stripPrefix'],
         "can not use stripPrefix true and destination '/' without using glob patterns in prefix",
       )
-    if (c.platforms && onDemand && !ON_DEMAND_PLATFORMS_SUPPORTED)
-      add(['content', i, 'platforms'], `platforms on an on-demand registry are ${NOT_YET}`)
   }
   return problems
 }

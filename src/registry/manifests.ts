@@ -2,6 +2,7 @@
 // "Deleting manifests"). A manifest is a blob of its repository plus an entry in index.json;
 // it becomes visible only after it parsed, matched its digest and its references exist.
 import {
+  absentChildren,
   addUntagged,
   findManifest,
   removeManifest,
@@ -181,6 +182,19 @@ export class ManifestStore {
     if (!bytes)
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest content missing: ${desc.digest}`)
     return { bytes, mediaType: desc.mediaType, digest: desc.digest }
+  }
+
+  /**
+   * The indexes of `repo` whose entries record `digest` as a child absent on purpose
+   * (ABSENT_CHILDREN): a child a mirror or pull-through left out by platform.
+   */
+  async absentFrom(repo: string, digest: string): Promise<string[]> {
+    const doc = await this.indexes.read(repo)
+    const found = new Set<string>()
+    for (const desc of doc?.manifests ?? []) {
+      if (absentChildren(desc).has(digest)) found.add(desc.digest)
+    }
+    return [...found]
   }
 
   async delete(repo: string, reference: string): Promise<void> {

@@ -16,6 +16,8 @@ export interface PendingManifest {
   blobs: Array<{ digest: Digest; size: number }>
   /** child manifests (an index), which must be stored first */
   children: string[]
+  /** children content.platforms leaves out: stored absent on purpose (partial-index.ts) */
+  absentChildren?: ReadonlySet<string>
 }
 
 export class PendingManifests {

@@ -6,6 +6,8 @@
 // prefix staged by a failed request or before a restart is continued (staged-pull.ts). One upstream fetch per manifest or blob at a
 // time: later requests wait for it and are served from the store. A cached tag is compared with
 // the upstream's at most every tagRecheckInterval; a digest never changes, so it never is.
+// Under content.platforms an index is stored with the children left out absent, and those
+// answer 404 without asking the upstream (partial-index.ts).
 // When the upstream fails, whatever is cached answers; a failure is never remembered as absence.
 import { jsonProblem } from '../config/jsonc.js'
 import { readFile } from 'node:fs/promises'
@@ -23,6 +25,7 @@ import { upstreamName } from './content-map.js'
 import { tagServed } from './mirror-selection.js'
 import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
+import { leftOutChildren, leftOutOf } from './partial-index.js'
 import { PullLedger } from './pull-ledger.js'
 import { pullBlob } from './staged-pull.js'
 import { UpstreamClient, type Credentials } from './upstream-client.js'
@@ -140,6 +143,16 @@ export class PullThrough {
     const pending = byDigest
       ? this.pending.get(repo, reference)
       : this.pending.byTag(repo, reference)
+    const index =
+      byDigest && !pending
+        ? await leftOutOf(route, registry, this.pending.inRepo(repo), repo, reference)
+        : undefined
+    if (index) {
+      throw new RegistryError(
+        'MANIFEST_UNKNOWN',
+        `manifest unknown: ${reference} (a child of index ${index} that content.platforms leaves out)`,
+      )
+    }
     if (pending && (byDigest || !this.recheckDue(route, repo, reference))) return pending
     try {
       return await this.fetchManifest(route, repo, reference, !pending)
@@ -291,6 +304,7 @@ export class PullThrough {
     retry: boolean,
   ): Promise<ServedManifest> {
     const entry = await fetchUpstreamManifest(route, repo, reference, retry)
+    if (entry.children.length > 0) entry.absentChildren = leftOutChildren(route, entry.bytes)
     const byDigest = reference.includes(':')
     if (!byDigest) this.tagChecked.set(`${repo}:${reference}`, Date.now())
     if (!(await this.store(entry))) this.pending.add(entry)
@@ -322,12 +336,17 @@ export class PullThrough {
     for (const blob of entry.blobs) {
       if (!(await registry.blobs.stat(repo, blob.digest))) return false
     }
+    const absentChildren = new Set<string>()
     for (const child of entry.children) {
-      if (!(await absentAsUndefined(registry.manifests.get(repo, child)))) return false
+      if (await absentAsUndefined(registry.manifests.get(repo, child))) continue
+      if (!entry.absentChildren?.has(child)) return false
+      absentChildren.add(child)
     }
     try {
       const refs = entry.tags.size > 0 ? [...entry.tags] : [entry.digest]
-      for (const ref of refs) await registry.manifests.put(repo, ref, entry.bytes, entry.mediaType)
+      for (const ref of refs) {
+        await registry.manifests.put(repo, ref, entry.bytes, entry.mediaType, { absentChildren })
+      }
     } catch (err) {
       // e.g. a blob evicted in between: it stays pending, and is fetched again when asked for.
       if (err instanceof RegistryError && err.code === 'MANIFEST_BLOB_UNKNOWN') return false
