@@ -172,6 +172,8 @@ export interface CountingProxy {
   host: string
   /** GET requests whose path matched `pattern` so far */
   count(pattern: RegExp): number
+  /** requests of any method whose "METHOD path" matched `pattern` so far */
+  requests(pattern: RegExp): number
   close(): Promise<void>
 }
 
@@ -224,6 +226,7 @@ export async function countingProxy(
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     count: (pattern) => seen.filter((s) => s.startsWith('GET ') && pattern.test(s)).length,
+    requests: (pattern) => seen.filter((s) => pattern.test(s)).length,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections()
