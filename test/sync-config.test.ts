@@ -81,7 +81,12 @@ describe("zot's example sync configuration and Outpost's", () => {
           stripPrefix: true,
           tags: { regex: '^3\\.', excludeRegex: '-rc', semver: true },
         },
-        { prefix: 'grafana/{loki,promtail}', destination: '/', stripPrefix: false },
+        {
+          prefix: 'grafana/{loki,promtail}',
+          destination: '/',
+          stripPrefix: false,
+          platforms: [{ os: 'linux', architecture: 'arm64' }],
+        },
       ],
       maxRetries: 12,
       retryDelayMs: 500,
