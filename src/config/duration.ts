@@ -1,5 +1,7 @@
 // Go duration strings ("90m", "1h30m", "1.5h", "300ms"), as zot's config writes gcDelay and
 // gcInterval (Go's time.ParseDuration). A bare "0" is zero.
+import { z } from 'zod'
+
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
@@ -26,3 +28,17 @@ export function parseDuration(text: string): number {
   if (text.length === 0) throw new Error('empty duration')
   return total
 }
+
+/** A duration in milliseconds, or NaN when the text is not a Go duration. */
+export function durationMs(text: string): number {
+  try {
+    return parseDuration(text)
+  } catch {
+    return NaN
+  }
+}
+
+/** A configuration key holding a Go duration string. */
+export const durationSchema = z.string().refine((s) => !Number.isNaN(durationMs(s)), {
+  message: 'expected a Go duration such as "90m" or "1h30m"',
+})

@@ -2,7 +2,7 @@
 // storage guide documents is recognised; a value that would ask for something Outpost does not
 // do yet fails with "not supported yet" instead of being ignored.
 import { z } from 'zod'
-import { parseDuration } from './duration.js'
+import { durationMs, durationSchema } from './duration.js'
 import { maintenanceSchema, scrubSchema } from './maintenance.js'
 import { SPACE } from './units.js'
 import { subPathsSchema } from './sub-paths.js'
@@ -17,18 +17,7 @@ import { maxHeaderSizeSchema, metricsSchema, ratelimitSchema, tlsSchema } from '
 
 const NOT_YET = 'not supported yet'
 
-/** A duration in milliseconds, or NaN when the text is not a Go duration. */
-function durationMs(text: string): number {
-  try {
-    return parseDuration(text)
-  } catch {
-    return NaN
-  }
-}
-
-const duration = z.string().refine((s) => !Number.isNaN(durationMs(s)), {
-  message: 'expected a Go duration such as "90m" or "1h30m"',
-})
+const duration = durationSchema
 
 /** A key Outpost recognises but cannot honour yet: only values that change nothing pass. */
 function notYet<T extends z.ZodType>(

@@ -7,7 +7,7 @@
 // it `manifestCheckInterval`), and per content rule `platforms`. Resolved in sync-settings.ts.
 import { z } from 'zod'
 import { globProblem } from '../gc/glob.js'
-import { parseDuration } from './duration.js'
+import { durationMs, durationSchema } from './duration.js'
 import { rateSchema, windowSchema } from './maintenance.js'
 import { compileTagRegex, parsePlatform } from './sync-grammar.js'
 
@@ -17,17 +17,7 @@ export const PERIODIC_SYNC_SUPPORTED = true
 const NOT_YET = 'not supported yet'
 const SIZE = /^\d+(?:\.\d+)?\s*(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/
 
-function durationMs(text: string): number {
-  try {
-    return parseDuration(text)
-  } catch {
-    return NaN
-  }
-}
-
-const duration = z.string().refine((s) => !Number.isNaN(durationMs(s)), {
-  message: 'expected a Go duration such as "90m" or "1h30m"',
-})
+const duration = durationSchema
 
 /** A duration that must be above zero (an interval of 0 would spin, or mean "never"). */
 const positiveDuration = duration.refine((s) => !(durationMs(s) <= 0), {
