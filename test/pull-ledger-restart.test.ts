@@ -66,8 +66,10 @@ async function run(root: string, url: string, maxSize?: string) {
     ],
     ...(maxSize && { maxSize }),
   }
+  const settings = resolveSync(syncSchema.parse(sync))
+  assert.ok(settings, 'sync enabled')
   recording = true
-  const pull = await PullThrough.open(router, resolveSync(syncSchema.parse(sync)), () => {})
+  const pull = await PullThrough.open(router, settings, () => {})
   recording = false
   const app = createApp({ registry: router, logger: silentLogger, pullThrough: pull })
   const registry = reg.storage.registry
@@ -206,7 +208,10 @@ it('pinned (mirrored) content is neither counted nor evicted after a restart', a
   cleanups.push(() => second.close())
   assert.equal(second.pull.cachedBytes, 0, 'pinned never counted; the rest evicted')
   assert.ok(await second.has('cache/img0', 'v1'), 'the pinned image stays')
-  assert.equal((await second.registry.blobs.stat('cache/img0', Digest.parse(m.layers[0].digest)))?.size, LAYER)
+  assert.equal(
+    (await second.registry.blobs.stat('cache/img0', Digest.parse(m.layers[0].digest)))?.size,
+    LAYER,
+  )
   assert.ok(!(await second.has('cache/img1', 'v1')), 'the pulled-through image went')
   const left = [...second.registry.pullLedgerRecords().blobs()].map((r) => r.repo)
   assert.ok(!left.includes('cache/img0'), 'pinned content left the ledger records')
