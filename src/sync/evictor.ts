@@ -113,6 +113,14 @@ export class Evictor {
     await this.evict()
   }
 
+  /** Unbounded, a run keeps no ledger: one kept by an earlier run would be stale by the next. */
+  async dropKeptLedger(): Promise<void> {
+    for (const registry of this.options.router.registries()) {
+      const records = registry.pullLedgerRecords()
+      if (records.complete()) await records.clear()
+    }
+  }
+
   /** Count what is stored in `registry`'s repositories that `mine` selects, as least recent. */
   private async walk(registry: Registry, mine: (repo: string) => boolean): Promise<void> {
     const { ledger } = this.options

@@ -104,22 +104,12 @@ export class PullThrough {
       ? await readCredentials(settings.credentialsFile)
       : {}
     const pull = new PullThrough(router, settings, log, credentials)
-    if (settings.maxSizeBytes !== undefined)
-      await pull.evictor.countCached((repo) => !!pull.route(repo))
-    else {
-      // Unbounded, this run keeps no ledger: one kept earlier would be stale by the next start.
-      for (const registry of router.registries()) {
-        const records = registry.pullLedgerRecords()
-        if (records.complete()) await records.clear()
-      }
-    }
+    if (settings.maxSizeBytes === undefined) await pull.evictor.dropKeptLedger()
+    else await pull.evictor.countCached((repo) => !!pull.route(repo))
     return pull
   }
 
-  /**
-   * Stop: the recency of what was used since the last flush is written (issued here, committed
-   * by the store's close, which waits for the engine index's pending writes).
-   */
+  /** Stop. Recency used since the last flush is written (committed by the stores' close). */
   close(): void {
     clearInterval(this.flushTimer)
     this.ledger.flush()
