@@ -8,6 +8,11 @@ import { open, type RootDatabase } from 'lmdb'
 import { makeDirs } from '../fsync/index.js'
 import { probeIndex } from './probe.js'
 import type { ContentIndex, ContentRecord } from './content-index.js'
+import type {
+  LedgerBlobRecord,
+  LedgerImageRecord,
+  PullLedgerRecords,
+} from './pull-ledger-records.js'
 
 /** A referrer as the referrers API lists it (image-spec descriptor). */
 export interface ReferrerRecord {
@@ -300,6 +305,41 @@ export class IndexDb {
 
   isPinned(repo: string, digest: string): boolean {
     return this.read(`p${SEP}${repo}${SEP}${digest}`) !== undefined
+  }
+
+  // --- the pull-through cache's ledger (src/index-db/pull-ledger-records.ts) -------------------
+  // Kinds `lb` (blob) and `li` (image), and the meta `pull-ledger`: an older build ignores them.
+  pullLedgerRecords(): PullLedgerRecords {
+    const key = (kind: string, repo: string, digest: string) =>
+      `${kind}${SEP}${repo}${SEP}${digest}`
+    const mark = `m${SEP}pull-ledger`
+    const scan = <T>(kind: string) =>
+      [...this.scan(`${kind}${SEP}`)].map(({ key, value }) => {
+        const [, repo, digest] = key.split(SEP)
+        return { ...(value as object), repo, digest } as T
+      })
+    return {
+      complete: () => this.read(mark) !== undefined,
+      clear: async () => {
+        await this.write(mark, undefined)
+        const keys = [`lb${SEP}`, `li${SEP}`].flatMap((start) => [
+          ...this.db.getKeys({ start, end: start + END }),
+        ])
+        await this.db.transaction(() => {
+          for (const k of keys) this.db.remove(k)
+        })
+      },
+      markComplete: () => this.background(this.write(mark, 1)),
+      putBlob: ({ repo, digest, size, lastUsed }) =>
+        this.background(this.write(key('lb', repo, digest), { size, lastUsed })),
+      putImage: ({ repo, digest, parts, lastUsed }) =>
+        this.background(this.write(key('li', repo, digest), { parts, lastUsed })),
+      deleteBlob: (repo, digest) => this.background(this.write(key('lb', repo, digest), undefined)),
+      deleteImage: (repo, digest) =>
+        this.background(this.write(key('li', repo, digest), undefined)),
+      blobs: () => scan<LedgerBlobRecord>('lb'),
+      images: () => scan<LedgerImageRecord>('li'),
+    }
   }
 
   // --- upload sessions --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // The registry API that src/http calls: repositories, blobs, uploads, manifests, tags and
 // referrers over one storage driver and the engine index. Backend-agnostic by construction.
 import { layoutKeys, listTags } from '../fs-layout/index.js'
-import type { IndexDb } from '../index-db/index.js'
+import type { IndexDb, PullLedgerRecords } from '../index-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
 import { isRepository, listRepositories, listUploadHolders } from './catalog.js'
@@ -263,6 +263,11 @@ export class Registry {
 
   isPinned(repo: string, digest: string): boolean {
     return this.gcDeps.db.isPinned(repo, digest)
+  }
+
+  /** The pull-through cache's ledger as kept in this store's engine index. */
+  pullLedgerRecords(): PullLedgerRecords {
+    return this.gcDeps.db.pullLedgerRecords()
   }
 
   /** Re-index every repository's referrers; for a fresh or rebuilt engine index. */

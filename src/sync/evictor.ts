@@ -21,6 +21,8 @@ export interface EvictorOptions {
   fetching: (repo: string, digest: string) => boolean
   /** after an image of `repo` went: forget what was known of its tags */
   evicted: (repo: string) => void
+  /** the ledger is kept in the engine index: read it at start, rebuild it where absent */
+  persist?: boolean
 }
 
 export class Evictor {
@@ -76,39 +78,77 @@ export class Evictor {
   }
 
   /**
-   * At start: what earlier runs pulled through counts against maxSize, as least recent. Pinned
-   * (mirrored) content is skipped: its manifests are not parsed nor its children read.
+   * At start: what earlier runs pulled through counts against maxSize, most recently used last.
+   * A store whose engine index holds the whole ledger is read from it (no blob of the store is
+   * listed or read); otherwise (an index deleted or rebuilt, or left by a build that kept no
+   * ledger) its covered repositories are walked once, as least recent, and the records rebuilt.
+   * Pinned (mirrored) content is never counted: walking, its manifests are not parsed.
    */
   async countCached(covered: (repo: string) => boolean): Promise<void> {
     const { router, ledger } = this.options
     for (const registry of router.registries()) {
-      for (const repo of await registry.repositories()) {
-        if (router.for(repo) !== registry || !covered(repo)) continue
-        for await (const digest of registry.blobDigests(repo)) {
-          if (registry.isPinned(repo, digest.toString())) continue
-          const info = await registry.blobs.stat(repo, digest)
-          if (info) ledger.addBlob(repo, digest.toString(), info.size, false)
+      const records = this.options.persist ? registry.pullLedgerRecords() : undefined
+      const mine = (repo: string) => router.for(repo) === registry && covered(repo)
+      if (records?.complete()) {
+        for (const blob of records.blobs()) {
+          if (!mine(blob.repo)) continue
+          // Mirrored since: it leaves the cache's accounting (and its record goes).
+          if (registry.isPinned(blob.repo, blob.digest)) records.deleteBlob(blob.repo, blob.digest)
+          else ledger.restoreBlob(blob)
         }
-        for (const tag of await registry.tags(repo)) {
-          const top = await absentAsUndefined(registry.manifests.get(repo, tag))
-          if (!top || registry.isPinned(repo, top.digest)) continue
-          const parsed = parseManifest(top.bytes, top.mediaType)
-          for (const child of parsed.manifests) {
-            const c = await absentAsUndefined(registry.manifests.get(repo, `${child.digest}`))
-            if (!c) continue
-            const blobs = parseManifest(c.bytes, c.mediaType).blobs.map((b) => `${b.digest}`)
-            ledger.addImage(repo, `${child.digest}`, blobs, false)
-          }
-          ledger.addImage(
-            repo,
-            top.digest,
-            parsed.blobs.map((b) => `${b.digest}`),
-            false,
-          )
+        for (const image of records.images()) {
+          if (!mine(image.repo)) continue
+          if (registry.isPinned(image.repo, image.digest))
+            records.deleteImage(image.repo, image.digest)
+          else ledger.restoreImage(image)
         }
+        continue
       }
+      await records?.clear()
+      if (records)
+        this.options.log('pull-through: no ledger in the engine index; counting the cache')
+      await this.walk(registry, mine)
+      records?.markComplete()
     }
     await this.evict()
+  }
+
+  /** Unbounded, a run keeps no ledger: one kept by an earlier run would be stale by the next. */
+  async dropKeptLedger(): Promise<void> {
+    for (const registry of this.options.router.registries()) {
+      const records = registry.pullLedgerRecords()
+      if (records.complete()) await records.clear()
+    }
+  }
+
+  /** Count what is stored in `registry`'s repositories that `mine` selects, as least recent. */
+  private async walk(registry: Registry, mine: (repo: string) => boolean): Promise<void> {
+    const { ledger } = this.options
+    for (const repo of await registry.repositories()) {
+      if (!mine(repo)) continue
+      for await (const digest of registry.blobDigests(repo)) {
+        if (registry.isPinned(repo, digest.toString())) continue
+        const info = await registry.blobs.stat(repo, digest)
+        if (info) ledger.addBlob(repo, digest.toString(), info.size, false)
+      }
+      for (const tag of await registry.tags(repo)) {
+        const top = await absentAsUndefined(registry.manifests.get(repo, tag))
+        if (!top || registry.isPinned(repo, top.digest)) continue
+        const parsed = parseManifest(top.bytes, top.mediaType)
+        for (const child of parsed.manifests) {
+          const c = await absentAsUndefined(registry.manifests.get(repo, `${child.digest}`))
+          if (!c) continue
+          const blobs = parseManifest(c.bytes, c.mediaType).blobs.map((b) => `${b.digest}`)
+          ledger.addImage(repo, `${child.digest}`, blobs, false)
+        }
+        ledger.addImage(
+          repo,
+          top.digest,
+          parsed.blobs.map((b) => `${b.digest}`),
+          false,
+        )
+      }
+    }
   }
 }
 

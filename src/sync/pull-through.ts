@@ -37,6 +37,12 @@ import {
   type Route,
 } from './upstream-fetch.js'
 
+/**
+ * How often the ledger's recency is written to the engine index: LRU order survives a restart
+ * to within this much use (a clean stop writes it all), at one write per used entry per period.
+ */
+const LEDGER_FLUSH_MS = 60_000
+
 export interface ServedManifest {
   bytes: Buffer
   mediaType: string
@@ -58,6 +64,8 @@ export class PullThrough {
   private readonly manifestFlights = new Map<string, Promise<ServedManifest>>()
   private readonly blobFlights = new Map<string, Promise<void>>()
   private readonly evictor: Evictor
+  /** writes the ledger's recency to the engine index now and then (maxSize set) */
+  private readonly flushTimer?: NodeJS.Timeout
 
   constructor(
     private readonly router: RegistryRouter,
@@ -69,11 +77,21 @@ export class PullThrough {
       client: new UpstreamClient(s, credentials),
       settings: s,
     }))
-    this.ledger = new PullLedger(settings.maxSizeBytes)
+    // Kept in the engine index only while maxSize bounds the cache (open() drops a stale one).
+    const persist = settings.maxSizeBytes !== undefined
+    this.ledger = new PullLedger(
+      settings.maxSizeBytes,
+      persist ? (repo) => router.for(repo).pullLedgerRecords() : undefined,
+    )
+    if (persist) {
+      this.flushTimer = setInterval(() => this.ledger.flush(), LEDGER_FLUSH_MS)
+      this.flushTimer.unref()
+    }
     this.evictor = new Evictor({
       router,
       ledger: this.ledger,
       log,
+      persist,
       fetching: (repo, digest) => this.blobFlights.has(`${repo}@${digest}`),
       evicted: (repo) => {
         for (const key of this.tagChecked.keys()) {
@@ -89,12 +107,15 @@ export class PullThrough {
       ? await readCredentials(settings.credentialsFile)
       : {}
     const pull = new PullThrough(router, settings, log, credentials)
-    if (settings.maxSizeBytes !== undefined)
-      await pull.evictor.countCached((repo) => !!pull.route(repo))
+    if (settings.maxSizeBytes === undefined) await pull.evictor.dropKeptLedger()
+    else await pull.evictor.countCached((repo) => !!pull.route(repo))
     return pull
   }
 
+  /** Stop. Recency used since the last flush is written (committed by the stores' close). */
   close(): void {
+    clearInterval(this.flushTimer)
+    this.ledger.flush()
     for (const u of this.upstreams) u.client.close()
   }
 
