@@ -16,6 +16,8 @@ export interface PendingManifest {
   blobs: Array<{ digest: Digest; size: number }>
   /** child manifests (an index), which must be stored first */
   children: string[]
+  /** the manifest this one refers to (a signature, an SBOM): image-spec manifest.md "subject" */
+  subject?: string
 }
 
 export class PendingManifests {
