@@ -531,12 +531,14 @@ describe('an invalid configuration', () => {
           {
             extensions: {
               sync: {
-                registries: [{ urls: ['https://r.example'], onDemand: true, onlySigned: true }],
+                registries: [
+                  { urls: ['https://r.example'], onDemand: true, credentialHelper: 'ecr' },
+                ],
               },
             },
           },
         ),
-        'extensions.sync.registries.0.onlySigned',
+        'extensions.sync.registries.0.credentialHelper',
       ],
       // zot turns an extension on when its object is present without "enable".
       [config({}, { extensions: { search: {} } }), 'extensions.search'],

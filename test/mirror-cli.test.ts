@@ -96,13 +96,13 @@ describe('outpost mirror', () => {
       [['edge/app', '1.0', image.digest]],
     )
     const pass = events.find((l) => l.kind === 'pass')!
-    assert.deepEqual(pass.images, { copied: 1, upToDate: 0, failed: 0 })
+    assert.deepEqual(pass.images, { copied: 1, upToDate: 0, failed: 0, skipped: 0 })
     assert.ok(pass.bytes >= size)
 
     const again = await runOutpost(['mirror', file, '--once'])
     assert.equal(again.code, 0, again.stdout + again.stderr)
     const second = lines(again.stdout).find((l) => l.kind === 'pass')!
-    assert.deepEqual(second.images, { copied: 0, upToDate: 1, failed: 0 })
+    assert.deepEqual(second.images, { copied: 0, upToDate: 1, failed: 0, skipped: 0 })
     assert.equal(second.bytes, 0)
 
     await upstream.close()

@@ -98,7 +98,7 @@ describe('the periodic mirror in a server', () => {
     const upstreamHost = new URL(upstream.url).host
     assert.equal(reg.upstream, upstreamHost)
     assert.equal(reg.pollIntervalSeconds, 3600)
-    assert.deepEqual(reg.lastPass!.images, { copied: 2, upToDate: 0, failed: 0 })
+    assert.deepEqual(reg.lastPass!.images, { copied: 2, upToDate: 0, failed: 0, skipped: 0 })
     assert.deepEqual(reg.lastPass!.failures, [])
     assert.equal(reg.lastPass!.stoppedBy, undefined)
     const layerBytes = Object.values(images).reduce(
@@ -165,7 +165,7 @@ describe('the periodic mirror in a server', () => {
     const pass = status.registries[0].lastPass!
     assert.equal(pass.stoppedBy, 'upstream-unreachable')
     assert.match(pass.reason ?? '', new RegExp(new URL(url).host.replace('.', '\\.')))
-    assert.deepEqual(pass.images, { copied: 0, upToDate: 0, failed: 0 })
+    assert.deepEqual(pass.images, { copied: 0, upToDate: 0, failed: 0, skipped: 0 })
     const catalog = await fetch(`${server.url}/v2/_catalog`, { headers: admin })
     assert.deepEqual(((await catalog.json()) as { repositories: string[] }).repositories, [])
   })

@@ -48,12 +48,14 @@ function problems(text: string): string[] {
 const REG = 'extensions.sync.registries.0'
 
 describe("zot's example sync configuration and Outpost's", () => {
-  it("names each key of zot's examples/config-sync.json that Outpost cannot honour yet", async () => {
+  it("loads zot's examples/config-sync.json whole, onlySigned included", async () => {
     assert.equal(PERIODIC_SYNC_SUPPORTED, true)
-    // Its periodic registries (0, 1, 3) load; what is left is what no engine honours yet.
-    assert.deepEqual(problems(await fixture('zot-sync-example.json')), [
-      'extensions.sync.registries.0.onlySigned: onlySigned is not supported yet',
-    ])
+    // Its periodic registries (0, 1, 3) load, and registry 0's onlySigned (signatures.ts).
+    const sync = parseConfig(await fixture('zot-sync-example.json')).sync
+    assert.deepEqual(
+      sync?.registries.map((r) => r.onlySigned),
+      [true, false, false, false],
+    )
   })
 
   it('loads an on-demand registry with every other key, resolved to numbers', async () => {
@@ -270,7 +272,7 @@ describe('extensions.sync: each invalid combination names its path in one line',
       'reqPerSec must be a finite value greater than 0',
     ],
     [registry({ maxIdleConnsPerHost: 0 }), `${REG}.maxIdleConnsPerHost`, 'greater than 0'],
-    [registry({ onlySigned: true }), `${REG}.onlySigned`, `onlySigned is ${NOT_YET}`],
+    [registry({ onlySigned: 'yes' }), `${REG}.onlySigned`, 'expected boolean'],
     [
       registry({ credentialHelper: 'ecr' }),
       `${REG}.credentialHelper`,

@@ -112,6 +112,11 @@ function reporter(io: MirrorIo, dryRun: boolean): (e: PassEvent) => void {
         image = undefined
         io.out(`FAILED ${e.repo}:${e.reference}: ${e.error}`)
         break
+      case 'image-skipped':
+        progress.end()
+        image = undefined
+        io.out(`skipped ${e.repo}:${e.reference} ${e.digest}: ${e.reason}`)
+        break
       case 'would-fetch':
         io.out(`would fetch ${e.repo}:${e.reference} ${e.digest} (${formatBytes(e.bytes)})`)
         break
@@ -127,7 +132,7 @@ function summary(io: MirrorIo, report: PassReport, dryRun: boolean): void {
     ? `${report.upstream}: dry run: would fetch ${planned.length} images, ` +
       `${formatBytes(planned.reduce((n, p) => n + p.bytes, 0))}; ${report.images.upToDate} up to date`
     : `${report.upstream}: ${report.images.copied} copied, ${report.images.upToDate} up to date, ` +
-      `${report.images.failed} failed, ${formatBytes(report.bytes)} in ${seconds} s`
+      `${report.images.failed} failed, ${report.images.skipped} skipped, ${formatBytes(report.bytes)} in ${seconds} s`
   io.out(line)
   if (report.stoppedBy)
     io.out(`${report.upstream}: stopped (${report.stoppedBy}): ${report.reason ?? ''}`)

@@ -173,8 +173,6 @@ export function registryProblems(r: RawRegistry): Problem[] {
     durationMs(r.maxRetryDelay) < durationMs(r.retryDelay)
   )
     add(['maxRetryDelay'], 'maxRetryDelay must be greater than or equal to retryDelay')
-  // Neither pull-through nor the mirror checks signatures before fetching yet.
-  if (r.onlySigned) add(['onlySigned'], `onlySigned is ${NOT_YET}`)
   if (r.manifestCheckInterval !== undefined && r.tagRecheckInterval !== undefined)
     add(['tagRecheckInterval'], 'the same setting as manifestCheckInterval: give only one of them')
   for (const [i, c] of (r.content ?? []).entries()) {

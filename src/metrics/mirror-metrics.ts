@@ -17,7 +17,7 @@ export function registerMirrorMetrics(registry: Registry, read: () => MirrorMetr
     read().map((s) => [{ upstream: s.upstream }, pick(s)])
   const results = (): Sample[] =>
     read().flatMap((s) =>
-      (['copied', 'upToDate', 'failed'] as const).map(
+      (['copied', 'upToDate', 'failed', 'skipped'] as const).map(
         (result) => [{ upstream: s.upstream, result }, s.totals.images[result]] as Sample,
       ),
     )
@@ -56,7 +56,7 @@ export function registerMirrorMetrics(registry: Registry, read: () => MirrorMetr
   metric(
     Counter,
     'outpost_mirror_images_total',
-    'images a mirror pass handled, by result (copied, upToDate, failed)',
+    'images a mirror pass handled, by result (copied, upToDate, failed, skipped: onlySigned)',
     results,
     ['upstream', 'result'],
   )

@@ -7,13 +7,21 @@
 // chosen child of an index, then the index as the upstream's bytes (children left out by
 // `platforms` recorded absent, so its digest and signatures over it hold), the tag last. With
 // `referrers` on, the image's referrers (referrers API, referrers tag schema `sha256-<hex>`,
-// cosign `sha256-<hex>.sig|.att|.sbom`) are copied byte-identical after it.
+// cosign `sha256-<hex>.sig|.att|.sbom`) are copied byte-identical after it. With `onlySigned`,
+// an image unsigned upstream throws ImageNotSigned before anything of it is fetched but its
+// manifest; the referrers listing and referrers tag the check fetched are reused to copy them.
 import { Readable } from 'node:stream'
 import { Digest, RegistryError, type Registry } from '../registry/index.js'
 import { absentAsUndefined } from '../sync/evictor.js'
 import { selectChildren, type IndexChild } from '../sync/mirror-selection.js'
 import type { PendingManifest } from '../sync/pending-manifests.js'
 import { openResumableBlob, UnusableBlobAnswer } from '../sync/resumable-blob.js'
+import {
+  requireSignature,
+  signatureRequired,
+  type KnownReferrers,
+  type ReferrerDescriptor,
+} from '../sync/signatures.js'
 import { stagingSessionId } from '../sync/staged-pull.js'
 import {
   fetchUpstreamManifest,
@@ -71,16 +79,26 @@ class ImageCopy {
   private readonly registry: Registry
   /** manifests handled in this copy (an index and its referrers may share children) */
   private readonly seen = new Set<string>()
+  /** manifests the signature check fetched by tag, stored from here rather than fetched again */
+  private readonly prefetched: NonNullable<KnownReferrers['fetched']> = new Map()
 
   constructor(private readonly s: CopyScope) {
     this.registry = s.deps.router.for(s.repo)
   }
 
   async image(reference: string): Promise<string> {
+    const { route, repo, upstreamTags } = this.s
     const top = await this.fetchManifest(reference)
+    const known: KnownReferrers = { tags: upstreamTags, fetched: this.prefetched }
+    // zot checks the reference's own digest: an index's, not its children's.
+    if (signatureRequired(route, reference)) {
+      await requireSignature(route, repo, `${route.remote}:${reference}`, top.digest, known)
+    }
     const stored = await this.store(top, reference)
-    if (this.s.route.settings.referrers) {
-      for (const subject of [top.digest, ...stored]) await this.referrers(subject)
+    if (route.settings.referrers) {
+      for (const subject of [top.digest, ...stored]) {
+        await this.referrers(subject, subject === top.digest ? known.listing?.manifests : undefined)
+      }
     }
     return top.digest
   }
@@ -131,7 +149,10 @@ class ImageCopy {
   }
 
   private async fetchManifest(reference: string): Promise<PendingManifest> {
-    const m = await fetchUpstreamManifest(this.s.route, this.s.repo, reference, true)
+    const m =
+      this.prefetched.get(reference) ??
+      (await fetchUpstreamManifest(this.s.route, this.s.repo, reference, true))
+    this.prefetched.delete(reference)
     await this.paced(m.bytes.length)
     return m
   }
@@ -147,9 +168,10 @@ class ImageCopy {
    * the referrers tag schema and cosign's tags name (with those tags; a tag whose digest the
    * upstream's HEAD gives and the store already has under it costs no GET).
    */
-  async referrers(subject: string): Promise<void> {
+  async referrers(subject: string, listing?: ReferrerDescriptor[]): Promise<void> {
     const { route, repo } = this.s
-    const listed = await upstreamReferrers<{ digest?: unknown }>(route, subject, undefined)
+    const listed =
+      listing ?? (await upstreamReferrers<ReferrerDescriptor>(route, subject, undefined))
     for (const d of listed) {
       if (typeof d.digest === 'string') await this.ensureManifest(Digest.parse(d.digest).toString())
     }

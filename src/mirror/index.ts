@@ -7,6 +7,7 @@ export {
   type PassFailure,
   type PassOptions,
   type PassReport,
+  type PassSkip,
 } from './types.js'
 export { runMirrorPass } from './mirror-pass.js'
 export { copyImage, refreshImage, type CopyOutcome, type CopyScope } from './image-copy.js'

@@ -6,10 +6,13 @@
 // upstream stays here. One failing image is recorded (upstream, image, error) and the pass goes
 // on; an upstream unreachable from the start stops the pass with nothing changed; a full disk
 // (507) stops it cleanly. A dry run lists what would be fetched, with sizes, and writes nothing.
+// With `onlySigned`, an image unsigned upstream is skipped, not failed: recorded with the reason
+// and logged, as zot logs "skipping image without mandatory signature" and carries on.
 import type { UpstreamSettings } from '../config/sync.js'
 import { isStorageFull, MAX_MANIFEST_BYTES } from '../registry/index.js'
 import { absentAsUndefined } from '../sync/evictor.js'
 import { selectRepositories, selectTags } from '../sync/mirror-selection.js'
+import { ImageNotSigned } from '../sync/signatures.js'
 import { readBytes, UpstreamError } from '../sync/upstream-client.js'
 import { upstreamTagDigest, type Route } from '../sync/upstream-fetch.js'
 import { copyImage, refreshImage, type CopyScope } from './image-copy.js'
@@ -36,9 +39,10 @@ export async function runMirrorPass(
     upstream,
     startedAt: Date.now(),
     endedAt: 0,
-    images: { copied: 0, upToDate: 0, failed: 0 },
+    images: { copied: 0, upToDate: 0, failed: 0, skipped: 0 },
     bytes: 0,
     failures: [],
+    skipped: [],
     ...(opts.dryRun && { planned: [] }),
   }
   const pass = new Pass(deps, registry, opts, report)
@@ -114,6 +118,7 @@ class Pass {
         progress?.({ kind: 'image-done', ...done })
       }
     } catch (err) {
+      if (err instanceof ImageNotSigned) return this.skip(repo, tag, err)
       this.stopFor(err)
       const error = err instanceof Error ? err.message : String(err)
       this.report.images.failed++
@@ -126,6 +131,20 @@ class Pass {
       })
       progress?.({ kind: 'image-failed', repo, reference: tag, error })
     }
+  }
+
+  private skip(repo: string, reference: string, err: ImageNotSigned): void {
+    const upstream = this.deps.client.name
+    const reason = `not signed upstream (onlySigned)`
+    this.report.images.skipped++
+    this.report.skipped.push({ repo, reference, upstream, digest: err.digest, reason })
+    this.deps.log('mirror: skipping image without mandatory signature', {
+      upstream,
+      repo,
+      tag: reference,
+      digest: err.digest,
+    })
+    this.opts.progress?.({ kind: 'image-skipped', repo, reference, digest: err.digest, reason })
   }
 
   /** Errors that end the whole pass rather than one image. */

@@ -185,7 +185,8 @@ export class Mirror {
       else if (e.kind === 'bytes') {
         inFlight.bytes += e.n
         if (!opts.dryRun) t.totals.bytes += e.n
-      } else if (e.kind === 'image-done' || e.kind === 'image-failed') inFlight.image = undefined
+      } else if (e.kind === 'image-done' || e.kind === 'image-failed' || e.kind === 'image-skipped')
+        inFlight.image = undefined
       opts.progress?.(e)
     }
     this.options.log('mirror pass started', { upstream: t.upstream, dryRun: !!opts.dryRun })
@@ -198,9 +199,10 @@ export class Mirror {
         upstream: t.upstream,
         startedAt,
         endedAt: this.clock.wallMs(),
-        images: { copied: 0, upToDate: 0, failed: 0 },
+        images: { copied: 0, upToDate: 0, failed: 0, skipped: 0 },
         bytes: inFlight.bytes,
         failures: [],
+        skipped: [],
         ...(signal.aborted
           ? { stoppedBy: 'aborted' as const }
           : (err as Error)?.name === 'UpstreamError' && {

@@ -3,7 +3,7 @@
 // pass, what is in flight, running totals (what the outpost_mirror_* metrics read), and for the
 // whole mirror where its window stands. Times are wall-clock ISO strings for people; the
 // scheduler itself runs on the monotonic clock (scheduler.ts).
-import type { PassFailure, PassReport } from './types.js'
+import type { PassFailure, PassReport, PassSkip } from './types.js'
 import type { WindowState } from './pacing.js'
 
 export interface PassSummary {
@@ -13,6 +13,8 @@ export interface PassSummary {
   images: PassReport['images']
   bytes: number
   failures: PassFailure[]
+  /** images left out on purpose (onlySigned), with why */
+  skipped: PassSkip[]
   stoppedBy?: PassReport['stoppedBy']
   reason?: string
 }
@@ -29,7 +31,7 @@ export interface InFlight {
 export interface MirrorTotals {
   passes: number
   bytes: number
-  images: { copied: number; upToDate: number; failed: number }
+  images: { copied: number; upToDate: number; failed: number; skipped: number }
   /** seconds the last finished pass took */
   lastPassSeconds: number
 }
@@ -56,7 +58,11 @@ export interface MirrorStatus {
 }
 
 export function emptyTotals(): MirrorTotals {
-  return { passes: 0, bytes: 0, images: { copied: 0, upToDate: 0, failed: 0 }, lastPassSeconds: 0 }
+  return { passes: 0, bytes: 0, images: emptyImages(), lastPassSeconds: 0 }
+}
+
+function emptyImages(): MirrorTotals['images'] {
+  return { copied: 0, upToDate: 0, failed: 0, skipped: 0 }
 }
 
 /** Adds a finished pass to the running totals. */
@@ -65,6 +71,7 @@ export function addPass(totals: MirrorTotals, report: PassReport): void {
   totals.images.copied += report.images.copied
   totals.images.upToDate += report.images.upToDate
   totals.images.failed += report.images.failed
+  totals.images.skipped += report.images.skipped
   totals.lastPassSeconds = Math.max(0, report.endedAt - report.startedAt) / 1000
 }
 
@@ -76,6 +83,7 @@ export function summarize(report: PassReport): PassSummary {
     images: report.images,
     bytes: report.bytes,
     failures: report.failures,
+    skipped: report.skipped,
     ...(report.stoppedBy && { stoppedBy: report.stoppedBy }),
     ...(report.reason && { reason: report.reason }),
   }

@@ -35,6 +35,7 @@ export type PassEvent =
   | { kind: 'bytes'; repo: string; n: number }
   | { kind: 'image-done'; repo: string; reference: string; digest: string; fetchedBytes: number }
   | { kind: 'image-failed'; repo: string; reference: string; error: string }
+  | { kind: 'image-skipped'; repo: string; reference: string; digest: string; reason: string }
   | { kind: 'would-fetch'; repo: string; reference: string; digest: string; bytes: number }
 
 export interface PassFailure {
@@ -46,14 +47,27 @@ export interface PassFailure {
   error: string
 }
 
+/** An image the pass left out on purpose (not a failure): zot's onlySigned skip. */
+export interface PassSkip {
+  /** the local repository */
+  repo: string
+  reference: string
+  upstream: string
+  /** the upstream's digest for `reference` */
+  digest: string
+  reason: string
+}
+
 export interface PassReport {
   upstream: string
   startedAt: number
   endedAt: number
-  images: { copied: number; upToDate: number; failed: number }
+  images: { copied: number; upToDate: number; failed: number; skipped: number }
   /** bytes fetched from the upstream (blobs and manifests) */
   bytes: number
   failures: PassFailure[]
+  /** images left out on purpose, with why (onlySigned: not signed upstream) */
+  skipped: PassSkip[]
   /** dryRun only: what would be fetched, `bytes` being what is missing locally */
   planned?: Array<{ repo: string; reference: string; digest: string; bytes: number }>
   /** absent: the pass went through every selected image */

@@ -18,6 +18,8 @@ export interface PendingManifest {
   children: string[]
   /** children content.platforms leaves out: stored absent on purpose (partial-index.ts) */
   absentChildren?: ReadonlySet<string>
+  /** the manifest this one refers to (a signature, an SBOM): image-spec manifest.md "subject" */
+  subject?: string
 }
 
 export class PendingManifests {

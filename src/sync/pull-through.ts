@@ -9,6 +9,9 @@
 // Under content.platforms an index is stored with the children left out absent, and those
 // answer 404 without asking the upstream (partial-index.ts).
 // When the upstream fails, whatever is cached answers; a failure is never remembered as absence.
+// With `onlySigned`, a manifest fetched by tag (or by a digest no admitted index lists) is
+// served only when its digest is signed upstream (signatures.ts); otherwise 404
+// MANIFEST_UNKNOWN saying so. What is stored already is served as it is.
 import { jsonProblem } from '../config/jsonc.js'
 import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
@@ -27,6 +30,7 @@ import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
 import { leftOutChildren, leftOutOf } from './partial-index.js'
 import { PullLedger } from './pull-ledger.js'
+import { ImageNotSigned, SignedAdmission } from './signatures.js'
 import { pullBlob } from './staged-pull.js'
 import { UpstreamClient, type Credentials } from './upstream-client.js'
 import {
@@ -63,6 +67,8 @@ export class PullThrough {
   private readonly tagChecked = new Map<string, number>()
   private readonly manifestFlights = new Map<string, Promise<ServedManifest>>()
   private readonly blobFlights = new Map<string, Promise<void>>()
+  /** onlySigned: which manifests may be served */
+  private readonly signed = new SignedAdmission()
   private readonly evictor: Evictor
   /** writes the ledger's recency to the engine index now and then (maxSize set) */
   private readonly flushTimer?: NodeJS.Timeout
@@ -292,6 +298,8 @@ export class PullThrough {
       // Same digest, or the tag is gone upstream: the cached copy stays what this edge serves.
       this.tagChecked.set(`${repo}:${tag}`, Date.now())
     } catch (err) {
+      // onlySigned: the tag moved to an unsigned image; the signed copy stays until it is signed.
+      if (err instanceof ImageNotSigned) this.tagChecked.set(`${repo}:${tag}`, Date.now())
       this.log('pull-through: upstream unavailable, serving the cached tag', {
         repo,
         tag,
@@ -327,6 +335,7 @@ export class PullThrough {
     const entry = await fetchUpstreamManifest(route, repo, reference, retry)
     if (entry.children.length > 0) entry.absentChildren = leftOutChildren(route, entry.bytes)
     const byDigest = reference.includes(':')
+    await this.signed.admit(route, entry, reference, this.log)
     if (!byDigest) this.tagChecked.set(`${repo}:${reference}`, Date.now())
     if (!(await this.store(entry))) this.pending.add(entry)
     return entry

@@ -53,6 +53,7 @@ export async function fetchUpstreamManifest(
     tags: new Set(byDigest ? [] : [reference]),
     blobs: parsed.blobs.map((b) => ({ digest: b.digest, size: b.size })),
     children: parsed.manifests.map((m) => m.digest.toString()),
+    ...(parsed.subject && { subject: parsed.subject.digest.toString() }),
   }
 }
 
@@ -128,6 +129,19 @@ export async function upstreamReferrers<T>(
   subject: string,
   artifactType: string | undefined,
 ): Promise<T[]> {
+  return (await upstreamReferrerListing<T>(route, subject, artifactType)).manifests
+}
+
+/**
+ * The upstream's referrers of `subject`, and whether it has the referrers API at all
+ * (distribution-spec "Listing Referrers": a registry that supports it answers 200, even with
+ * an empty list; anything else means the client falls back to the referrers tag schema).
+ */
+export async function upstreamReferrerListing<T>(
+  route: Route,
+  subject: string,
+  artifactType: string | undefined,
+): Promise<{ manifests: T[]; api: boolean }> {
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : ''
   const res = await route.client.request(
     'GET',
@@ -137,8 +151,8 @@ export async function upstreamReferrers<T>(
   )
   if (res.status !== 200) {
     res.body.resume()
-    return []
+    return { manifests: [], api: false }
   }
   const index = JSON.parse((await readBytes(res.body, MAX_MANIFEST_BYTES)).toString())
-  return Array.isArray(index.manifests) ? index.manifests : []
+  return { manifests: Array.isArray(index.manifests) ? index.manifests : [], api: true }
 }
