@@ -14,9 +14,9 @@ import { resolveSync, syncSchema } from '../src/config/sync.js'
 import { ABSENT_CHILDREN } from '../src/fs-layout/index.js'
 import { scratchDirs, sha256, socketServer, type TestImage } from './helpers/harness.js'
 import { missingTools, skopeoCopy } from './helpers/images.js'
-import { OCI_INDEX, platformImage, pushImage } from './helpers/mirror-fixture.js'
+import { OCI_INDEX, pushTwoPlatformIndex } from './helpers/mirror-fixture.js'
 import { suiteNeeding } from './helpers/suite.js'
-import { countingProxy, pushToUpstream, startRegistry } from './helpers/upstream.js'
+import { countingProxy, startRegistry } from './helpers/upstream.js'
 
 const reason = await missingTools('docker-registry')
 const noSkopeo = await missingTools('skopeo')
@@ -35,24 +35,7 @@ const ACCEPT = [OCI_INDEX, 'application/vnd.oci.image.manifest.v1+json'].join(',
 async function upstream() {
   const up = await startRegistry(await dir())
   cleanups.push(() => up.stop())
-  const amd64 = platformImage(seed, 'multi/amd64', 'amd64', [4096])
-  const arm64 = platformImage(seed, 'multi/arm64', 'arm64', [4096])
-  await pushImage(up.url, REPO, amd64, amd64.digest)
-  await pushImage(up.url, REPO, arm64, arm64.digest)
-  const child = (img: TestImage, architecture: string) => ({
-    mediaType: img.mediaType,
-    digest: img.digest,
-    size: img.manifest.length,
-    platform: { os: 'linux', architecture },
-  })
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [child(amd64, 'amd64'), child(arm64, 'arm64')],
-    }),
-  )
-  await pushToUpstream(up.url, REPO, [], index, OCI_INDEX, '1.0')
+  const { amd64, arm64, index } = await pushTwoPlatformIndex(up.url, seed, REPO, '1.0')
   const proxy = await countingProxy(up.url)
   cleanups.push(() => proxy.close())
   const hex = (d: string) => d.slice('sha256:'.length)

@@ -17,6 +17,7 @@ import { stagingSessionId } from '../src/sync/staged-pull.js'
 import { cuttingProxy, type CutRule, type CuttingProxy } from './helpers/cutting-proxy.js'
 import { imageOf, scratchDirs, sha256, socketServer } from './helpers/harness.js'
 import { missingTools, skopeoCopy } from './helpers/images.js'
+import { suiteNeeding } from './helpers/suite.js'
 import { pushToUpstream } from './helpers/upstream.js'
 
 const MiB = 1 << 20
@@ -332,7 +333,7 @@ describe('manifests through the cutting proxy', () => {
   })
 })
 
-describe('skopeo through pull-through behind the cutting proxy', { skip: noSkopeo }, () => {
+suiteNeeding('skopeo through pull-through behind the cutting proxy', noSkopeo, () => {
   it('copies an image with a 6 MiB layer intact', async () => {
     const repo = 'library/skopeo-cut'
     const layer = seeded('skopeo', 6 * MiB)

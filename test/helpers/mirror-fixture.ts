@@ -30,6 +30,32 @@ export function platformImage(seed: string, label: string, arch: string, sizes: 
   )
 }
 
+/**
+ * A linux/amd64 and a linux/arm64 image (seeded bytes, one 4 KiB layer each) pushed by digest
+ * to `repo` upstream, and an OCI index of the two tagged `tag`.
+ */
+export async function pushTwoPlatformIndex(url: string, seed: string, repo: string, tag: string) {
+  const amd64 = platformImage(seed, 'multi/amd64', 'amd64', [4096])
+  const arm64 = platformImage(seed, 'multi/arm64', 'arm64', [4096])
+  await pushImage(url, repo, amd64, amd64.digest)
+  await pushImage(url, repo, arm64, arm64.digest)
+  const child = (img: TestImage, architecture: string) => ({
+    mediaType: img.mediaType,
+    digest: img.digest,
+    size: img.manifest.length,
+    platform: { os: 'linux', architecture },
+  })
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [child(amd64, 'amd64'), child(arm64, 'arm64')],
+    }),
+  )
+  await pushToUpstream(url, repo, [], index, OCI_INDEX, tag)
+  return { amd64, arm64, index, indexDigest: sha256(index) }
+}
+
 export interface Fixture {
   /** app/one's tags -> image */
   one: Record<string, TestImage>
@@ -68,25 +94,12 @@ export async function pushFixture(
     await pushImage(url, 'app/one', one[tag], tag)
   }
   await pushImage(url, 'other/x', platformImage(seed, 'other', 'amd64'), '1.0.0')
-  const amd64 = platformImage(seed, 'multi/amd64', 'amd64', [4096])
-  const arm64 = platformImage(seed, 'multi/arm64', 'arm64', [4096])
-  await pushImage(url, 'app/multi', amd64, amd64.digest)
-  await pushImage(url, 'app/multi', arm64, arm64.digest)
-  const child = (img: TestImage, architecture: string) => ({
-    mediaType: img.mediaType,
-    digest: img.digest,
-    size: img.manifest.length,
-    platform: { os: 'linux', architecture },
-  })
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [child(amd64, 'amd64'), child(arm64, 'arm64')],
-    }),
+  const { amd64, arm64, index, indexDigest } = await pushTwoPlatformIndex(
+    url,
+    seed,
+    'app/multi',
+    '1.0',
   )
-  const indexDigest = sha256(index)
-  await pushToUpstream(url, 'app/multi', [], index, OCI_INDEX, '1.0')
   const signature = imageOf(
     Buffer.from(JSON.stringify({ signed: indexDigest, seed })),
     [seededBytes(seed, 'sig', 100)],
