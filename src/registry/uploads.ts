@@ -8,31 +8,17 @@
 import { randomUUID, type Hash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { layoutKeys } from '../fs-layout/index.js'
-import type { IndexDb } from '../index-db/index.js'
-import { StorageFullError, type StorageDriver } from '../storage/index.js'
-import type { BlobStore } from './blob-store.js'
+import { StorageFullError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStored, hashStream, type HashingTap } from './hashing.js'
 import { KeyedLock } from './keyed-lock.js'
-import { ageMs, stampNow, type Clock } from './clock.js'
+import { ageMs, stampNow } from './clock.js'
 import { checkSessionId } from './names.js'
 import { readWhole } from './read-whole.js'
-import type { SpaceGuard } from './space-guard.js'
+import type { AppendOptions, UploadProgress, UploadSessionsOptions } from './upload-options.js'
 
-export interface UploadProgress {
-  id: string
-  /** bytes received so far */
-  offset: number
-}
-
-export interface AppendOptions {
-  /** Content-Range of a chunk: must start where the session ends */
-  range?: { start: number; end: number }
-  /** the body's length when the client declared it (Content-Length) */
-  length?: number
-  signal?: AbortSignal
-}
+export type { AppendOptions, UploadProgress, UploadSessionsOptions }
 
 interface LiveState {
   algorithm: Algorithm
@@ -42,20 +28,6 @@ interface LiveState {
   ephemeral?: boolean
   /** whether this session has a staging file (it gets one with its first appended bytes) */
   staged?: boolean
-}
-
-export interface UploadSessionsOptions {
-  /** where sessions stage their bytes (local disk, whatever the blobs' backend) */
-  driver: StorageDriver
-  db: IndexDb
-  blobs: BlobStore
-  /**
-   * Run `task` under the repository's lock once its oci-layout and index.json exist, so a GC
-   * pass cannot remove the repository between its creation and the blob's arrival.
-   */
-  inRepository: <T>(repo: string, task: () => Promise<T>) => Promise<T>
-  space: SpaceGuard
-  clock: Clock
 }
 
 /**

@@ -12,8 +12,6 @@
 // With `onlySigned`, a manifest fetched by tag (or by a digest no admitted index lists) is
 // served only when its digest is signed upstream (signatures.ts); otherwise 404
 // MANIFEST_UNKNOWN saying so. What is stored already is served as it is.
-import { jsonProblem } from '../config/jsonc.js'
-import { readFile } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
 import {
@@ -32,11 +30,13 @@ import { leftOutChildren, leftOutOf } from './partial-index.js'
 import { PullLedger } from './pull-ledger.js'
 import { ImageNotSigned, SignedAdmission } from './signatures.js'
 import { pullBlob } from './staged-pull.js'
+import { readCredentials } from './credentials-file.js'
 import { UpstreamClient, type Credentials } from './upstream-client.js'
 import {
   fetchUpstreamManifest,
   upstreamBlobSize,
   upstreamReferrers,
+  upstreamFailure,
   upstreamTagDigest,
   type Route,
 } from './upstream-fetch.js'
@@ -185,7 +185,7 @@ export class PullThrough {
       return await this.fetchManifest(route, repo, reference, !pending)
     } catch (err) {
       if (pending) return pending
-      throw this.failure(route, err, `manifest ${reference}`)
+      throw upstreamFailure(route, err, `manifest ${reference}`)
     }
   }
 
@@ -227,7 +227,7 @@ export class PullThrough {
     try {
       return await started
     } catch (err) {
-      throw this.failure(route, err, `blob ${digest}`)
+      throw upstreamFailure(route, err, `blob ${digest}`)
     }
   }
 
@@ -395,36 +395,5 @@ export class PullThrough {
   /** Store every pending manifest of `repo` that became complete (images before indexes). */
   private async settle(repo: string): Promise<void> {
     for (const entry of this.pending.inRepo(repo)) await this.store(entry)
-  }
-
-  /** What a client gets when nothing cached answers: the upstream's failure, named. */
-  private failure(route: Route, err: unknown, what: string): RegistryError {
-    if (err instanceof RegistryError) return err
-    const message = err instanceof Error ? err.message : String(err)
-    return new RegistryError(
-      'UNAVAILABLE',
-      `${what} is not cached and upstream ${route.client.name} failed: ${message}`,
-      { upstream: route.client.name, error: message },
-    )
-  }
-}
-
-/** A credentials file that cannot be used: one line, never quoting it (it holds passwords). */
-export class CredentialsFileError extends Error {
-  override readonly name = 'CredentialsFileError'
-}
-
-export async function readCredentials(file: string): Promise<Record<string, Credentials>> {
-  const what = `extensions.sync.credentialsFile ${file}`
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    throw new CredentialsFileError(`${what} cannot be read: ${(err as Error).message}`)
-  }
-  try {
-    return JSON.parse(text) as Record<string, Credentials>
-  } catch (err) {
-    throw new CredentialsFileError(`${what} is not valid JSON: ${jsonProblem(text, err as Error)}`)
   }
 }

@@ -156,3 +156,14 @@ export async function upstreamReferrerListing<T>(
   const index = JSON.parse((await readBytes(res.body, MAX_MANIFEST_BYTES)).toString())
   return { manifests: Array.isArray(index.manifests) ? index.manifests : [], api: true }
 }
+
+/** What a client gets when nothing cached answers: the upstream's failure, named. */
+export function upstreamFailure(route: Route, err: unknown, what: string): RegistryError {
+  if (err instanceof RegistryError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new RegistryError(
+    'UNAVAILABLE',
+    `${what} is not cached and upstream ${route.client.name} failed: ${message}`,
+    { upstream: route.client.name, error: message },
+  )
+}
