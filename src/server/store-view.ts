@@ -4,14 +4,13 @@
 // bytes with; the engine index is opened read-only (LMDB readers in other processes are safe);
 // no clean-stop marker is taken, no staging is cleared, and no remote lock table is opened:
 // repository locks are in-process, since nothing here changes what they guard.
-import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { INDEX_DB_DIR } from '../fs-layout/index.js'
 import { IndexDb } from '../index-db/index.js'
 import { Registry } from '../registry/index.js'
 import { ReadOnlyDriver } from '../storage/read-only.js'
 import { openBackends } from './backends.js'
-import { RootMissingError, type StoreConfig } from './store.js'
+import { requireRoot, type StoreConfig } from './store.js'
 
 export interface StoreView {
   registry: Registry
@@ -23,7 +22,7 @@ export const VIEW_SOURCE = 'a read-only view'
 
 export async function viewStore(store: StoreConfig): Promise<StoreView> {
   const root = store.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+  await requireRoot(root)
   const backends = await openBackends({ ...store, remoteCache: undefined })
   try {
     const readOnly = (driver: typeof backends.driver) =>

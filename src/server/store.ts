@@ -21,6 +21,11 @@ export class RootMissingError extends Error {
   }
 }
 
+/** A configured root must be there already (RootMissingError otherwise). */
+export async function requireRoot(root: string): Promise<void> {
+  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+}
+
 export interface OpenStore {
   storage: OwnedStorage
   /** the health of the store's backends (readiness) */
@@ -34,7 +39,7 @@ export async function openStore(
   options: { holder: string; log: LogFn; logger?: Logger },
 ): Promise<OpenStore> {
   const root = store.rootDirectory
-  if (!(await stat(root).catch(() => null))?.isDirectory()) throw new RootMissingError(root)
+  await requireRoot(root)
   const backends = await openBackends(store, options.logger)
   let storage: OwnedStorage
   try {
