@@ -3,7 +3,7 @@
 // for the bucket, chunksize 5 MiB unless set), with the server's idle RSS, its peak RSS during
 // each workload (and, for pushes, while receiving into local staging and while carrying to S3)
 // and the difference. Target: peak within 64 MiB of idle, since the server should hold a few
-// multipart parts (chunksize x (queue + 1): src/s3/multipart-writer.ts), never the blob.
+// multipart parts (chunksize x (queue + 1): src/storage/s3/multipart-writer.ts), never the blob.
 //
 // Alone: `node --import tsx bench/s3.ts` (builds Outpost first). In `npm run bench` it runs last;
 // BENCH_SKIP_S3=1 leaves it out there. Settings:

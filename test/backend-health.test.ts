@@ -11,7 +11,7 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { after, describe, it } from 'node:test'
-import { FsDriver } from '../src/fsync/index.js'
+import { FsDriver } from '../src/storage/fs/index.js'
 import { watchHealth } from '../src/storage/index.js'
 import { LoopMount } from './helpers/durability.js'
 import {

@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, describe, it } from 'node:test'
-import { fsyncCount, FsDriver } from '../src/fsync/index.js'
+import { fsyncCount, FsDriver } from '../src/storage/fs/index.js'
 import {
   haveCommand,
   inMemoryRegistry,

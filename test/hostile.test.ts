@@ -165,7 +165,7 @@ describe('hostile input over a real socket', () => {
   })
 
   it('an encoded slash is data, not a separator: good%2Fapp is not good/app', async () => {
-    // Fixed in src/http/route-table.ts: before, `/v2/good%2fapp/tags/list` answered 200 for
+    // Fixed in src/api/route-table.ts: before, `/v2/good%2fapp/tags/list` answered 200 for
     // good/app, so one repository was reachable under two paths.
     const reply = await send(req('GET', '/v2/good%2fapp/tags/list', 400, NAME_INVALID))
     assert.match(reply.body.toString(), /good%2Fapp/)

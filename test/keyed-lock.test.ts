@@ -3,7 +3,7 @@
 // arrival order (a stream of shared tasks cannot starve an exclusive one), and keys are apart.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { KeyedLock } from '../src/registry/keyed-lock.js'
+import { KeyedLock } from '../src/util/keyed-lock.js'
 
 const tick = () => new Promise((r) => setTimeout(r, 5))
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { hashStream } from '../src/registry/hashing.js'
 import { newHash } from '../src/registry/digest.js'
-import { streamedBytes, YOUNG_GC_EVERY_BYTES } from '../src/registry/young-gc.js'
+import { streamedBytes, YOUNG_GC_EVERY_BYTES } from '../src/util/v8-young-gc.js'
 import { Readable } from 'node:stream'
 
 type Call = { type?: string } | undefined

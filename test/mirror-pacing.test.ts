@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import { createServer, connect, type AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
 import { HOUR, MINUTE, minutes, ScriptedSampler, SimClock } from './helpers/budget.js'
-import { MirrorPacer, type MirrorPacerOptions } from '../src/mirror/pacing.js'
+import { MirrorPacer, type MirrorPacerOptions } from '../src/upstream/mirror/pacing.js'
 import type { Sample } from '../src/budget/index.js'
 
 const MB = 1e6

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, it } from 'node:test'
-import { runMirrorPass } from '../src/mirror/index.js'
+import { runMirrorPass } from '../src/upstream/mirror/index.js'
 import { RegistryRouter } from '../src/registry/index.js'
-import { Evictor } from '../src/sync/evictor.js'
-import { PullLedger } from '../src/sync/pull-ledger.js'
+import { Evictor } from '../src/upstream/evictor.js'
+import { PullLedger } from '../src/upstream/pull-ledger.js'
 import { inMemoryRegistry, pushImage as pushLocal, socketServer } from './helpers/harness.js'
 import {
   countingPacer,

@@ -1,12 +1,12 @@
-// The pure selection the periodic mirror and pull-through share (src/sync/content-map.ts,
-// src/sync/mirror-selection.ts): zot's prefix/destination/stripPrefix name map in both
+// The pure selection the periodic mirror and pull-through share (src/upstream/content-map.ts,
+// src/upstream/mirror-selection.ts): zot's prefix/destination/stripPrefix name map in both
 // directions, zot's tag filters (regex, excludeRegex, Masterminds semver), and Outpost's
 // platform choice among an index's children. Tables of cases; no I/O.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { ContentRule } from '../src/config/sync.js'
 import { isSemverTag } from '../src/config/sync-grammar.js'
-import { localName, mapUpstream, upstreamName } from '../src/sync/content-map.js'
+import { localName, mapUpstream, upstreamName } from '../src/upstream/content-map.js'
 import {
   platformsOf,
   referrerTagKind,
@@ -15,7 +15,7 @@ import {
   selectTags,
   tagServed,
   type IndexChild,
-} from '../src/sync/mirror-selection.js'
+} from '../src/upstream/mirror-selection.js'
 
 const rule = (
   prefix: string,

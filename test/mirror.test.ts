@@ -1,4 +1,4 @@
-// The periodic mirror's engine (src/mirror) against real upstreams on 127.0.0.1: another
+// The periodic mirror's engine (src/upstream/mirror) against real upstreams on 127.0.0.1: another
 // Outpost, and CNCF distribution (Debian docker-registry). Filters (prefix, tags regex /
 // excludeRegex / semver, destination + stripPrefix, platforms), the partial index (the
 // upstream's digest kept, the left-out child 404 MANIFEST_UNKNOWN, GC and scrub content with it),
@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, it } from 'node:test'
-import { runMirrorPass } from '../src/mirror/index.js'
-import { platformsOf } from '../src/sync/mirror-selection.js'
+import { runMirrorPass } from '../src/upstream/mirror/index.js'
+import { platformsOf } from '../src/upstream/mirror-selection.js'
 import { inMemoryRegistry, scratchDirs, socketServer } from './helpers/harness.js'
 import { missingTools } from './helpers/images.js'
 import {

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, it } from 'node:test'
 import { resolveSync, syncSchema } from '../src/config/sync.js'
-import { runMirrorPass } from '../src/mirror/index.js'
-import { absentAsUndefined } from '../src/sync/evictor.js'
-import { NOTATION_SIGNATURE } from '../src/sync/signatures.js'
+import { runMirrorPass } from '../src/upstream/mirror/index.js'
+import { absentAsUndefined } from '../src/upstream/evictor.js'
+import { NOTATION_SIGNATURE } from '../src/upstream/signatures.js'
 import {
   imageOf,
   inMemoryRegistry,

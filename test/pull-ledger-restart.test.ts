@@ -9,13 +9,13 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
 import { resolveSync, syncSchema } from '../src/config/sync.js'
-import { INDEX_DB_DIR } from '../src/fs-layout/index.js'
-import { FsDriver } from '../src/fsync/index.js'
+import { INDEX_DB_DIR } from '../src/layout/index.js'
+import { FsDriver } from '../src/storage/fs/index.js'
 import { createApp } from '../src/http/index.js'
 import { silentLogger } from '../src/log/logger.js'
 import { Digest, RegistryRouter } from '../src/registry/index.js'
 import type { StorageDriver } from '../src/storage/index.js'
-import { PullThrough } from '../src/sync/index.js'
+import { PullThrough } from '../src/upstream/index.js'
 import { inMemoryRegistry, socketServer, tempDir, type TestImage } from './helpers/harness.js'
 import { platformImage, pushImage } from './helpers/mirror-fixture.js'
 
@@ -197,7 +197,7 @@ it('pinned (mirrored) content is neither counted nor evicted after a restart', a
   const first = await run(root, up.url, '10MB')
   await first.fetch('cache/img0', up.images[0])
   await first.fetch('cache/img1', up.images[1])
-  // What a mirror pass does for content it mirrored (src/mirror pins through Registry.pin).
+  // What a mirror pass does for content it mirrored (src/upstream/mirror pins through Registry.pin).
   const m = JSON.parse(up.images[0].manifest.toString())
   for (const d of [up.images[0].digest, m.config.digest, m.layers[0].digest]) {
     await first.registry.pin('cache/img0', d)

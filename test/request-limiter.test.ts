@@ -7,8 +7,8 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { parseConfig } from '../src/config/index.js'
-import { RequestLimiter } from '../src/sync/request-limiter.js'
-import { UpstreamClient } from '../src/sync/upstream-client.js'
+import { RequestLimiter } from '../src/upstream/request-limiter.js'
+import { UpstreamClient } from '../src/upstream/upstream-client.js'
 
 function settings(url: string, limits: Record<string, number>) {
   const text = JSON.stringify({

@@ -19,7 +19,7 @@ import {
   resolveS3Settings,
   S3Driver,
   s3StorageDriverSchema,
-} from '../src/s3/index.js'
+} from '../src/storage/s3/index.js'
 import { StorageNotFoundError } from '../src/storage/index.js'
 import { driverConformance } from './helpers/driver-conformance.js'
 import { haveCommand, removeDir, tempDir } from './helpers/harness.js'

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { FsDriver } from '../src/fsync/index.js'
+import { FsDriver } from '../src/storage/fs/index.js'
 import {
   inMemoryRegistry,
   layoutFiles,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { FsDriver } from '../src/fsync/index.js'
+import { FsDriver } from '../src/storage/fs/index.js'
 import { ownStorage, StorageBusyError, type OwnedStorage } from '../src/registry/index.js'
 import { childServer, scratchDirs, type ChildServer } from './helpers/harness.js'
 

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { ConfigError, parseConfig } from '../src/config/index.js'
 import { createLogger } from '../src/log/logger.js'
-import { s3StorageDriverSchema } from '../src/s3/index.js'
+import { s3StorageDriverSchema } from '../src/storage/s3/index.js'
 import { startServer, type RunningServer } from '../src/server/server.js'
 import type { StoreConfig } from '../src/server/store.js'
 import {

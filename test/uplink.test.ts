@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { parseConfig } from '../src/config/index.js'
-import { s3StorageDriverSchema } from '../src/s3/index.js'
+import { s3StorageDriverSchema } from '../src/storage/s3/index.js'
 import type { RunningServer } from '../src/server/server.js'
 import {
   childServer,

@@ -7,7 +7,7 @@ import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { open } from 'lmdb'
-import { INDEX_VERSION } from '../src/index-db/index.js'
+import { INDEX_VERSION } from '../src/engine-db/index.js'
 import { inMemoryRegistry, makeImage, pushImage, sha256, scratchDirs } from './helpers/harness.js'
 
 const dir = scratchDirs()

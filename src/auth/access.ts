@@ -4,7 +4,7 @@
 import type { Context } from 'hono'
 import type { AccessSettings, Action } from '../config/auth.js'
 import { resolveAccess } from '../config/auth.js'
-import { errorReply } from '../http/errors.js'
+import { errorReply } from '../api/errors.js'
 import { RegistryError } from '../registry/index.js'
 import { challenge, denied, scopeActions } from './challenge.js'
 import { Htpasswd } from './htpasswd.js'

@@ -6,7 +6,7 @@
 // /v2/_outpost/ are admin-only; the token realm itself is answered here.
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Action } from '../config/auth.js'
-import { routeOf, type MatchedRoute } from '../http/route-table.js'
+import { routeOf, type MatchedRoute } from '../api/route-table.js'
 import { checkRepoName, type RegistryRouter } from '../registry/index.js'
 import { isTag } from '../registry/names.js'
 import type { Access, AccessState, Identity } from './access.js'

@@ -7,7 +7,7 @@
 // Without accessControl: with logins configured, any authenticated user may do everything and
 // anonymous users nothing; without logins, everyone everything.
 import type { AccessControlSettings, Action, PolicyGroupSettings } from '../config/auth.js'
-import { globToRegExp } from '../gc/glob.js'
+import { globToRegExp } from '../util/glob.js'
 
 interface CompiledGroup extends PolicyGroupSettings {
   glob: string

@@ -8,8 +8,8 @@
 // to run now, it runs now.
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig, type OutpostConfig } from '../config/index.js'
-import { MirrorPacer } from '../mirror/pacing.js'
-import type { PassEvent, PassReport } from '../mirror/types.js'
+import { MirrorPacer } from '../upstream/mirror/pacing.js'
+import type { PassEvent, PassReport } from '../upstream/mirror/types.js'
 import { RegistryRouter } from '../registry/index.js'
 import { buildMirror, periodicRegistries } from '../server/mirror-wiring.js'
 import { viewStore, type StoreView } from '../server/store-view.js'

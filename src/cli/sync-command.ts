@@ -18,7 +18,7 @@ import {
   syncTo,
   UnknownTargetError,
   type SyncReport,
-} from '../uplink/index.js'
+} from '../s3-sync/index.js'
 import { SYNC_HELP } from './help.js'
 import { UsageError } from './offline.js'
 

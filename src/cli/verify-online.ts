@@ -9,9 +9,9 @@ import * as https from 'node:https'
 import type { OutpostConfig } from '../config/index.js'
 import type { DynamoSettings } from '../dynamo/dynamo-options.js'
 import { describeCause } from '../dynamo/errors.js'
-import { resolveS3Settings } from '../s3/s3-options.js'
-import type { S3StorageDriverConfig } from '../s3/s3-options.js'
-import { certDirOptions } from '../sync/upstream-client.js'
+import { resolveS3Settings } from '../storage/s3/s3-options.js'
+import type { S3StorageDriverConfig } from '../storage/s3/s3-options.js'
+import { certDirOptions } from '../upstream/upstream-client.js'
 import { storesOf, type Findings } from './verify-checks.js'
 
 /** Per call: a check must not hang the reload that runs it. */

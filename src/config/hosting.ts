@@ -11,7 +11,7 @@
 // index) lives in the storage root under _outpost/hosted/<prefix or repository>/.
 import { isAbsolute, relative, resolve } from 'node:path'
 import { z } from 'zod'
-import { RESERVED_COMPONENTS } from '../fs-layout/index.js'
+import { RESERVED_COMPONENTS } from '../layout/index.js'
 
 // distribution-spec "Pulling manifests": each path component of a name.
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/

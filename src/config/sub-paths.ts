@@ -4,7 +4,7 @@
 // and layout walk assume it alone owns its root, and its S3 prefix).
 import { isAbsolute, relative } from 'node:path'
 import { z } from 'zod'
-import { RESERVED_COMPONENTS } from '../fs-layout/index.js'
+import { RESERVED_COMPONENTS } from '../layout/index.js'
 
 // distribution-spec "Pulling manifests": a name's path component is
 // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*. A route is "/" plus exactly one such component.

@@ -40,7 +40,7 @@ export interface UpstreamSettings {
   retryDelayMs: number
   /** the delay doubles on each retry up to this; equal to retryDelayMs: a fixed delay */
   maxRetryDelayMs: number
-  /** zot's: only images with a signature upstream are synced (src/sync/signatures.ts) */
+  /** zot's: only images with a signature upstream are synced (src/upstream/signatures.ts) */
   onlySigned: boolean
   /** zot's: cosign's `sha256-<hex>.sig` tags are synced, and count as a signature for onlySigned */
   syncLegacyCosignTags: boolean

@@ -1,17 +1,17 @@
 // zot's `extensions.sync`, with zot's keys unchanged (pkg/extensions/config/sync), and zot's
 // rules for combinations that cannot work (pkg/cli/server/root.go, validateSync*). On demand,
 // Outpost is a pull-through cache of upstream registries; with a pollInterval, a periodic mirror
-// of them (src/mirror).
+// of them (src/upstream/mirror).
 // Outpost adds `maxSize` (bytes of pulled-through content kept), `maxBandwidth` and `window`
 // (the mirror's cap and hours), per registry `referrers` and `tagRecheckInterval` (zot calls
 // it `manifestCheckInterval`), and per content rule `platforms`. Resolved in sync-settings.ts.
 import { z } from 'zod'
-import { globProblem } from '../gc/glob.js'
+import { globProblem } from '../util/glob.js'
 import { durationMs, durationSchema } from './duration.js'
 import { rateSchema, windowSchema } from './maintenance.js'
 import { compileTagRegex, parsePlatform } from './sync-grammar.js'
 
-/** The periodic mirror (issue 15, src/mirror) runs registries with a pollInterval. */
+/** The periodic mirror (issue 15, src/upstream/mirror) runs registries with a pollInterval. */
 export const PERIODIC_SYNC_SUPPORTED = true
 
 const NOT_YET = 'not supported yet'

@@ -1,4 +1,4 @@
-// Named locks shared by every instance on one bucket (src/registry/locks.ts), as leases in the
+// Named locks shared by every instance on one bucket (src/util/locks.ts), as leases in the
 // DynamoDB table: one item per lock name, Key=`lock#<name>`, holding the holder's random token
 // (Owner) and the lease's end (Expires, epoch milliseconds).
 //
@@ -26,8 +26,8 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb'
-import { KeyedLock } from '../registry/keyed-lock.js'
-import type { Locks } from '../registry/locks.js'
+import { KeyedLock } from '../util/keyed-lock.js'
+import type { Locks } from '../util/locks.js'
 import type { LogFn } from '../registry/registry.js'
 import { describeCause, DynamoCacheError, isAwsError, LockTimeoutError } from './errors.js'
 import { KEY_ATTRIBUTE } from './tables.js'

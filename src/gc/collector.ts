@@ -3,7 +3,7 @@
 // a pause between repositories so pushes and pulls keep their share of a small machine.
 import type { RetentionSettings } from '../config/index.js'
 import type { GcPolicy, Registry, RepoGcResult } from '../registry/index.js'
-import { matchesAny } from './glob.js'
+import { matchesAny } from '../util/glob.js'
 
 export interface GcPassResult {
   repositories: number

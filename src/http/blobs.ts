@@ -4,7 +4,7 @@ import { checkRepoName, Digest, type RegistryRouter } from '../registry/index.js
 import { RegistryError } from '../registry/index.js'
 import { connectionSignal, sendStream, type AppContext } from './body.js'
 import { requestedRange } from './range.js'
-import type { PullThrough } from '../sync/index.js'
+import type { PullThrough } from '../upstream/index.js'
 
 export async function getBlob(
   c: AppContext,

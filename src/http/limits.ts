@@ -8,7 +8,7 @@ import type { RateLimitSettings } from '../config/ops.js'
 import type { Logger } from '../log/logger.js'
 import { RegistryError } from '../registry/index.js'
 import { hasBody, type AppEnv } from './body.js'
-import { errorReply } from './errors.js'
+import { errorReply } from '../api/errors.js'
 
 /** Buckets kept before idle (full) ones are dropped: bounded memory under many clients. */
 const MAX_BUCKETS = 10_000

@@ -1,7 +1,7 @@
 // PUT/GET/HEAD/DELETE /v2/<name>/manifests/<reference> (distribution-spec "Pushing manifests",
 // "Pulling manifests", "Deleting manifests"). Bodies are limited to 4 MiB (413 beyond).
 import { checkRepoName, MAX_MANIFEST_BYTES, type RegistryRouter } from '../registry/index.js'
-import type { PullThrough } from '../sync/index.js'
+import type { PullThrough } from '../upstream/index.js'
 import { readBody, type AppContext } from './body.js'
 
 export async function putManifest(

@@ -2,7 +2,7 @@
 // index, empty when nothing refers to the subject (never 404), filtered by artifactType with
 // OCI-Filters-Applied saying so.
 import { checkRepoName, Digest, MEDIA_TYPES, type RegistryRouter } from '../registry/index.js'
-import type { PullThrough } from '../sync/index.js'
+import type { PullThrough } from '../upstream/index.js'
 import type { AppContext } from './body.js'
 
 export async function listReferrers(

@@ -3,7 +3,7 @@
 // Labels come from the route table's templates, never raw paths, so series stay bounded.
 import type { Hono, MiddlewareHandler } from 'hono'
 import type { AppContext, AppEnv } from '../http/body.js'
-import { routeOf } from '../http/route-table.js'
+import { routeOf } from '../api/route-table.js'
 import type { OutpostMetrics } from './outpost-metrics.js'
 
 export interface MetricsRouteOptions {

@@ -2,7 +2,7 @@
 // mirror's running totals at scrape time, so the mirror knows nothing of prom-client. Registered
 // only when a mirror runs: a server without one exports no outpost_mirror_* series.
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { MirrorTotals } from '../mirror/status.js'
+import type { MirrorTotals } from '../upstream/mirror/status.js'
 
 export interface MirrorMetricSource {
   upstream: string

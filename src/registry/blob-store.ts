@@ -4,14 +4,14 @@
 // once before they are first served, and bytes that do not match are moved to quarantine.
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { ENGINE_DIR, layoutKeys } from '../fs-layout/index.js'
-import type { IndexDb } from '../index-db/index.js'
+import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
+import type { EngineDb } from '../engine-db/index.js'
 import type { ByteRange, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStored, hashStream, verifiedStream } from './hashing.js'
-import { stampNow, type Clock } from './clock.js'
+import { stampNow, type Clock } from '../util/clock.js'
 import { forgetLost, lostIn } from './quarantine.js'
 import type { SharedContent } from './shared-content.js'
 
@@ -23,7 +23,7 @@ export interface BlobStoreOptions {
   driver: StorageDriver
   /** where upload sessions stage their bytes; the blobs' own driver when omitted */
   staging?: StorageDriver
-  db: IndexDb
+  db: EngineDb
   /** identifies this run; verification records of other runs are not trusted */
   epoch: string
   log: (msg: string, fields?: Record<string, unknown>) => void
@@ -310,7 +310,7 @@ export class BlobStore {
    */
   async recordHeld(repo: string, digest: Digest, size: number): Promise<void> {
     const { db, clock } = this.options
-    // Under the repository's lock: not waited for (IndexDb.background).
+    // Under the repository's lock: not waited for (EngineDb.background).
     this.noteVerified(repo, digest, size)
     db.background(db.putHolder(digest.toString(), repo, { size, entered: stampNow(clock) }))
     await this.restoreLost(repo, digest, size, 'upload')

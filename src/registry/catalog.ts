@@ -1,6 +1,6 @@
 // Which repositories the storage holds: every directory, at any depth, whose layout has an
 // index.json or oci-layout (image-spec image-layout.md), named by its path from the root.
-import { BLOBS_DIR, ENGINE_DIR, layoutKeys, lexical } from '../fs-layout/index.js'
+import { BLOBS_DIR, ENGINE_DIR, layoutKeys, lexical } from '../layout/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { checkRepoName } from './names.js'
 

@@ -1,3 +1,3 @@
-// The content index's contract lives with the engine index (src/index-db/content-index.ts);
+// The content index's contract lives with the engine index (src/engine-db/content-index.ts);
 // re-exported for the registry's users, e.g. the DynamoDB cache driver.
-export type { ContentIndex, ContentRecord } from '../index-db/content-index.js'
+export type { ContentIndex, ContentRecord } from '../engine-db/content-index.js'

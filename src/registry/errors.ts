@@ -1,5 +1,5 @@
 // The one throwable error of the registry layer. It names an OCI error code
-// (distribution-spec "Error Codes"); src/http/errors.ts maps each code to its HTTP status once.
+// (distribution-spec "Error Codes"); src/api/errors.ts maps each code to its HTTP status once.
 export type ErrorCode =
   | 'BLOB_UNKNOWN'
   | 'BLOB_UPLOAD_INVALID'

@@ -4,7 +4,7 @@ import type { Hash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { StorageDriver } from '../storage/index.js'
 import { newHash, type Algorithm } from './digest.js'
-import { streamedBytes } from './young-gc.js'
+import { streamedBytes } from '../util/v8-young-gc.js'
 
 /**
  * Called with each chunk before it is passed on (e.g. the disk reserve): a throw or a rejection

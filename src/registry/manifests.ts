@@ -12,9 +12,9 @@ import {
   setTag,
   type Descriptor,
   type IndexDocument,
-} from '../fs-layout/index.js'
+} from '../layout/index.js'
 import type { BlobStore } from './blob-store.js'
-import { ByteLru } from './byte-lru.js'
+import { ByteLru } from '../util/byte-lru.js'
 import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { MEDIA_TYPES, parseManifest, type ParsedManifest } from './manifest-rules.js'

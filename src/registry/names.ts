@@ -1,6 +1,6 @@
 // Repository names and references (distribution-spec "Pulling manifests": <name> and
 // <reference>), plus the layout-collision rule of DESIGN.md §3.
-import { RESERVED_COMPONENTS } from '../fs-layout/index.js'
+import { RESERVED_COMPONENTS } from '../layout/index.js'
 import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 

@@ -3,14 +3,14 @@
 // lost index loses nothing), and the repositories that lost it are remembered; the next verified
 // upload of that digest anywhere restores it in each of them.
 import { randomUUID } from 'node:crypto'
-import { ENGINE_DIR, layoutKeys } from '../fs-layout/index.js'
-import type { IndexDb } from '../index-db/index.js'
+import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
+import type { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { Digest } from './digest.js'
 
 export interface QuarantineDeps {
   driver: StorageDriver
-  db: IndexDb
+  db: EngineDb
   log: (msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -59,16 +59,16 @@ export async function quarantineEverywhere(
 }
 
 /** Repositories waiting for `digest` to be uploaded again, other than `except`. */
-export function lostIn(db: IndexDb, digest: Digest, except: string): string[] {
+export function lostIn(db: EngineDb, digest: Digest, except: string): string[] {
   return (db.getMeta<string[]>(lostKey(digest)) ?? []).filter((r) => r !== except)
 }
 
 /** Whether `repo` lost `digest` to quarantine and waits for it to be pushed again. */
-export function isLost(db: IndexDb, digest: Digest, repo: string): boolean {
+export function isLost(db: EngineDb, digest: Digest, repo: string): boolean {
   return (db.getMeta<string[]>(lostKey(digest)) ?? []).includes(repo)
 }
 
-export async function forgetLost(db: IndexDb, digest: Digest): Promise<void> {
+export async function forgetLost(db: EngineDb, digest: Digest): Promise<void> {
   if ((db.getMeta<string[]>(lostKey(digest)) ?? []).length > 0)
     await db.setMeta(lostKey(digest), [])
 }

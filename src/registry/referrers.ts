@@ -2,8 +2,8 @@
 // "Listing Referrers"), kept in the engine index at manifest PUT and DELETE. Each repository
 // remembers which index.json state its records describe; when that file changed behind our back
 // (a layout copied in, an index lost or rebuilt), the repository is re-indexed before answering.
-import type { Descriptor } from '../fs-layout/index.js'
-import type { IndexDb, ReferrerRecord } from '../index-db/index.js'
+import type { Descriptor } from '../layout/index.js'
+import type { EngineDb, ReferrerRecord } from '../engine-db/index.js'
 import type { ParsedManifest } from './manifest-rules.js'
 import { sameFile, type RepoIndexes } from './repo-index.js'
 
@@ -16,7 +16,7 @@ interface IndexState {
 }
 
 export interface ReferrersOptions {
-  db: IndexDb
+  db: EngineDb
   indexes: RepoIndexes
   /** parse a stored manifest; undefined when it is missing or not a manifest */
   parse: (repo: string, desc: Descriptor) => Promise<ParsedManifest | undefined>
@@ -36,7 +36,7 @@ export class Referrers {
   /** Note that the records now describe the current index.json (call under the repo lock). */
   async markCurrent(repo: string): Promise<void> {
     const info = await this.options.indexes.stat(repo)
-    // Under the repository's lock: not waited for (IndexDb.background); a fact lost to a crash
+    // Under the repository's lock: not waited for (EngineDb.background); a fact lost to a crash
     // only costs a re-index of the referrers.
     const { db } = this.options
     if (info)

@@ -1,7 +1,7 @@
 // The registry API that src/http calls: repositories, blobs, uploads, manifests, tags and
 // referrers over one storage driver and the engine index. Backend-agnostic by construction.
-import { layoutKeys, listTags } from '../fs-layout/index.js'
-import type { IndexDb, PullLedgerRecords } from '../index-db/index.js'
+import { layoutKeys, listTags } from '../layout/index.js'
+import type { EngineDb, PullLedgerRecords } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
 import { isRepository, listRepositories, listUploadHolders } from './catalog.js'
@@ -12,13 +12,18 @@ import { Referrers } from './referrers.js'
 import { RepoIndexes } from './repo-index.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
-import { systemClock, type Clock } from './clock.js'
-import { scrubRepository, type RepoScrubResult, type ScrubContext } from './repo-scrub.js'
-import { LocalLocks, type Locks } from './locks.js'
+import { systemClock, type Clock } from '../util/clock.js'
+import { scrubRepository, type RepoScrubResult, type ScrubContext } from '../scrub/repo-scrub.js'
+import { LocalLocks, type Locks } from '../util/locks.js'
 import type { ContentIndex } from './content-index.js'
 import { SharedContent, type SweepResult } from './shared-content.js'
-import { collectRepository, type GcPolicy, type RepoGcDeps, type RepoGcResult } from './repo-gc.js'
-import { dedupeByLink, type DedupeContext, type DedupeOutcome } from './dedupe-existing.js'
+import {
+  collectRepository,
+  type GcPolicy,
+  type RepoGcDeps,
+  type RepoGcResult,
+} from '../gc/repo-gc.js'
+import { dedupeByLink, type DedupeContext, type DedupeOutcome } from '../dedupe/dedupe-existing.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -29,7 +34,7 @@ export interface RegistryOptions {
    * append), the blobs' own driver otherwise.
    */
   staging?: StorageDriver
-  db: IndexDb
+  db: EngineDb
   /** identifies this run; see BlobStore */
   epoch: string
   log: LogFn

@@ -8,10 +8,10 @@ import {
   parseIndex,
   serializeIndex,
   type IndexDocument,
-} from '../fs-layout/index.js'
+} from '../layout/index.js'
 import type { ObjectInfo, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
-import { LocalLocks, type Locks } from './locks.js'
+import { LocalLocks, type Locks } from '../util/locks.js'
 
 interface CachedIndex {
   size: number

@@ -1,7 +1,7 @@
 // zot's subPaths behind one API: the registry a repository lives in is chosen by the first
 // segment of its name ("a/app" and "a" go to the store routed "a"); every other name goes to the
 // default store. Catalog listing merges the stores; a mount never crosses two of them.
-import { lexical } from '../fs-layout/index.js'
+import { lexical } from '../layout/index.js'
 import type { Digest } from './digest.js'
 import type { Registry } from './registry.js'
 

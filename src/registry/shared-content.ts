@@ -13,12 +13,12 @@
 // - writing a reference and sweeping the copy it names hold the content's lock (a DynamoDB lease
 //   when several instances share the store), and the sweep re-checks every repository under it.
 import { randomUUID } from 'node:crypto'
-import { ENGINE_DIR, layoutKeys } from '../fs-layout/index.js'
+import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { ContentIndex } from './content-index.js'
 import { Digest } from './digest.js'
 import { hashStored } from './hashing.js'
-import { contentLockName, type Locks } from './locks.js'
+import { contentLockName, type Locks } from '../util/locks.js'
 
 export interface SharedContentOptions {
   driver: StorageDriver & Required<Pick<StorageDriver, 'refer' | 'copy'>>

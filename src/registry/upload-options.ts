@@ -1,9 +1,9 @@
 // What UploadSessions (uploads.ts) takes and gives: its dependencies, a PATCH's options and a
 // session's progress.
-import type { IndexDb } from '../index-db/index.js'
+import type { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { BlobStore } from './blob-store.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../util/clock.js'
 import type { SpaceGuard } from './space-guard.js'
 
 export interface UploadProgress {
@@ -23,7 +23,7 @@ export interface AppendOptions {
 export interface UploadSessionsOptions {
   /** where sessions stage their bytes (local disk, whatever the blobs' backend) */
   driver: StorageDriver
-  db: IndexDb
+  db: EngineDb
   blobs: BlobStore
   /**
    * Run `task` under the repository's lock once its oci-layout and index.json exist, so a GC

@@ -7,13 +7,13 @@
 // read whole, checked and stored in one atomic put.
 import { randomUUID, type Hash } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { layoutKeys } from '../fs-layout/index.js'
+import { layoutKeys } from '../layout/index.js'
 import { StorageFullError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStored, hashStream, type HashingTap } from './hashing.js'
-import { KeyedLock } from './keyed-lock.js'
-import { ageMs, stampNow } from './clock.js'
+import { KeyedLock } from '../util/keyed-lock.js'
+import { ageMs, stampNow } from '../util/clock.js'
 import { checkSessionId } from './names.js'
 import { readWhole } from './read-whole.js'
 import type { AppendOptions, UploadProgress, UploadSessionsOptions } from './upload-options.js'
@@ -277,7 +277,7 @@ export class UploadSessions {
   }
 
   /**
-   * Record or refresh the session without waiting for the commit (IndexDb.background): a
+   * Record or refresh the session without waiting for the commit (EngineDb.background): a
    * record lost to a crash costs the client a new session at most (expiry and `state` handle
    * both a record without a file and the reverse).
    */

@@ -2,7 +2,7 @@
 // and reported: the last report is kept in the engine index (GET /v2/_outpost/scrub, `outpost
 // scrub`), with counters for metrics.
 import type { Budget } from '../budget/index.js'
-import type { IndexDb } from '../index-db/index.js'
+import type { EngineDb } from '../engine-db/index.js'
 import type { HashMemo, Registry, RepoScrubResult, ScrubItem } from '../registry/index.js'
 
 export interface ScrubReport {
@@ -37,7 +37,7 @@ const MAX_ITEMS = 1000
 
 export interface ScrubberOptions {
   registry: Registry
-  db: IndexDb
+  db: EngineDb
   budget: Budget
   log: (msg: string, fields?: Record<string, unknown>) => void
 }

@@ -4,10 +4,10 @@
 // the DynamoDB table that holds the store's locks and content index, shared by every instance
 // on the same bucket. The server and the offline commands share this.
 import type { OutpostConfig } from '../config/index.js'
-import { FsDriver } from '../fsync/index.js'
+import { FsDriver } from '../storage/fs/index.js'
 import type { Logger } from '../log/logger.js'
 import type { ContentIndex } from '../registry/content-index.js'
-import type { Locks } from '../registry/locks.js'
+import type { Locks } from '../util/locks.js'
 import { watchHealth, type BackendHealth, type StorageDriver } from '../storage/index.js'
 
 export interface Backends {
@@ -42,7 +42,7 @@ export async function openBackends(
   let closeDriver = async () => {}
   if (s3) {
     // Loaded only when configured: a local store never pays for the AWS SDK.
-    const { resolveS3Settings, S3Driver } = await import('../s3/index.js')
+    const { resolveS3Settings, S3Driver } = await import('../storage/s3/index.js')
     const settings = resolveS3Settings(s3, { logger })
     for (const warning of settings.warnings) logger?.warn(`storageDriver: ${warning}`)
     const s3Driver = new S3Driver(settings)

@@ -7,10 +7,10 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HostedSettings } from '../config/hosting.js'
-import { ENGINE_DIR, RESERVED_COMPONENTS, UPLOADS_DIR } from '../fs-layout/index.js'
-import { FsDriver } from '../fsync/index.js'
+import { ENGINE_DIR, RESERVED_COMPONENTS, UPLOADS_DIR } from '../layout/index.js'
+import { FsDriver } from '../storage/fs/index.js'
 import { ownStorage, type LogFn } from '../registry/index.js'
-import { ReadOnlyDriver } from '../storage/read-only.js'
+import { ReadOnlyDriver } from '../storage/read-only/read-only-driver.js'
 import type { OpenStore } from './store.js'
 
 export class HostedMissingError extends Error {

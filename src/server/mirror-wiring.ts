@@ -6,9 +6,9 @@
 import type { OutpostConfig } from '../config/index.js'
 import type { SyncSettings, UpstreamSettings } from '../config/sync.js'
 import type { OutpostMetrics } from '../metrics/index.js'
-import type { WindowState } from '../mirror/pacing.js'
-import type { Mirror } from '../mirror/scheduler.js'
-import type { MirrorDeps, Pacer } from '../mirror/types.js'
+import type { WindowState } from '../upstream/mirror/pacing.js'
+import type { Mirror } from '../upstream/mirror/scheduler.js'
+import type { MirrorDeps, Pacer } from '../upstream/mirror/types.js'
 import type { LogFn, RegistryRouter } from '../registry/index.js'
 
 export function periodicRegistries(config: OutpostConfig): UpstreamSettings[] {
@@ -36,9 +36,9 @@ export async function buildMirror(
   const periodic = periodicRegistries(config)
   if (periodic.length === 0) return undefined
   const [{ Mirror }, { runMirrorPass }, { UpstreamClient, readCredentials }] = await Promise.all([
-    import('../mirror/scheduler.js'),
-    import('../mirror/mirror-pass.js'),
-    import('../sync/index.js'),
+    import('../upstream/mirror/scheduler.js'),
+    import('../upstream/mirror/mirror-pass.js'),
+    import('../upstream/index.js'),
   ])
   const sync = config.sync!
   const credentials = sync.credentialsFile ? await readCredentials(sync.credentialsFile) : {}
@@ -80,7 +80,7 @@ export async function startMirror(
 ): Promise<RunningMirror | undefined> {
   if (periodicRegistries(config).length === 0) return undefined
   const [{ MirrorPacer }, { SystemSampler }] = await Promise.all([
-    import('../mirror/pacing.js'),
+    import('../upstream/mirror/pacing.js'),
     import('../budget/index.js'),
   ])
   const sync = config.sync!

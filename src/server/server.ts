@@ -14,7 +14,7 @@ import type { OwnedStorage } from '../registry/index.js'
 export { RootMissingError } from './store.js'
 import { openStores, storeLabel } from './stores.js'
 import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
-import { PullThrough } from '../sync/index.js'
+import { PullThrough } from '../upstream/index.js'
 import { HttpLimits } from '../http/limits.js'
 import type { OutpostMetrics } from '../metrics/index.js'
 import { notifySystemd } from './notify.js'
@@ -75,7 +75,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     // uplink.schedule: sync to every uplink target, under the same budget.
     if (config.uplink?.scheduleMs) {
       // Loaded only when scheduled: the uplink brings the AWS SDK with it.
-      const { scheduleUplink } = await import('../uplink/index.js')
+      const { scheduleUplink } = await import('../s3-sync/index.js')
       stopUplink = scheduleUplink(config, budget, (msg, fields) => logger.info(msg, fields))
     }
     stores = opened.stores.map((s, i) => ({

@@ -5,10 +5,10 @@
 // no clean-stop marker is taken, no staging is cleared, and no remote lock table is opened:
 // repository locks are in-process, since nothing here changes what they guard.
 import { join } from 'node:path'
-import { INDEX_DB_DIR } from '../fs-layout/index.js'
-import { IndexDb } from '../index-db/index.js'
+import { INDEX_DB_DIR } from '../layout/index.js'
+import { EngineDb } from '../engine-db/index.js'
 import { Registry } from '../registry/index.js'
-import { ReadOnlyDriver } from '../storage/read-only.js'
+import { ReadOnlyDriver } from '../storage/read-only/read-only-driver.js'
 import { openBackends } from './backends.js'
 import { requireRoot, type StoreConfig } from './store.js'
 
@@ -27,7 +27,7 @@ export async function viewStore(store: StoreConfig): Promise<StoreView> {
   try {
     const readOnly = (driver: typeof backends.driver) =>
       new ReadOnlyDriver(driver, { source: VIEW_SOURCE, linkCounts: true })
-    const db = await IndexDb.openReadOnly(join(root, INDEX_DB_DIR))
+    const db = await EngineDb.openReadOnly(join(root, INDEX_DB_DIR))
     const registry = new Registry({
       driver: readOnly(backends.driver),
       staging: backends.staging && readOnly(backends.staging),

@@ -1,7 +1,7 @@
 // Backend health from what requests see (issue 14). Every call through a HealthWatchedDriver
 // updates its BackendHealth; an error the driver classifies as the backend itself being unusable
 // (`unavailable`: an S3 endpoint unreachable, a local root read-only or gone) is rethrown as
-// StorageUnavailableError, which src/http/errors.ts answers with 503 UNAVAILABLE. Readiness
+// StorageUnavailableError, which src/api/errors.ts answers with 503 UNAVAILABLE. Readiness
 // reads the state and probes the backend only when the state is unhealthy or stale, at most once
 // per probe interval: /readyz never costs a backend call of its own (an S3 link may be metered).
 import type { Readable } from 'node:stream'

@@ -1,7 +1,7 @@
 // A mirror pass in its own process, for the kill -9 test: argv[2] is JSON {root, url, prefix,
 // holdAfter}. The pacer lets `holdAfter` bytes through, prints "hold" and then never lets another
 // byte pass, so the parent kills the process mid-blob at a point set by bytes, not by time.
-import { runMirrorPass } from '../../src/mirror/index.js'
+import { runMirrorPass } from '../../src/upstream/mirror/index.js'
 import { inMemoryRegistry } from './harness.js'
 import { mirrorDeps, upstreamSettings } from './mirror-fixture.js'
 

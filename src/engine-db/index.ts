@@ -1,0 +1,3 @@
+// Public face of the engine index.
+export * from './engine-db.js'
+export type * from './pull-ledger-records.js'

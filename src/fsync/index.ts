@@ -1,4 +1,0 @@
-// Public face of the local filesystem driver.
-export { FsDriver, type FsDriverOptions } from './fs-driver.js'
-export { fsyncCount, fsyncPath, makeDirs } from './durable.js'
-export { acquireLock, LockHeldError } from './lock-file.js'
