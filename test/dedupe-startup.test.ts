@@ -8,7 +8,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { unlimitedBudget } from '../src/budget/index.js'
-import { runDedupePass } from '../src/gc/index.js'
+import { runDedupePass } from '../src/dedupe/index.js'
 import {
   assertPulls,
   blobInode,

@@ -2,6 +2,7 @@
 // several repositories of one root occupies the disk once, deleting it from one repository never
 // touches another, dedupe=false stores independent copies, and a filesystem that cannot
 // hard-link turns dedupe off with a warning instead of failing pushes.
+import { collectGarbage } from '../src/gc/index.js'
 import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -9,7 +10,7 @@ import { after, describe, it } from 'node:test'
 import { FsDriver } from '../src/storage/fs/index.js'
 import { createApp } from '../src/http/index.js'
 import { silentLogger } from '../src/log/logger.js'
-import { ownStorage } from '../src/registry/index.js'
+import { ownStorage } from '../src/server/storage-owner.js'
 import {
   assertPulls,
   blobInode,
@@ -75,7 +76,7 @@ describe('dedupe through hard links', () => {
       for (const repo of repos.slice(0, 4)) {
         const del = await reg.request(`/v2/${repo}/manifests/${image.digest}`, { method: 'DELETE' })
         assert.equal(del.status, 202)
-        const gc = await reg.storage.registry.collectGarbage(repo, GC_NOW)
+        const gc = await collectGarbage(reg.storage.registry, repo, GC_NOW)
         assert.ok(gc.blobs.includes(sha256(image.layers[0])), `${repo}: layer collected`)
         assert.equal(gc.repositoryRemoved, true, `${repo} left empty`)
         assert.equal(gc.bytes, 0, `${repo}: no bytes freed while edge/e still links them`)
@@ -196,7 +197,7 @@ describe('dedupe through hard links', () => {
         assert.equal((await reg.request(`/v2/one/blobs/${sha256(blob)}`)).status, 404)
       }
       // GC of the emptied repository does not reach into the others either.
-      await reg.storage.registry.collectGarbage('one', GC_NOW)
+      await collectGarbage(reg.storage.registry, 'one', GC_NOW)
       for (const digest of imageBlobs(image)) {
         const two = await blobInode(reg.root, 'two', digest)
         const three = await blobInode(reg.root, 'three', digest)

@@ -2,6 +2,7 @@
 // fair game the moment it lands, yet a push either completes with all its blobs present or fails
 // cleanly with MANIFEST_BLOB_UNKNOWN, and no tag ever resolves to a manifest with a missing blob.
 // And GC emptying a repository never strands a blob an upload is publishing right then.
+import { collectGarbage } from '../src/gc/index.js'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -10,7 +11,7 @@ import { layoutKeys } from '../src/layout/index.js'
 import { FsDriver } from '../src/storage/fs/index.js'
 import { createApp } from '../src/http/index.js'
 import { silentLogger } from '../src/log/logger.js'
-import { ownStorage } from '../src/registry/index.js'
+import { ownStorage } from '../src/server/storage-owner.js'
 import type { StorageDriver } from '../src/storage/index.js'
 import { expectError, pushBlob, putManifest } from './helpers/api.js'
 import { catalog, gcPolicy, pullWhole, yieldTimes } from './helpers/gc.js'
@@ -100,7 +101,7 @@ describe('gc racing pushes', () => {
           for (let passes = 1 + rand(2); passes > 0; passes--) {
             if (rand(2) === 1) await blobsPushed
             await yieldTimes(rand(8))
-            const result = await registry.collectGarbage(REPO, policy)
+            const result = await collectGarbage(registry, REPO, policy)
             collected += result.blobs.length
           }
         })()
@@ -207,7 +208,7 @@ describe('gc emptying a repository while an upload finishes', () => {
       const upload = pushBlob(request, repo, blob)
       await atMove
       let gcDone = false
-      const gc = storage.registry.collectGarbage(repo, gcPolicy()).then((r) => {
+      const gc = collectGarbage(storage.registry, repo, gcPolicy()).then((r) => {
         gcDone = true
         return r
       })

@@ -1,11 +1,12 @@
 // Garbage collection (DESIGN.md invariant 6), driven by an injected ManualClock: each kind of
 // garbage goes once older than its delay, and nothing referenced, young or in flight ever does.
+import { collectGarbage } from '../src/gc/index.js'
 import assert from 'node:assert/strict'
 import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import type { GcPassResult } from '../src/gc/index.js'
-import { ManualClock } from '../src/registry/index.js'
+import { ManualClock } from '../src/util/clock.js'
 import {
   artifactManifest,
   imageManifest,
@@ -217,7 +218,8 @@ describe('gc: blobs', () => {
       assert.equal((await reg.request('/v2/busy/manifests/v1', { method: 'DELETE' })).status, 202)
       clock.advance(DAY)
 
-      const pass = await reg.storage.registry.collectGarbage(
+      const pass = await collectGarbage(
+        reg.storage.registry,
         'busy',
         gcPolicy({ delayMs: 0, manifestDelayMs: 0 }),
       )

@@ -5,6 +5,8 @@
 // referrers byte-identical (referrers API, referrers tag schema, cosign tag), a second pass that
 // fetches nothing, a tag moved upstream re-fetched and one deleted upstream kept, a dry run that
 // writes nothing. Layer bytes are seeded: set OUTPOST_TEST_SEED to replay a run.
+import { scrubRegistryRepository } from '../src/scrub/index.js'
+import { collectGarbage } from '../src/gc/index.js'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, it } from 'node:test'
@@ -137,7 +139,7 @@ for (const kind of ['outpost', 'docker-registry'] as const) {
       assert.equal(proxy.count(/\/manifests\//), before.manifests, 'no manifest GET (HEAD only)')
 
       // GC and scrub accept the partial index.
-      const gc = await reg.storage.registry.collectGarbage('app/multi', {
+      const gc = await collectGarbage(reg.storage.registry, 'app/multi', {
         delayMs: 0,
         manifestDelayMs: 0,
         deleteUntagged: true,
@@ -146,7 +148,7 @@ for (const kind of ['outpost', 'docker-registry'] as const) {
         retentionDryRun: false,
       })
       assert.deepEqual(gc.blobs, [])
-      const scrub = await reg.storage.registry.scrubRepository('app/multi', {
+      const scrub = await scrubRegistryRepository(reg.storage.registry, 'app/multi', {
         pace: async () => {},
         memo: new Map(),
         shouldStop: () => false,

@@ -3,6 +3,7 @@
 // next verified push heals every one of them. Shared bytes hash once per pass, layout damage is
 // reported without stopping the pass, an interrupted pass resumes, and the last report is served
 // at GET /v2/_outpost/scrub.
+import { scrubRegistryRepository } from '../src/scrub/index.js'
 import assert from 'node:assert/strict'
 import { readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -39,7 +40,7 @@ import {
   scrubberOn,
   type LogLine,
 } from './helpers/scrub.js'
-import type { ScrubItem } from '../src/registry/index.js'
+import type { ScrubItem } from '../src/scrub/index.js'
 
 const KiB = 1024
 const dirs: string[] = []
@@ -296,7 +297,7 @@ describe('scrub finds, quarantines and heals corrupt content', () => {
         pushed = true
         await pushBlob(reg.request, 'one', image.layers[0])
       }
-      const result = await reg.storage.registry.scrubRepository('one', {
+      const result = await scrubRegistryRepository(reg.storage.registry, 'one', {
         pace,
         memo: new Map(),
         shouldStop: () => false,

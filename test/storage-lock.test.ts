@@ -5,7 +5,7 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { FsDriver } from '../src/storage/fs/index.js'
-import { ownStorage, StorageBusyError, type OwnedStorage } from '../src/registry/index.js'
+import { ownStorage, StorageBusyError, type OwnedStorage } from '../src/server/storage-owner.js'
 import { childServer, scratchDirs, type ChildServer } from './helpers/harness.js'
 
 const dir = scratchDirs()

@@ -19,7 +19,8 @@ import {
   type Target,
 } from '../archive/index.js'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
-import { RegistryError, StorageBusyError } from '../registry/index.js'
+import { RegistryError } from '../registry/index.js'
+import { StorageBusyError } from '../server/storage-owner.js'
 import { RootMissingError } from '../server/store.js'
 import { openStores } from '../server/stores.js'
 import { IMPORT_HELP } from './help.js'

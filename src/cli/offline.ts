@@ -5,7 +5,8 @@
 // any of them; a pass that only looks (gc --dry-run) takes a read-only view instead, no lock.
 import { stat } from 'node:fs/promises'
 import { ConfigError, defaultConfig, loadConfig, type OutpostConfig } from '../config/index.js'
-import { StorageBusyError, type Registry } from '../registry/index.js'
+import { type Registry } from '../registry/index.js'
+import { StorageBusyError } from '../server/storage-owner.js'
 import { RootMissingError } from '../server/store.js'
 import { viewStore } from '../server/store-view.js'
 import { openStores, storeConfigs, type NamedStore } from '../server/stores.js'

@@ -4,7 +4,7 @@
 // the storage; the server scrubs on its own schedule (extensions.scrub) within its budget.
 import { unlimitedBudget } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
-import type { RepoScrubResult } from '../registry/index.js'
+import type { RepoScrubResult } from '../scrub/index.js'
 import { Scrubber, type ScrubReport } from '../scrub/index.js'
 import { storeLabel } from '../server/stores.js'
 import { withStorage } from './offline.js'

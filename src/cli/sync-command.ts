@@ -6,8 +6,9 @@
 // server pull from a registry instead). One JSON line per repository, a summary line last; exit 1
 // when any repository failed.
 import { ConfigError, loadConfig, type OutpostConfig } from '../config/index.js'
-import { globToRegExp } from '../gc/index.js'
-import { listRepositories, StorageBusyError } from '../registry/index.js'
+import { globToRegExp } from '../util/glob.js'
+import { listRepositories } from '../registry/index.js'
+import { StorageBusyError } from '../server/storage-owner.js'
 import { RootMissingError } from '../server/store.js'
 import { openStores } from '../server/stores.js'
 import { sharedBudget } from '../server/upkeep.js'

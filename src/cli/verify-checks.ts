@@ -6,7 +6,7 @@
 import { constants } from 'node:fs'
 import { access, readFile, stat } from 'node:fs/promises'
 import type { OutpostConfig, StoreSettings } from '../config/index.js'
-import { resolveS3Settings } from '../storage/s3/s3-options.js'
+import { resolveS3Settings } from '../config/s3-driver-options.js'
 
 export interface Findings {
   problems: string[]

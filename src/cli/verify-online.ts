@@ -7,10 +7,10 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
 import type { OutpostConfig } from '../config/index.js'
-import type { DynamoSettings } from '../dynamo/dynamo-options.js'
+import type { DynamoSettings } from '../config/dynamo-options.js'
 import { describeCause } from '../dynamo/errors.js'
-import { resolveS3Settings } from '../storage/s3/s3-options.js'
-import type { S3StorageDriverConfig } from '../storage/s3/s3-options.js'
+import { resolveS3Settings } from '../config/s3-driver-options.js'
+import type { S3StorageDriverConfig } from '../config/s3-driver-options.js'
 import { certDirOptions } from '../upstream/upstream-client.js'
 import { storesOf, type Findings } from './verify-checks.js'
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { z } from 'zod'
-import type { S3StorageDriverConfig } from '../storage/s3/index.js'
+import type { S3StorageDriverConfig } from './s3-driver-options.js'
 import { parseDuration } from './duration.js'
 import { jsonProblem, parseJsonc } from './jsonc.js'
 import { configSchema, knownKeys, type RawConfig } from './schema.js'

@@ -9,7 +9,7 @@ import { parseDuration } from './duration.js'
 import type { RawConfig } from './schema.js'
 import { parseSpace, type FreeSpace } from './units.js'
 import { usesRemoteCache } from './cache-rules.js'
-import { resolveDynamoSettings, type DynamoSettings } from '../dynamo/dynamo-options.js'
+import { resolveDynamoSettings, type DynamoSettings } from './dynamo-options.js'
 
 export { parseSpace, type FreeSpace }
 

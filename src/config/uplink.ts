@@ -7,7 +7,7 @@
 //     "repos": "team/**"   optional: which repositories the schedule syncs (default: all)
 //   }
 import { z } from 'zod'
-import { s3StorageDriverSchema, type S3StorageDriverConfig } from '../storage/s3/s3-options.js'
+import { s3StorageDriverSchema, type S3StorageDriverConfig } from './s3-driver-options.js'
 import { parseDuration } from './duration.js'
 import { parseSpace, SPACE } from './units.js'
 

@@ -16,6 +16,7 @@ import { layoutKeys } from '../layout/index.js'
 import type { EngineDb } from '../engine-db/index.js'
 import { StorageNotFoundError, type StorageDriver } from '../storage/index.js'
 import type { BlobStore } from '../registry/blob-store.js'
+import type { Registry } from '../registry/registry.js'
 import { stampNow, type Clock } from '../util/clock.js'
 import type { Digest } from '../registry/digest.js'
 import { hashStoredPaced, STOPPED } from '../registry/hashing.js'
@@ -45,6 +46,24 @@ export interface DedupeOutcome {
   saved: number
   /** copies that did not match their digest, moved to quarantine */
   quarantined: number
+}
+
+/**
+ * The startup dedupe pass's unit for one blob already stored: linked to another repository's
+ * copy once both hash to the digest (dedupeByLink), or shared by reference on a store without
+ * hard links (BlobStore.shareExisting).
+ */
+export async function dedupeBlob(
+  registry: Registry,
+  repo: string,
+  digest: Digest,
+  ctx: DedupeContext,
+): Promise<DedupeOutcome> {
+  const { driver, db, clock, blobs, manifests, log, sharedDedupe } = registry.parts
+  if (sharedDedupe)
+    return { saved: await blobs.shareExisting(repo, digest, ctx.pace), quarantined: 0 }
+  const forget = (r: string, d: string) => manifests.forget(r, d)
+  return dedupeByLink({ driver, db, clock, blobs, log, forget }, repo, digest, ctx)
 }
 
 export async function dedupeByLink(

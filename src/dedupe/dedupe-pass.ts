@@ -9,7 +9,8 @@
 // full copies ("a start with dedupe=false restores every repository's blobs"), server-side.
 import type { Budget } from '../budget/index.js'
 import type { EngineDb } from '../engine-db/index.js'
-import type { DedupeContext, Registry } from '../registry/index.js'
+import type { Registry } from '../registry/index.js'
+import { dedupeBlob, type DedupeContext } from './dedupe-existing.js'
 
 export interface DedupePassOptions {
   registry: Registry
@@ -89,7 +90,7 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
         if (options.shouldStop?.()) return finish(false)
         await pace()
         result.blobs++
-        const { saved, quarantined } = await registry.dedupeBlob(repo, digest, ctx)
+        const { saved, quarantined } = await dedupeBlob(registry, repo, digest, ctx)
         if (saved > 0) {
           result.linked++
           result.bytesSaved += saved

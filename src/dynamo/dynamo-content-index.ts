@@ -8,7 +8,7 @@ import {
   PutItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb'
-import type { ContentIndex, ContentRecord } from '../registry/content-index.js'
+import type { ContentIndex, ContentRecord } from '../engine-db/content-index.js'
 import { DynamoCacheError } from './errors.js'
 import { KEY_ATTRIBUTE } from './tables.js'
 

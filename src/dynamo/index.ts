@@ -4,7 +4,7 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import type { LogFn } from '../registry/registry.js'
 import { DynamoContentIndex } from './dynamo-content-index.js'
 import { DynamoLocks, type DynamoLocksOptions } from './dynamo-locks.js'
-import type { DynamoSettings } from './dynamo-options.js'
+import type { DynamoSettings } from '../config/dynamo-options.js'
 import { ensureTable, type EnsureTableOptions } from './tables.js'
 
 export { blobKey, DynamoContentIndex } from './dynamo-content-index.js'
@@ -21,7 +21,7 @@ export {
   UNUSED_TABLE_KEYS,
   type DynamoCacheDriverConfig,
   type DynamoSettings,
-} from './dynamo-options.js'
+} from '../config/dynamo-options.js'
 export { DynamoCacheError, LockTimeoutError } from './errors.js'
 export { ensureTable, KEY_ATTRIBUTE, TableSchemaError, type EnsureTableOptions } from './tables.js'
 

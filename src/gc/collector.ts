@@ -2,7 +2,8 @@
 // online, one repository at a time under that repository's own lock (DESIGN.md invariant 5), with
 // a pause between repositories so pushes and pulls keep their share of a small machine.
 import type { RetentionSettings } from '../config/index.js'
-import type { GcPolicy, Registry, RepoGcResult } from '../registry/index.js'
+import type { Registry } from '../registry/index.js'
+import { collectGarbage, type GcPolicy, type RepoGcResult } from './repo-gc.js'
 import { matchesAny } from '../util/glob.js'
 
 export interface GcPassResult {
@@ -74,7 +75,7 @@ export class GarbageCollector {
     }
     for (const repo of await this.options.registry.repositories()) {
       if (options.shouldStop?.()) break
-      const one = await this.options.registry.collectGarbage(repo, this.policyFor(repo, dryRun))
+      const one = await collectGarbage(this.options.registry, repo, this.policyFor(repo, dryRun))
       result.repositories++
       result.manifests += one.manifests.length
       result.blobs += one.blobs.length

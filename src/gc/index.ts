@@ -1,5 +1,4 @@
-// Public face of background storage upkeep: GC passes, their schedule, the startup dedupe pass.
+// Public face of garbage collection: per-repository passes, the collector and its schedule.
 export { GarbageCollector, type GcCounters, type GcPassResult } from './collector.js'
 export { scheduleGc, realTimers, type Timers } from './scheduler.js'
-export { runDedupePass, type DedupePassResult } from '../dedupe/dedupe-pass.js'
-export { globToRegExp, matchesAny } from '../util/glob.js'
+export { collectGarbage, type GcPolicy, type RepoGcResult } from './repo-gc.js'

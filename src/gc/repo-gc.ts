@@ -7,6 +7,7 @@ import { layoutKeys, REF_NAME, type Descriptor, type IndexDocument } from '../la
 import type { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { BlobStore } from '../registry/blob-store.js'
+import type { Registry, RegistryParts } from '../registry/registry.js'
 import { ageMs, stampNow, type Clock } from '../util/clock.js'
 import { Digest, type Algorithm } from '../registry/digest.js'
 import type { ParsedManifest } from '../registry/manifest-rules.js'
@@ -39,16 +40,19 @@ export interface RepoGcResult {
   retainedByDryRun?: string[]
 }
 
-export interface RepoGcDeps {
-  driver: StorageDriver
-  /** where upload sessions stage (an open session keeps its repository) */
-  staging: StorageDriver
-  db: EngineDb
-  clock: Clock
-  indexes: RepoIndexes
-  blobs: BlobStore
-  manifests: ManifestStore
-  referrers: Referrers
+/** The parts of a registry a GC pass works with (Registry.parts). */
+export type RepoGcDeps = Pick<
+  RegistryParts,
+  'driver' | 'staging' | 'db' | 'clock' | 'indexes' | 'blobs' | 'manifests' | 'referrers'
+>
+
+/** One garbage-collection pass over one repository of `registry`, under its lock. */
+export function collectGarbage(
+  registry: Registry,
+  repo: string,
+  policy: GcPolicy,
+): Promise<RepoGcResult> {
+  return collectRepository(registry.parts, repo, policy)
 }
 
 const ALGORITHMS: Algorithm[] = ['sha256', 'sha512']

@@ -3,7 +3,7 @@
 import { operatorError } from '../log/operator-error.js'
 import { Hono } from 'hono'
 import { auditUser, type Logger } from '../log/logger.js'
-import { installMetrics, type MetricsRouteOptions } from '../metrics/http-metrics.js'
+import { installMetrics, type MetricsRouteOptions } from './http-metrics.js'
 import { limitRequests, type HttpLimits } from './limits.js'
 import { closeAfterUnreadBody } from './unread-body.js'
 import { accessMiddleware, type Access } from '../auth/index.js'

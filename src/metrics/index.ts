@@ -1,8 +1,7 @@
-// Public face of the metrics: prom-client registry per server, HTTP observer and endpoint.
+// Public face of the metrics: prom-client registry per server (the HTTP observer and endpoint: http/http-metrics.ts).
 export {
   MAX_REPOSITORY_LABELS,
   OTHER_REPOSITORY,
   OutpostMetrics,
   type MetricSource,
 } from './outpost-metrics.js'
-export { installMetrics, type MetricsRouteOptions } from './http-metrics.js'

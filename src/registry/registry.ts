@@ -13,17 +13,9 @@ import { RepoIndexes } from './repo-index.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from '../util/clock.js'
-import { scrubRepository, type RepoScrubResult, type ScrubContext } from '../scrub/repo-scrub.js'
 import { LocalLocks, type Locks } from '../util/locks.js'
-import type { ContentIndex } from './content-index.js'
+import type { ContentIndex } from '../engine-db/content-index.js'
 import { SharedContent, type SweepResult } from './shared-content.js'
-import {
-  collectRepository,
-  type GcPolicy,
-  type RepoGcDeps,
-  type RepoGcResult,
-} from '../gc/repo-gc.js'
-import { dedupeByLink, type DedupeContext, type DedupeOutcome } from '../dedupe/dedupe-existing.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -49,6 +41,26 @@ export interface RegistryOptions {
   contents?: ContentIndex
 }
 
+/**
+ * What the registry is made of, for the maintenance passes that work on one repository at a time
+ * from their own folders (gc/repo-gc.ts, scrub/repo-scrub.ts, dedupe/dedupe-existing.ts): they
+ * sit above the OCI model and reach into it, never the other way round (docs/architecture.md).
+ */
+export interface RegistryParts {
+  driver: StorageDriver
+  /** where upload sessions stage (an open session keeps its repository) */
+  staging: StorageDriver
+  db: EngineDb
+  clock: Clock
+  log: LogFn
+  indexes: RepoIndexes
+  blobs: BlobStore
+  manifests: ManifestStore
+  referrers: Referrers
+  /** content kept once by reference, when dedupe shares that way on this store */
+  sharedDedupe: boolean
+}
+
 export class Registry {
   readonly blobs: BlobStore
   readonly uploads: UploadSessions
@@ -57,7 +69,7 @@ export class Registry {
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
   private readonly staging: StorageDriver
-  private readonly gcDeps: RepoGcDeps
+  readonly parts: RegistryParts
   private readonly log: LogFn
   private readonly space: SpaceGuard
   /** content kept once by reference, on a store that can (whatever dedupe says: see sweep) */
@@ -105,15 +117,17 @@ export class Registry {
       parse: (repo, desc) => this.manifests.parsed(repo, desc),
     })
     this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers)
-    this.gcDeps = {
+    this.parts = {
       driver,
       staging: this.staging,
       db,
       clock,
+      log,
       indexes: this.indexes,
       blobs: this.blobs,
       manifests: this.manifests,
       referrers: this.referrers,
+      sharedDedupe: this.shared !== undefined && dedupe,
     }
   }
 
@@ -129,39 +143,6 @@ export class Registry {
         }
       }
     }
-  }
-
-  /** Verify one repository's layout, manifests and blobs (a scrub pass's unit). */
-  scrubRepository(repo: string, ctx: ScrubContext): Promise<RepoScrubResult> {
-    return scrubRepository(
-      {
-        driver: this.driver,
-        db: this.gcDeps.db,
-        log: this.log,
-        forget: (r, digest) => this.manifests.forget(r, digest),
-      },
-      repo,
-      ctx,
-    )
-  }
-
-  /**
-   * The startup dedupe pass's unit for one blob already stored: linked to another repository's
-   * copy once both hash to the digest (dedupe-existing.ts), or shared by reference on a store
-   * without hard links (BlobStore.shareExisting).
-   */
-  async dedupeBlob(repo: string, digest: Digest, ctx: DedupeContext): Promise<DedupeOutcome> {
-    if (this.shared && this.dedupe) {
-      return { saved: await this.blobs.shareExisting(repo, digest, ctx.pace), quarantined: 0 }
-    }
-    const { driver, db, clock, blobs, manifests } = this.gcDeps
-    const forget = (r: string, d: string) => manifests.forget(r, d)
-    return dedupeByLink({ driver, db, clock, blobs, log: this.log, forget }, repo, digest, ctx)
-  }
-
-  /** One garbage-collection pass over one repository, under its lock. */
-  collectGarbage(repo: string, policy: GcPolicy): Promise<RepoGcResult> {
-    return collectRepository(this.gcDeps, repo, policy)
   }
 
   repositories(): Promise<string[]> {
@@ -263,16 +244,16 @@ export class Registry {
    * pull-through cache's maxSize eviction leaves it alone. Awaited: committed when it returns.
    */
   async pin(repo: string, digest: string): Promise<void> {
-    await this.gcDeps.db.putPin(repo, digest)
+    await this.parts.db.putPin(repo, digest)
   }
 
   isPinned(repo: string, digest: string): boolean {
-    return this.gcDeps.db.isPinned(repo, digest)
+    return this.parts.db.isPinned(repo, digest)
   }
 
   /** The pull-through cache's ledger as kept in this store's engine index. */
   pullLedgerRecords(): PullLedgerRecords {
-    return this.gcDeps.db.pullLedgerRecords()
+    return this.parts.db.pullLedgerRecords()
   }
 
   /** Re-index every repository's referrers; for a fresh or rebuilt engine index. */

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto'
 import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
 import type { StorageDriver } from '../storage/index.js'
-import type { ContentIndex } from './content-index.js'
+import type { ContentIndex } from '../engine-db/content-index.js'
 import { Digest } from './digest.js'
 import { hashStored } from './hashing.js'
 import { contentLockName, type Locks } from '../util/locks.js'

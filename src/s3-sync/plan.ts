@@ -5,7 +5,7 @@
 import type { OutpostConfig } from '../config/index.js'
 import type { S3StorageDriverConfig } from '../storage/s3/index.js'
 import { FsDriver } from '../storage/fs/index.js'
-import { globToRegExp } from '../gc/index.js'
+import { globToRegExp } from '../util/glob.js'
 import { listRepositories } from '../registry/index.js'
 import { resolveS3Settings, S3Driver } from '../storage/s3/index.js'
 import type { StorageDriver } from '../storage/index.js'

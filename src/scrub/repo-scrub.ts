@@ -14,6 +14,7 @@ import {
 import type { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { Digest } from '../registry/digest.js'
+import type { Registry } from '../registry/registry.js'
 import { hashStoredPaced, STOPPED } from '../registry/hashing.js'
 import { parseManifest } from '../registry/manifest-rules.js'
 import { isLost, quarantineEverywhere } from '../registry/quarantine.js'
@@ -55,6 +56,17 @@ export interface RepoScrubDeps {
   log: (msg: string, fields?: Record<string, unknown>) => void
   /** forget cached parses/bytes of a digest that was found corrupt */
   forget: (repo: string, digest: string) => void
+}
+
+/** Verify one repository's layout, manifests and blobs (a scrub pass's unit). */
+export function scrubRegistryRepository(
+  registry: Registry,
+  repo: string,
+  ctx: ScrubContext,
+): Promise<RepoScrubResult> {
+  const { driver, db, log, manifests } = registry.parts
+  const forget = (r: string, digest: string) => manifests.forget(r, digest)
+  return scrubRepository({ driver, db, log, forget }, repo, ctx)
 }
 
 export async function scrubRepository(

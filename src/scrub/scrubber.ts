@@ -3,7 +3,13 @@
 // scrub`), with counters for metrics.
 import type { Budget } from '../budget/index.js'
 import type { EngineDb } from '../engine-db/index.js'
-import type { HashMemo, Registry, RepoScrubResult, ScrubItem } from '../registry/index.js'
+import type { Registry } from '../registry/index.js'
+import {
+  scrubRegistryRepository,
+  type HashMemo,
+  type RepoScrubResult,
+  type ScrubItem,
+} from './repo-scrub.js'
 
 export interface ScrubReport {
   startedAt: string
@@ -96,7 +102,7 @@ export class Scrubber {
         if (progress.after !== undefined && repo <= progress.after) continue
         await budget.acquire(0, shouldStop)
         if (shouldStop()) return report
-        const one = await registry.scrubRepository(repo, ctx)
+        const one = await scrubRegistryRepository(registry, repo, ctx)
         if (shouldStop()) return report // an unfinished repository is scrubbed again on resume
         onRepository?.(one)
         report.repositories++

@@ -6,7 +6,7 @@
 import type { OutpostConfig } from '../config/index.js'
 import { FsDriver } from '../storage/fs/index.js'
 import type { Logger } from '../log/logger.js'
-import type { ContentIndex } from '../registry/content-index.js'
+import type { ContentIndex } from '../engine-db/content-index.js'
 import type { Locks } from '../util/locks.js'
 import { watchHealth, type BackendHealth, type StorageDriver } from '../storage/index.js'
 

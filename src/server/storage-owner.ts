@@ -12,7 +12,7 @@ import { StorageNotFoundError } from '../storage/index.js'
 import type { Clock } from '../util/clock.js'
 import type { FreeSpaceSetting } from '../registry/space-guard.js'
 import { Registry, type LogFn } from '../registry/registry.js'
-import type { ContentIndex } from '../registry/content-index.js'
+import type { ContentIndex } from '../engine-db/content-index.js'
 import type { Locks } from '../util/locks.js'
 import { SharedContent } from '../registry/shared-content.js'
 

@@ -4,7 +4,8 @@
 import { stat } from 'node:fs/promises'
 import type { OutpostConfig } from '../config/index.js'
 import type { Logger } from '../log/logger.js'
-import { ownStorage, type LogFn, type OwnedStorage } from '../registry/index.js'
+import { type LogFn } from '../registry/index.js'
+import { ownStorage, type OwnedStorage } from './storage-owner.js'
 import type { BackendHealth } from '../storage/index.js'
 import { openBackends } from './backends.js'
 

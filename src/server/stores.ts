@@ -3,7 +3,8 @@
 // those already open are released again, so no lock is left held by a server that never ran.
 import type { OutpostConfig } from '../config/index.js'
 import type { Logger } from '../log/logger.js'
-import { RegistryRouter, type LogFn, type OwnedStorage } from '../registry/index.js'
+import { RegistryRouter, type LogFn } from '../registry/index.js'
+import { type OwnedStorage } from './storage-owner.js'
 import type { BackendHealth } from '../storage/index.js'
 import { openStore, type OpenStore, type StoreConfig } from './store.js'
 import { openHostedStore } from './hosted-store.js'

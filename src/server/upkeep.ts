@@ -5,9 +5,10 @@
 import { operatorError } from '../log/operator-error.js'
 import { Budget, SystemSampler } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
-import { GarbageCollector, runDedupePass, scheduleGc } from '../gc/index.js'
+import { GarbageCollector, scheduleGc } from '../gc/index.js'
+import { runDedupePass } from '../dedupe/index.js'
 import type { Logger } from '../log/logger.js'
-import type { OwnedStorage } from '../registry/index.js'
+import type { OwnedStorage } from './storage-owner.js'
 import { Scrubber } from '../scrub/index.js'
 
 const HOUR = 3_600_000

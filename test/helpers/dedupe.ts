@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, stat, statfs, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { GcPolicy } from '../../src/registry/index.js'
+import type { GcPolicy } from '../../src/gc/index.js'
 import { haveCommand, imageOf, sha256, type TestImage } from './harness.js'
 
 type Requester = (path: string, init?: RequestInit) => Promise<Response>

@@ -5,7 +5,8 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseConfig } from '../../src/config/index.js'
 import { GarbageCollector } from '../../src/gc/index.js'
-import type { GcPolicy, Registry } from '../../src/registry/index.js'
+import type { Registry } from '../../src/registry/index.js'
+import type { GcPolicy } from '../../src/gc/index.js'
 import { makeImage, pushImage, sha256, type InMemoryRegistry, type TestImage } from './harness.js'
 
 type Requester = (path: string, init?: RequestInit) => Promise<Response>

@@ -10,4 +10,4 @@ export {
   type S3Settings,
   type S3StorageDriverConfig,
   type S3WriteParams,
-} from './s3-options.js'
+} from '../../config/s3-driver-options.js'

@@ -21,7 +21,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3'
 import type { Readable } from 'node:stream'
-import type { S3WriteParams } from './s3-options.js'
+import type { S3WriteParams } from '../../config/s3-driver-options.js'
 
 /** The S3 API's limit on parts per multipart upload. */
 const MAX_PARTS = 10_000

@@ -28,7 +28,11 @@ import {
 import { childrenOf } from './listing.js'
 import { writeMultipart } from './multipart-writer.js'
 import { rangedBody } from './ranged-body.js'
-import { DEFAULT_CHUNK_SIZE, UPLOAD_QUEUE_SIZE, type S3Settings } from './s3-options.js'
+import {
+  DEFAULT_CHUNK_SIZE,
+  UPLOAD_QUEUE_SIZE,
+  type S3Settings,
+} from '../../config/s3-driver-options.js'
 
 /**
  * The user-metadata field of a reference object (`x-amz-meta-outpost-ref`): the driver key of the

@@ -2,9 +2,9 @@
 // method and route template, uploads and downloads per repository) and the scrape endpoint.
 // Labels come from the route table's templates, never raw paths, so series stay bounded.
 import type { Hono, MiddlewareHandler } from 'hono'
-import type { AppContext, AppEnv } from '../http/body.js'
+import type { AppContext, AppEnv } from './body.js'
 import { routeOf } from '../api/route-table.js'
-import type { OutpostMetrics } from './outpost-metrics.js'
+import type { OutpostMetrics } from '../metrics/outpost-metrics.js'
 
 export interface MetricsRouteOptions {
   metrics: OutpostMetrics

@@ -12,8 +12,8 @@ import type {
   StorageClass,
 } from '@aws-sdk/client-s3'
 import { z } from 'zod'
-import type { Logger } from '../../log/logger.js'
-import { checkKey } from '../driver.js'
+import type { Logger } from '../log/logger.js'
+import { checkKey } from '../storage/driver.js'
 
 const MiB = 1024 * 1024
 
