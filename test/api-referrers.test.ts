@@ -1,6 +1,6 @@
 // The referrers API (distribution-spec "Listing Referrers", end-12a/12b): descriptors with
 // artifactType and annotations, filtering, and an index kept at PUT/DELETE that survives the
-// loss of the engine index (DESIGN.md invariant 7).
+// loss of the engine index (docs/architecture.md §5.7).
 import assert from 'node:assert/strict'
 import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'

@@ -1,4 +1,4 @@
-// Bad input costs nothing (DESIGN.md invariant 8): malformed names, digests, ranges and
+// Bad input costs nothing (docs/architecture.md §5.8): malformed names, digests, ranges and
 // manifests get the spec's error code, leave no file behind, and never reach outside the root.
 // After every bad request the layout's files are compared with what they were before.
 import assert from 'node:assert/strict'

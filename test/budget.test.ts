@@ -1,4 +1,4 @@
-// The budget service (issue 4, DESIGN.md invariant 9) on an injected sampler and a simulated
+// The budget service (issue 4, docs/architecture.md §5.9) on an injected sampler and a simulated
 // clock: the I/O rate holds within ±10% over a simulated minute, work pauses while others' CPU
 // load is above budget or available memory is below the floor and resumes after, nothing runs
 // outside the maintenance window, a stop request ends any wait, and requests in flight slow the

@@ -1,4 +1,4 @@
-// The outpost command as an operator meets it (DESIGN.md §5, §6): version, help with examples,
+// The outpost command as an operator meets it (docs/configuration.md, docs/operations.md): version, help with examples,
 // verify's exit codes, serve's refusal of a missing root, the zero-config default on
 // 127.0.0.1:5000 under ./data, one server per storage root, and gc's help (what gc does to a
 // storage is test/gc-cli.test.ts).

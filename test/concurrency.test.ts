@@ -1,4 +1,4 @@
-// Concurrent pushes over a real socket (DESIGN.md invariant 5): index.json read-modify-write is
+// Concurrent pushes over a real socket (docs/architecture.md §5.5): index.json read-modify-write is
 // serialized per repository, so no tag is lost when many clients push at once, and a tag pushed
 // by several clients at once ends up on exactly one of their manifests while every pushed
 // manifest stays reachable by digest. Upload sessions open and close concurrently in the same

@@ -1,4 +1,4 @@
-// The zot-compatible configuration (DESIGN.md §5): zot's own documented examples, a plain local
+// The zot-compatible configuration (docs/configuration.md): zot's own documented examples, a plain local
 // config, the storage settings dedupe and GC run on (the seed's gc table, retention, the free-space
 // reserve), the budget background work runs under (maintenance), zot's scrub extension, and every
 // way a file can be wrong. Each failure must name its JSON path, so every assertion below looks

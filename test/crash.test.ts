@@ -1,4 +1,4 @@
-// Crash safety (DESIGN.md invariants 2 and 3): a server with commit=true is killed with SIGKILL at
+// Crash safety (docs/architecture.md §5.2 and §5.3): a server with commit=true is killed with SIGKILL at
 // random moments while several clients push; after every kill the root must hold only whole,
 // verified content, and after every restart each push that was answered 201 must pull back
 // byte-identical over HTTP. SIGKILL keeps the page cache, so this proves atomicity and the

@@ -1,4 +1,4 @@
-// Hosting a layout written by another tool (DESIGN.md §3): a skopeo-written and a umoci-written
+// Hosting a layout written by another tool (docs/architecture.md §4): a skopeo-written and a umoci-written
 // OCI Image Layout placed under the root before start are served as they are, without
 // conversion, and reading them does not rewrite them.
 import assert from 'node:assert/strict'

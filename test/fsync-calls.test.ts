@@ -1,4 +1,4 @@
-// DESIGN.md invariant 3, counted: with commit=false nothing calls fsync (neither the fs driver nor
+// docs/architecture.md §5.3, counted: with commit=false nothing calls fsync (neither the fs driver nor
 // LMDB); with commit=true the file is synced before its rename and both directories after it,
 // before the client gets its 201. The driver is counted in-process with fsyncCount(); a whole
 // server is counted at the system-call level with strace.

@@ -1,4 +1,4 @@
-// A push racing GC in the same repository (DESIGN.md invariant 6): at gcDelay 0 every blob is
+// A push racing GC in the same repository (docs/architecture.md §5.6): at gcDelay 0 every blob is
 // fair game the moment it lands, yet a push either completes with all its blobs present or fails
 // cleanly with MANIFEST_BLOB_UNKNOWN, and no tag ever resolves to a manifest with a missing blob.
 // And GC emptying a repository never strands a blob an upload is publishing right then.

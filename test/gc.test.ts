@@ -1,4 +1,4 @@
-// Garbage collection (DESIGN.md invariant 6), driven by an injected ManualClock: each kind of
+// Garbage collection (docs/architecture.md §5.6), driven by an injected ManualClock: each kind of
 // garbage goes once older than its delay, and nothing referenced, young or in flight ever does.
 import { collectGarbage } from '../src/gc/index.js'
 import assert from 'node:assert/strict'

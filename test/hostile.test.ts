@@ -1,4 +1,4 @@
-// Hostile input over a real socket (issue 7; DESIGN.md invariant 8 "bad input costs nothing"):
+// Hostile input over a real socket (issue 7; docs/architecture.md §5.8 "bad input costs nothing"):
 // a battery of requests written byte for byte on raw TCP connections to `outpost serve` in a
 // child process — traversal through names, references and session ids, encoded slashes and NULs,
 // bad digests, ranges and Content-Ranges, malformed HTTP, invalid and huge manifests, slow-drip

@@ -1,4 +1,4 @@
-// The per-repository lock (DESIGN.md invariant 5): exclusive tasks run alone, shared tasks (blob
+// The per-repository lock (docs/architecture.md §5.5): exclusive tasks run alone, shared tasks (blob
 // publishes) run beside each other but never beside an exclusive one, waiters are served in
 // arrival order (a stream of shared tasks cannot starve an exclusive one), and keys are apart.
 import assert from 'node:assert/strict'

@@ -1,4 +1,4 @@
-// Power cut (DESIGN.md invariant 3). SIGKILL keeps the page cache, so only a file system that
+// Power cut (docs/architecture.md §5.3). SIGKILL keeps the page cache, so only a file system that
 // loses what was not synced can prove fsync: the root lives on an ext4 image on a loop device,
 // and `xfs_io -x -c shutdown` stops it without flushing its journal, the way a power cut does.
 // With commit=true every push answered 201 must survive; with commit=false pushes may be lost,

@@ -1,4 +1,4 @@
-// A server's life in a child process (DESIGN.md §6): health endpoints, a graceful SIGTERM that
+// A server's life in a child process (docs/architecture.md §4): health endpoints, a graceful SIGTERM that
 // lets an in-flight download finish while refusing new connections, the clean-stop marker and
 // lock, crash detection after SIGKILL, and one JSON log line per request on stdout.
 import assert from 'node:assert/strict'

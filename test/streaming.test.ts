@@ -1,6 +1,6 @@
 // Streaming over a real socket (node:http, so the test controls every write): a 64 MiB blob
-// streamed up and back, and clients that vanish mid-upload or mid-download (DESIGN.md
-// invariants 1, 2 and 8: verified before visible, nothing half-made left behind).
+// streamed up and back, and clients that vanish mid-upload or mid-download (docs/architecture.md
+// §5.1, §5.2 and §5.8: verified before visible, nothing half-made left behind).
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'

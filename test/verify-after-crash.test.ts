@@ -1,4 +1,4 @@
-// Never serve bytes that do not match their digest (DESIGN.md invariants 1, 3 and 7): short
+// Never serve bytes that do not match their digest (docs/architecture.md §5.1, §5.3 and §5.7): short
 // blobs are absent, blobs are re-hashed after an unclean shutdown, corrupt ones are quarantined,
 // and a lost or unreadable engine index, or one written by a newer version, costs a rebuild,
 // never data.

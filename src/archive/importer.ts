@@ -4,7 +4,7 @@
 // read and every image it names checked (names, digests, diff_ids, manifests, references) are
 // the blobs published and the manifests put, leaf first, tags last. So bad input (a truncated
 // tar, a digest that does not match, an entry escaping the archive) costs nothing: the staged
-// sessions are cancelled and nothing is left in the storage (DESIGN.md invariant 8).
+// sessions are cancelled and nothing is left in the storage (docs/architecture.md §5.8).
 // When a blob must be staged before the archive named its repository (index.json or
 // manifest.json after the blobs, as skopeo writes them), a first pass reads the metadata only.
 import { Collection, collect, NamesNeeded } from './collector.js'

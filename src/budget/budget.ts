@@ -1,4 +1,4 @@
-// The budget service (DESIGN.md invariant 9): background work (GC, scrub, the dedupe pass) asks
+// The budget service (docs/architecture.md §5.9): background work (GC, scrub, the dedupe pass) asks
 // before each small unit and is told to wait while the machine is busy with something else.
 // It pauses while others' CPU load is above budget or available memory is below the floor, keeps
 // the work's own read+write rate at or under ioRate with a token bucket, runs only inside the

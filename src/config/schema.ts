@@ -1,4 +1,4 @@
-// The configuration file: zot's JSON shape (DESIGN.md §5) under a strict schema. Every key zot's
+// The configuration file: zot's JSON shape (docs/configuration.md) under a strict schema. Every key zot's
 // storage guide documents is recognised; a value that would ask for something Outpost does not
 // do yet fails with "not supported yet" instead of being ignored.
 import { z } from 'zod'

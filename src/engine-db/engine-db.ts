@@ -1,5 +1,5 @@
 // The engine's index: LMDB through lmdb-js at <root>/_outpost/index. It only accelerates; the
-// layout is the truth (DESIGN.md invariant 7). An index that cannot be opened is moved aside and
+// layout is the truth (docs/architecture.md §5.7). An index that cannot be opened is moved aside and
 // a fresh one starts empty, to be refilled lazily and by a background pass.
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -77,7 +77,7 @@ export class EngineDb {
 
   /**
    * A write nobody waits for: the index answers its own pending writes at once (read, scan),
-   * and every record here is a cache of the layout (DESIGN.md invariant 7), so a write lost to
+   * and every record here is a cache of the layout (docs/architecture.md §5.7), so a write lost to
    * a crash or a failed commit costs a re-hash, a re-index or a session, never data. Waiting
    * would hold a repository lock, or a loop over every blob, for a commit. A failure is logged.
    */

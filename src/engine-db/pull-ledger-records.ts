@@ -1,7 +1,7 @@
 // The pull-through cache's ledger as records in the engine index (src/upstream/pull-ledger.ts keeps
 // it in memory): what the cache stored, with sizes, and when each piece was last used, so that
 // a start with `extensions.sync.maxSize` set reads these instead of walking every blob of every
-// repository a content rule covers. A cache like the rest of the index (DESIGN.md invariant 7):
+// repository a content rule covers. A cache like the rest of the index (docs/architecture.md §5.7):
 // records are written without waiting, and where they are absent (an index deleted, rebuilt,
 // or left by a build that kept no ledger) the walk rebuilds them once.
 export interface LedgerBlobRecord {

@@ -1,5 +1,5 @@
 // Garbage-collection passes over every repository (zot storage guide, "Garbage collection"):
-// online, one repository at a time under that repository's own lock (DESIGN.md invariant 5), with
+// online, one repository at a time under that repository's own lock (docs/architecture.md §5.5), with
 // a pause between repositories so pushes and pulls keep their share of a small machine.
 import type { RetentionSettings } from '../config/index.js'
 import type { Registry } from '../registry/index.js'

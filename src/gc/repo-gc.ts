@@ -1,4 +1,4 @@
-// Garbage collection of one repository (DESIGN.md invariant 6), run under the repository's lock so
+// Garbage collection of one repository (docs/architecture.md §5.6), run under the repository's lock so
 // a racing manifest PUT either sees all its blobs or fails with MANIFEST_BLOB_UNKNOWN. Marks what
 // tags keep alive (manifests, index children, their configs and layers, referrers of live
 // subjects), then removes unmarked manifests and blobs older than the delay. A blob's age is when

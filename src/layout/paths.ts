@@ -1,4 +1,4 @@
-// Every storage key Outpost uses is built here, and nowhere else (DESIGN.md §3).
+// Every storage key Outpost uses is built here, and nowhere else (docs/architecture.md §4).
 //
 //   <root>/
 //     _outpost/                 engine state ('_' can never start a repository name)

@@ -1,4 +1,4 @@
-// Blobs of one repository's layout: verified before they are served (DESIGN.md invariant 1).
+// Blobs of one repository's layout: verified before they are served (docs/architecture.md §5.1).
 // A blob counts as present only when its size matches what was verified in this run; after an
 // unclean shutdown (a new epoch) or for a layout written by another tool, the bytes are hashed
 // once before they are first served, and bytes that do not match are moved to quarantine.

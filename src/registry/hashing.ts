@@ -1,5 +1,5 @@
 // Hash bytes as they stream past, so a blob's digest is known the moment its last byte lands
-// (DESIGN.md invariant 1: no re-read at finalize).
+// (docs/architecture.md §5.1: no re-read at finalize).
 import type { Hash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { StorageDriver } from '../storage/index.js'

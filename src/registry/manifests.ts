@@ -79,7 +79,7 @@ export class ManifestStore {
     await this.requireChildren(repo, parsed, absent)
     // The manifest's own bytes are a blob like any other: written under the shared lock, beside
     // other pushes to the repository, so the exclusive section below is only the index update.
-    // Only now, so a refused manifest leaves no new repository behind (DESIGN.md invariant 8).
+    // Only now, so a refused manifest leaves no new repository behind (docs/architecture.md §5.8).
     await this.indexes.lockedShared(repo, async () => {
       await this.indexes.ensureLocked(repo)
       await this.blobs.putBytes(repo, digest, bytes)

@@ -1,5 +1,5 @@
 // Repository names and references (distribution-spec "Pulling manifests": <name> and
-// <reference>), plus the layout-collision rule of DESIGN.md §3.
+// <reference>), plus the layout-collision rule of docs/architecture.md §4.
 import { RESERVED_COMPONENTS } from '../layout/index.js'
 import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'

@@ -181,7 +181,7 @@ export class Registry {
 
   /**
    * Delete a blob, unless a manifest of the repository still references it: removing it would
-   * break a stored image (DESIGN.md invariant 6). Delete the manifest first.
+   * break a stored image (docs/architecture.md §5.6). Delete the manifest first.
    */
   async deleteBlob(repo: string, digest: Digest): Promise<void> {
     await this.indexes.locked(repo, async () => {

@@ -1,6 +1,6 @@
 // Each repository's index.json: read through a small cache that a stat keeps honest (another
 // tool may rewrite a layout we serve), and changed only under the repository's lock
-// (DESIGN.md invariant 5), by an atomic put.
+// (docs/architecture.md §5.5), by an atomic put.
 import {
   emptyIndex,
   layoutKeys,

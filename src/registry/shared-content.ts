@@ -1,7 +1,7 @@
 // Dedupe on a store without hard links (S3, zot storage guide "Deduplication"): content is kept
 // once, at _outpost/blobs/<alg>/<hex>, and each repository's blobs/<alg>/<hex> is a reference that
 // names that key in its own metadata (the driver's `refer` capability). The store alone resolves
-// every reference (DESIGN.md invariant 7); the content index only remembers which shared copies
+// every reference (docs/architecture.md §5.7); the content index only remembers which shared copies
 // were verified, so a reference costs no re-hash after a restart or on another instance.
 //
 // What keeps every reference resolvable (zot shipped both failures: placeholders served to

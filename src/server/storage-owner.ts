@@ -1,6 +1,6 @@
 // Taking and releasing ownership of a storage root: the lock that keeps two servers (or a server
 // and an offline command) apart, the clean-stop marker that tells a clean restart from a crash,
-// and the engine index. DESIGN.md §3 (_outpost/lock, _outpost/clean-stop).
+// and the engine index. docs/architecture.md §4 (_outpost/lock, _outpost/clean-stop).
 import { randomUUID } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'

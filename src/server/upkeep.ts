@@ -1,6 +1,6 @@
 // Background work of a running server: refilling a fresh engine index from the layout, the
 // startup dedupe pass, scheduled GC and scrub, and expiry of idle upload sessions. GC, scrub and
-// the dedupe pass run in small units through the budget service (DESIGN.md invariant 9) and stop
+// the dedupe pass run in small units through the budget service (docs/architecture.md §5.9) and stop
 // when the server does.
 import { operatorError } from '../log/operator-error.js'
 import { Budget, SystemSampler } from '../budget/index.js'

@@ -1,4 +1,4 @@
-// The storage-driver contract (DESIGN.md §2): a deliberately small key/value interface that the
+// The storage-driver contract (docs/architecture.md §3): a deliberately small key/value interface that the
 // local filesystem and S3 both implement. Keys are relative slash paths; the driver knows nothing
 // of OCI, repositories or HTTP. Absence is normal: `stat` answers null, `get`/`read` throw
 // StorageNotFoundError, `delete` of a missing key succeeds.
@@ -170,7 +170,7 @@ export class StorageKeyError extends Error {
 
 /**
  * Every key passes here before a driver sees it, so no input can name a path outside the root
- * (DESIGN.md invariant 8). Keys are relative, slash-separated, with no empty, '.' or '..' parts.
+ * (docs/architecture.md §5.8). Keys are relative, slash-separated, with no empty, '.' or '..' parts.
  */
 export function checkKey(key: string): string {
   if (key.length === 0 || key.length > 4096 || key.includes('\0') || key.includes('\\')) {

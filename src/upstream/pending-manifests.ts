@@ -1,6 +1,6 @@
 // Manifests fetched from an upstream but not stored yet. The registry stores a manifest only
-// once every blob (or child manifest) it references is in the repository (DESIGN.md invariant
-// 1), while a pull-through client asks for the manifest first and its layers after. So a fetched
+// once every blob (or child manifest) it references is in the repository
+// (docs/architecture.md §5.1), while a pull-through client asks for the manifest first and its layers after. So a fetched
 // manifest is served from here while its blobs stream through, and stored the moment the last
 // one lands. Bounded by bytes: the oldest entry goes first (it is fetched again if needed).
 import type { Digest } from '../registry/index.js'

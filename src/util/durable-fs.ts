@@ -1,6 +1,6 @@
 // Durable-write primitives for the local filesystem. With commit on, a file reaches the disk
 // before it is renamed into place, and the directories that changed are synced after, so a
-// power cut leaves the old state or the new one (DESIGN.md invariant 3). With commit off these
+// power cut leaves the old state or the new one (docs/architecture.md §5.3). With commit off these
 // make no fsync calls at all; `fsyncCount` lets tests prove it.
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'

@@ -1,4 +1,4 @@
-// A lock per key (DESIGN.md invariant 5): index.json read-modify-write is serialized per
+// A lock per key (docs/architecture.md §5.5): index.json read-modify-write is serialized per
 // repository, and no lock spans repositories. A key's holders are either one exclusive task or
 // any number of shared ones (blob publishes, which only add files and must only exclude GC and
 // index.json writers). Waiters are served in arrival order, so a stream of shared tasks never

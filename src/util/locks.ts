@@ -1,4 +1,4 @@
-// Named locks for read-modify-write of shared state (DESIGN.md invariant 5). A name is a
+// Named locks for read-modify-write of shared state (docs/architecture.md §5.5). A name is a
 // repository name (its index.json, its blobs under GC) or `_content/<digest>` (one shared copy of
 // content on a store that keeps it once, see blob-store.ts). No lock spans two names.
 //

@@ -1,4 +1,4 @@
-// The storage-driver conformance suite (DESIGN.md §2): the same cases run against every driver,
+// The storage-driver conformance suite (docs/architecture.md §3): the same cases run against every driver,
 // so a backend is only as good as the contract it proves.
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'

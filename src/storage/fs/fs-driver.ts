@@ -1,5 +1,5 @@
 // The local filesystem driver. Atomic writes stage their bytes under `_outpost/tmp/` (never
-// beside the target, DESIGN.md invariant 2) and appear by rename; with `commit` the file is
+// beside the target, docs/architecture.md §5.2) and appear by rename; with `commit` the file is
 // synced before the rename and both directories after it.
 import { randomUUID } from 'node:crypto'
 import { constants, createReadStream, createWriteStream, existsSync } from 'node:fs'

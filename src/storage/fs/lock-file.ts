@@ -1,4 +1,4 @@
-// The storage lock (DESIGN.md §6): one owner at a time, server or offline command. The file is
+// The storage lock (docs/architecture.md §4): one owner at a time, server or offline command. The file is
 // created exclusively (O_EXCL), so two processes starting together cannot both win. A lock left
 // by a crash is stale when its process is gone, when the pid now belongs to a different process
 // (compared by start time), or when it was taken before the last boot (pids restart at boot).

@@ -1,4 +1,4 @@
-// The S3 driver (DESIGN.md §2): keys are object keys under `rootdirectory`. What S3 gives for
+// The S3 driver (docs/architecture.md §3): keys are object keys under `rootdirectory`. What S3 gives for
 // free it uses (PutObject and CompleteMultipartUpload are atomic, so a reader sees the old object
 // or the new one); what it lacks it says so: no append, no hard links, no free-space figure, no
 // real directories (prune is a no-op). Reads stream from GetObject and writes stream through
