@@ -23,12 +23,14 @@ const KEY = /^[A-Za-z][\w]*(?:\[\]|\.\*|\.[A-Za-z][\w]*)*$/
 /**
  * The keys the reference documents, and the key items it could not read. A key item is a list
  * item whose text starts with a backtick: one or more key paths in backticks, comma-separated,
- * then " (" (the default) or ":".
+ * then " (" (the default) or ":". The item may be wrapped over indented lines.
  */
 function documentedKeys(markdown: string): { keys: string[]; malformed: string[] } {
   const keys: string[] = []
   const malformed: string[] = []
-  for (const line of markdown.split('\n')) {
+  // A list item goes on over the indented lines that follow it.
+  const items = markdown.split(/\n(?! {2}\S)/).map((item) => item.replace(/\n {2}/g, ' '))
+  for (const line of items) {
     if (!line.startsWith('- `')) continue
     const names = /^- (`[^`]+`(?:, `[^`]+`)*)(?: \(|:)/.exec(line)?.[1].split(', ')
     const paths = names?.map((n) => n.slice(1, -1))
@@ -71,18 +73,28 @@ describe('the configuration reference (docs/configuration.md)', () => {
     const markdown = [
       '- `http.address`, `http.port` (default: `127.0.0.1`, `5000`): where it listens',
       '- `http.adress`: misspelt',
+      '- `log.level`, `log.audit`, `log.output`,',
+      '  `log.nope` (default: none): an item wrapped over two lines',
       '- `http.realm` is the realm',
       '- Other items are not read: `NOT_A_KEY`',
       '| `NOT_A_KEY` | nor tables |',
     ].join('\n')
     const { keys, malformed } = documentedKeys(markdown)
-    assert.deepEqual(keys, ['http.address', 'http.port', 'http.adress'])
+    assert.deepEqual(keys, [
+      'http.address',
+      'http.port',
+      'http.adress',
+      'log.level',
+      'log.audit',
+      'log.output',
+      'log.nope',
+    ])
     assert.equal(malformed.length, 1)
     const { undocumented, unknown } = referenceProblems(schema, keys)
     assert.ok(undocumented.includes('http.realm'))
     assert.ok(undocumented.includes('storage.gcInterval'))
     assert.ok(!undocumented.includes('http.port'))
-    assert.deepEqual(unknown, ['http.adress'])
+    assert.deepEqual(unknown, ['http.adress', 'log.nope'])
   })
 
   it('walks every kind of key: nested, in arrays, in maps, and the other-key items', () => {

@@ -20,7 +20,7 @@ const BEING_WRITTEN = new Set([
 ])
 
 /** GitHub's anchor for each heading of a markdown file, outside code blocks. */
-export function anchors(markdown: string): Set<string> {
+function anchors(markdown: string): Set<string> {
   const seen = new Map<string, number>()
   const out = new Set<string>()
   let fenced = false
@@ -41,7 +41,7 @@ export function anchors(markdown: string): Set<string> {
 }
 
 /** The inline links `[text](target)` of a markdown file, outside code blocks and code spans. */
-export function links(markdown: string): string[] {
+function links(markdown: string): string[] {
   const out: string[] = []
   let fenced = false
   for (const line of markdown.split('\n')) {
