@@ -1,5 +1,5 @@
-// Profile helper for pulls (README, Performance): starts a compiled Outpost with --cpu-prof (or
-// BENCH_OUTPOST_NODE_ARGS), pushes one blob of MIB MiB, pulls it 3 times without hashing on the
+// Profile helper for pulls (docs/performance-history.md): starts a compiled Outpost with --cpu-prof
+// (or BENCH_OUTPOST_NODE_ARGS), pushes one blob of MIB MiB, pulls it 3 times without hashing on the
 // client, and leaves the .cpuprofile in PROFILE_DIR.
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-pull.ts [MIB]
 import { get } from 'node:http'

@@ -1,7 +1,8 @@
-// Profile helper for big pushes (README, Performance): starts a compiled Outpost with --cpu-prof
-// (or BENCH_OUTPOST_NODE_ARGS), pushes one MIB-MiB blob monolithic and one in 8 MiB chunks as the
-// comparison bench does, prints MB/s and the server's CPU seconds for each, and leaves the
-// .cpuprofile in PROFILE_DIR (PROFILE_OUTPUT=1 prints what the server printed, e.g. --trace-gc).
+// Profile helper for big pushes (docs/performance-history.md): starts a compiled Outpost with
+// --cpu-prof (or BENCH_OUTPOST_NODE_ARGS), pushes one MIB-MiB blob monolithic and one in 8 MiB
+// chunks as the comparison bench does, prints MB/s and the server's CPU seconds for each, and
+// leaves the .cpuprofile in PROFILE_DIR (PROFILE_OUTPUT=1 prints what the server printed, e.g.
+// --trace-gc).
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-push.ts [MIB]
 import { RegistryClient } from './client.js'
 import { blobDigest } from './payload.js'

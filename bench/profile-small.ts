@@ -1,9 +1,9 @@
-// Profile helper for the small-image workload (README, Performance): starts a compiled Outpost
-// (with the unit's Node options, plus --cpu-prof or BENCH_OUTPOST_NODE_ARGS), pushes WARM
-// images (default 1) into a repository of their own so the JIT has settled, then N small images
-// at concurrency 8 into one repository as the comparison bench does. Prints images/s, the
-// server's CPU per image by thread (main, libuv pool, V8 workers) and the load generator's, and
-// leaves the .cpuprofile in PROFILE_DIR.
+// Profile helper for the small-image workload (docs/performance-history.md): starts a compiled
+// Outpost (with the unit's Node options, plus --cpu-prof or BENCH_OUTPOST_NODE_ARGS), pushes WARM
+// images (default 1) into a repository of their own so the JIT has settled, then N small images at
+// concurrency 8 into one repository as the comparison bench does. Prints images/s, the server's CPU
+// per image by thread (main, libuv pool, V8 workers) and the load generator's, and leaves the
+// .cpuprofile in PROFILE_DIR.
 //   npm run build && PROFILE_DIR=/tmp/prof WARM=600 node --import tsx bench/profile-small.ts [N]
 import { RegistryClient } from './client.js'
 import { smallImage } from './payload.js'

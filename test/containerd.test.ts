@@ -1,11 +1,11 @@
-// At the edge with containerd (README "At the edge with containerd and k3s"): Debian's containerd,
-// started by the test with its own root and socket, pulls through Outpost with `ctr images pull
-// --hosts-dir`, the hosts.toml naming Outpost as a mirror of the upstream's namespace (containerd
-// docs/hosts.md). containerd adds `?ns=<upstream host>`, which picks the upstream in Outpost.
-// The upstream is another Outpost holding small images with real tar layers; pulls go by tag and
-// by digest. On demand: with the upstream up, then stopped. Periodic mirror: the first pass
-// (seen on GET /v2/_outpost/mirror) pre-seeds this machine's platform of a two-platform index,
-// the upstream stops, and containerd pulls from what was mirrored.
+// At the edge with containerd (docs/upstream.md, "At the edge with containerd and k3s"): Debian's
+// containerd, started by the test with its own root and socket, pulls through Outpost with `ctr
+// images pull --hosts-dir`, the hosts.toml naming Outpost as a mirror of the upstream's namespace
+// (containerd docs/hosts.md). containerd adds `?ns=<upstream host>`, which picks the upstream in
+// Outpost. The upstream is another Outpost holding small images with real tar layers; pulls go by
+// tag and by digest. On demand: with the upstream up, then stopped. Periodic mirror: the first pass
+// (seen on GET /v2/_outpost/mirror) pre-seeds this machine's platform of a two-platform index, the
+// upstream stops, and containerd pulls from what was mirrored.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, it } from 'node:test'

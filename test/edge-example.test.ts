@@ -1,7 +1,7 @@
 // The edge example (packaging/deb/examples/edge-mirror.json, shipped in the .deb's examples and
-// shown in README "At the edge with containerd and k3s"): `outpost verify` accepts it, it
+// shown in docs/upstream.md "At the edge with containerd and k3s"): `outpost verify` accepts it, it
 // passes every rule the periodic mirror runs under and resolves to what its comments say. The
-// README's snippet is the file's sync section.
+// page's snippet is the file's sync section.
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -47,11 +47,12 @@ describe('the edge example config', () => {
     const verify = await runOutpost(['verify', copy])
     assert.equal(verify.code, 0, verify.stderr + verify.stdout)
   })
-  it("README's edge section shows the example's sync section", async () => {
-    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8')
-    const start = readme.indexOf('\n## At the edge with containerd and k3s\n')
-    assert.notEqual(start, -1, 'README has the edge section')
-    const section = readme.slice(start, readme.indexOf('\n## ', start + 1))
+  it("docs/upstream.md's edge section shows the example's sync section", async () => {
+    const page = await readFile(join(REPO_ROOT, 'docs/upstream.md'), 'utf8')
+    const start = page.indexOf('\n## At the edge with containerd and k3s\n')
+    assert.notEqual(start, -1, 'docs/upstream.md has the edge section')
+    const end = page.indexOf('\n## ', start + 1)
+    const section = page.slice(start, end === -1 ? undefined : end)
     const block = /```jsonc\n([\s\S]*?)```/.exec(section)?.[1]
     assert.ok(block, 'the section has a jsonc block')
     const shown = parseJsonc(`{${block}}`) as { extensions: { sync: unknown } }

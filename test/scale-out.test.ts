@@ -1,8 +1,8 @@
-// Several instances on one bucket (README, "Several instances"): two server processes share an
-// S3 bucket (s3rver) and a DynamoDB table (dynalite) and serve one registry. What one takes in,
-// the other serves at once; concurrent tag updates through both never lose a tag, because every
-// index.json read-modify-write holds the repository's lease in DynamoDB, not a lock in one
-// process's memory.
+// Several instances on one bucket (docs/s3-and-subpaths.md, "Several instances"): two server
+// processes share an S3 bucket (s3rver) and a DynamoDB table (dynalite) and serve one registry.
+// What one takes in, the other serves at once; concurrent tag updates through both never lose a
+// tag, because every index.json read-modify-write holds the repository's lease in DynamoDB, not a
+// lock in one process's memory.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import {

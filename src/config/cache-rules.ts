@@ -5,7 +5,7 @@
 // - a cacheDriver with remoteCache false is ignored (a startup warning says so) and the local
 //   LMDB index is used.
 // Outpost also keeps its locks in the cacheDriver's table, so a remote cache serves several
-// instances on one bucket even with dedupe off (see README, "Several instances").
+// instances on one bucket even with dedupe off (see docs/s3-and-subpaths.md, "Several instances").
 import type { z } from 'zod'
 
 interface CacheFields {
