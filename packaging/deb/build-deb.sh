@@ -94,13 +94,20 @@ build_one() {
     install -m 0644 "$dropin" "$doc/examples/"
   done
   gzip -9n <"$repo/README.md" >"$doc/README.md.gz"
+  # The README is a front door; the reference it links to is docs/.
+  install -d "$doc/docs"
+  for page in "$repo"/docs/*.md; do
+    gzip -9n <"$page" >"$doc/docs/$(basename "$page").gz"
+  done
   printf '%s\n\n  * %s\n\n -- %s  %s\n' \
     "outpost ($version) unstable; urgency=medium" \
     "Release $version; see /usr/share/doc/outpost/README.md.gz." \
     "$maintainer" \
     "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -9n >"$doc/changelog.gz"
   install -d "$stage/usr/share/man/man1"
-  gzip -9n <"$here/outpost.1" >"$stage/usr/share/man/man1/outpost.1.gz"
+  # The man page is rendered from the CLI's help (scripts/man-page.mjs): one source for both.
+  node "$repo/scripts/man-page.mjs" "$work/dist/cli/help.js" | gzip -9n \
+    >"$stage/usr/share/man/man1/outpost.1.gz"
   install -D -m 0644 "$here/lintian-overrides" "$stage/usr/share/lintian/overrides/outpost"
 
   # Modes: directories 0755, files 0644, scripts and the CLI entry 0755. Addons are loaded with
