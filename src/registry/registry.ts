@@ -10,6 +10,7 @@ import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
 import { Referrers } from './referrers.js'
 import { RepoIndexes } from './repo-index.js'
+import { RepoSummaries } from './repo-summary.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from '../util/clock.js'
@@ -54,6 +55,8 @@ export class Registry {
   readonly uploads: UploadSessions
   readonly manifests: ManifestStore
   readonly referrers: Referrers
+  /** what the operator's page lists per repository (src/registry/repo-summary.ts) */
+  readonly summaries: RepoSummaries
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
   private readonly staging: StorageDriver
@@ -104,7 +107,16 @@ export class Registry {
       indexes: this.indexes,
       parse: (repo, desc) => this.manifests.parsed(repo, desc),
     })
-    this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers)
+    this.summaries = new RepoSummaries({
+      db,
+      readIndex: (repo) => this.indexes.read(repo),
+      loadManifest: (repo, digest) => this.manifests.load(repo, digest),
+      loadBlob: (repo, digest) => this.blobs.readVerifiedBytes(repo, digest),
+      log,
+    })
+    // A read-only view (gc --dry-run) never writes the engine index, so keeps no records.
+    if (db.writable) this.indexes.onWrite = (repo) => this.summaries.touch(repo)
+    this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers, this.summaries)
     this.gcDeps = {
       driver,
       staging: this.staging,
