@@ -172,8 +172,11 @@ export class Registry {
   }
 
   /** One garbage-collection pass over one repository, under its lock. */
-  collectGarbage(repo: string, policy: GcPolicy): Promise<RepoGcResult> {
-    return collectRepository(this.gcDeps, repo, policy)
+  async collectGarbage(repo: string, policy: GcPolicy): Promise<RepoGcResult> {
+    const result = await collectRepository(this.gcDeps, repo, policy)
+    // A removed layout wrote no index.json: its summary record goes too.
+    if (result.repositoryRemoved) this.summaries.touch(repo)
+    return result
   }
 
   repositories(): Promise<string[]> {
@@ -228,6 +231,16 @@ export class Registry {
       }
       await this.blobs.delete(repo, digest)
     })
+  }
+
+  /** Free and total bytes where uploads land (what minFreeSpace guards); undefined: no notion. */
+  async freeSpace(): Promise<{ free: number; total: number } | undefined> {
+    return this.staging.space?.()
+  }
+
+  /** Whether identical content in two repositories is kept once (dedupe on a store that can). */
+  get dedupes(): boolean {
+    return this.dedupe
   }
 
   /** Whether this store keeps shared content once by reference (see shared-content.ts). */

@@ -77,6 +77,22 @@ export class RepoSummaries {
     await this.deps.db.flushed()
   }
 
+  /**
+   * Summarise every repository `list` names (after a start with no records), then mark the
+   * records complete. Returns how many were summarised; stops early, unmarked, on shouldStop.
+   */
+  async backfill(list: () => Promise<string[]>, shouldStop: () => boolean): Promise<number> {
+    let done = 0
+    for (const repo of await list()) {
+      if (shouldStop()) return done
+      if (this.records.get(repo)) continue
+      await this.refresh(repo)
+      done++
+    }
+    await this.records.markComplete()
+    return done
+  }
+
   /** Summarise `repo` from its layout now; its record is dropped when it has no index.json. */
   async refresh(repo: string): Promise<void> {
     const doc = await this.deps.readIndex(repo)
@@ -98,12 +114,10 @@ export class RepoSummaries {
         const absent = absentChildren(desc).size
         if (absent > 0) image.absentChildren = absent
         else delete image.absentChildren
-        image.referrers = this.deps.db
-          .referrers(repo, desc.digest)
-          .map((r) => ({
-            digest: r.digest,
-            ...(r.artifactType && { artifactType: r.artifactType }),
-          }))
+        image.referrers = this.deps.db.referrers(repo, desc.digest).map((r) => ({
+          digest: r.digest,
+          ...(r.artifactType && { artifactType: r.artifactType }),
+        }))
         byDigest.set(desc.digest, image)
       }
       const tag = desc.annotations?.[REF_NAME]
