@@ -122,6 +122,8 @@ export class ManifestStore {
           referrerOf(desc, parsed),
         )
       await this.referrers.markCurrent(repo)
+      // The subject's summary lists its referrers: refresh it now that the record is written.
+      if (parsed.subject) this.summaries?.touch(repo)
     }
     // A tag update removes nothing: it leaves other pushes' marks valid.
     await this.indexes.locked(repo, tag, false)
@@ -220,7 +222,10 @@ export class ManifestStore {
       if (!removed) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
       if ('digest' in ref) {
         const subject = await this.subjectOf(repo, ref.digest.toString())
-        if (subject) await this.referrers.forget(repo, subject, ref.digest.toString())
+        if (subject) {
+          await this.referrers.forget(repo, subject, ref.digest.toString())
+          this.summaries?.touch(repo)
+        }
       }
       await this.referrers.markCurrent(repo)
     })
