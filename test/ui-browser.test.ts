@@ -69,8 +69,9 @@ describe('the operator page in chromium', () => {
 
     // On a phone the wide columns fold away and nothing overflows sideways.
     await page.setViewportSize({ width: 380, height: 800 })
+    // A string: the test's tsconfig has no DOM types, and the function runs in the page.
     const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth > innerWidth + 1,
+      'document.documentElement.scrollWidth > window.innerWidth + 1',
     )
     assert.equal(overflow, false)
     await page.close()
