@@ -172,6 +172,7 @@ describe('a valid configuration', () => {
       maintenance: MAINTENANCE,
       scrub: SCRUB_OFF,
       metrics: { enabled: true, path: '/metrics' },
+      ui: { enabled: false },
     } satisfies OutpostConfig)
   })
 
@@ -196,6 +197,7 @@ describe('a valid configuration', () => {
       maintenance: MAINTENANCE,
       scrub: SCRUB_OFF,
       metrics: { enabled: true, path: '/metrics' },
+      ui: { enabled: false },
     } satisfies OutpostConfig)
   })
 

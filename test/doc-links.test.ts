@@ -15,7 +15,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 // once they are merged, and then a link to any of them must resolve like every other.
 const BEING_WRITTEN = new Set([
   'docs/performance.md',
-  'docs/operator-page.md',
 ])
 
 /** GitHub's anchor for each heading of a markdown file, outside code blocks. */

@@ -125,7 +125,7 @@ export class LocalAccess implements RegistryAccess {
   }
 
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string) {
-    await this.of(repo).manifests.put(repo, reference, bytes, mediaType)
+    await this.of(repo).manifests.put(repo, reference, bytes, mediaType, { origin: 'imported' })
   }
 
   async deleteManifest(repo: string, digest: string): Promise<void> {

@@ -3,7 +3,8 @@
 // read (pulls, listings), create (uploads, new tags, digests), update (moving an existing tag),
 // delete — answering 401 with a challenge when credentials could help and 403 DENIED when they
 // could not. GET /v2/ always carries the challenge; the maintenance endpoints under
-// /v2/_outpost/ are admin-only; the token realm itself is answered here.
+// /v2/_outpost/ are admin-only but the repository listing, which is filtered like the catalog;
+// the token realm itself is answered here.
 import type { Context, MiddlewareHandler } from 'hono'
 import type { Action } from '../config/auth.js'
 import { routeOf, type MatchedRoute } from '../api/route-table.js'
@@ -13,6 +14,9 @@ import type { Access, AccessState, Identity } from './access.js'
 import { challenge, denied, scopeActions, TOKEN_PATH, unauthorized } from './challenge.js'
 import './context.js'
 import { issueToken } from './token-endpoint.js'
+
+/** GET /v2/_outpost/repositories (the operator's page, src/ui/): not admin-only. */
+export const REPOSITORIES_PATH = '/v2/_outpost/repositories'
 
 export function accessMiddleware(access: Access, router: RegistryRouter): MiddlewareHandler {
   return async (c, next) => {
@@ -40,6 +44,13 @@ export function accessMiddleware(access: Access, router: RegistryRouter): Middle
     c.set('user', identity.user)
     c.set('permissions', { can: (repo, action) => access.permits(identity, repo, action, state) })
     if (path === TOKEN_PATH) return issueToken(c, access, state, identity)
+    // The operator page's listing: anyone who may list the catalog, filtered by read access.
+    if (path === REPOSITORIES_PATH || path.startsWith(`${REPOSITORIES_PATH}/`)) {
+      if (identity.user === undefined && !state.policy.anonymousAllowed() && state.htpasswd) {
+        throw unauthorized(c, state.settings, 'authentication required', 'registry:catalog:*')
+      }
+      return next()
+    }
     if (path.startsWith('/v2/_outpost/')) {
       // Maintenance endpoints change or reveal storage state: admins only.
       if (state.policy.isAdmin(identity.user)) return next()

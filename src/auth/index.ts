@@ -4,7 +4,8 @@ import type { Context } from 'hono'
 import './context.js'
 
 export { Access, type Identity } from './access.js'
-export { accessMiddleware } from './gate.js'
+export { accessMiddleware, REPOSITORIES_PATH } from './gate.js'
+export { pageViewer, type Viewer } from './viewer.js'
 export { mayRead, type Permissions } from './context.js'
 export { TOKEN_PATH } from './challenge.js'
 

@@ -82,6 +82,11 @@ export class Budget {
     this.refilledAt = this.clock.now()
   }
 
+  /** what background work is paused for right now (undefined: it runs at its allowance) */
+  get pausedFor(): ThrottleReason | undefined {
+    return this.throttled
+  }
+
   get settings(): BudgetSettings {
     return this.options.settings
   }

@@ -58,6 +58,11 @@ export interface OutpostConfig {
     /** authentication and access control (src/config/auth.ts); absent: open */
     access?: AccessSettings
   }
+  /**
+   * The operator's page at / (zot's extensions.ui): on when `enable` is true. zot's default is
+   * off; the zero-configuration default and the packaged config turn it on.
+   */
+  ui?: { enabled: boolean }
   /** Prometheus metrics (zot's extensions.metrics); served at /metrics when absent */
   metrics?: MetricsSettings
   log: {
@@ -102,12 +107,14 @@ export interface ServeOverrides {
 }
 
 /**
- * The zero-configuration default: 127.0.0.1:5000, storing under ./data (created if missing),
- * with what the command line overrides, validated as the same keys in a file would be.
+ * The zero-configuration default: 127.0.0.1:5000, storing under ./data (created if missing), the
+ * operator's page on, with what the command line overrides, validated as the same keys in a file would be.
  */
 export function defaultConfig(cwd = process.cwd(), overrides: ServeOverrides = {}): OutpostConfig {
   const raw = {
     storage: { rootDirectory: resolve(cwd, overrides.root ?? 'data') },
+    // Someone who starts Outpost with no config at all is at its console: show them the page.
+    extensions: { ui: { enable: true } },
     ...((overrides.address !== undefined || overrides.port !== undefined) && {
       http: { address: overrides.address, port: overrides.port },
     }),
@@ -249,6 +256,7 @@ function resolveConfig(raw: RawConfig, cwd: string, createRoot: boolean): Outpos
       ...accessSection(raw.http, cwd),
     },
     metrics: resolveMetrics(raw.extensions?.metrics),
+    ui: { enabled: raw.extensions?.ui?.enable === true },
     log: {
       level: raw.log?.level ?? 'info',
       ...(raw.log?.audit && { audit: resolve(cwd, raw.log.audit) }),

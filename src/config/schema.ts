@@ -130,7 +130,8 @@ const extensions = z.strictObject({
   sync: syncSchema.optional(),
   metrics: metricsSchema.optional(),
   search: disabledExtension('search').optional(),
-  ui: disabledExtension('ui').optional(),
+  // zot's web UI: here the operator's page (src/ui/, docs/operator-page.md); off unless enabled.
+  ui: z.strictObject({ enable: z.boolean().optional() }).optional(),
   lint: disabledExtension('lint').optional(),
   trust: disabledExtension('trust').optional(),
 })

@@ -13,6 +13,7 @@ import type {
   LedgerImageRecord,
   PullLedgerRecords,
 } from './pull-ledger-records.js'
+import type { RepoSummaryRecord, RepoSummaryRecords } from './repo-summary-records.js'
 
 /** A referrer as the referrers API lists it (image-spec descriptor). */
 export interface ReferrerRecord {
@@ -194,6 +195,11 @@ export class EngineDb {
 
   /** set by openReadOnly: every write is refused */
   private readOnly = false
+
+  /** false for a view from openReadOnly */
+  get writable(): boolean {
+    return !this.readOnly
+  }
   private onClose?: () => Promise<void>
 
   async close(): Promise<void> {
@@ -339,6 +345,28 @@ export class EngineDb {
         this.background(this.write(key('li', repo, digest), undefined)),
       blobs: () => scan<LedgerBlobRecord>('lb'),
       images: () => scan<LedgerImageRecord>('li'),
+    }
+  }
+
+  // --- what the operator's page lists (src/engine-db/repo-summary-records.ts) -----------------
+  // Kind `u` and the meta `repo-summaries`: an older build ignores them.
+  repoSummaryRecords(): RepoSummaryRecords {
+    const key = (repo: string) => `u${SEP}${repo}`
+    const mark = `m${SEP}repo-summaries`
+    const db = this.db
+    return {
+      get: (repo) => this.read(key(repo)) as RepoSummaryRecord | undefined,
+      put: (record) => this.write(key(record.repo), record),
+      delete: (repo) => this.write(key(repo), undefined),
+      *names(after) {
+        const start = `u${SEP}`
+        const from = after === undefined ? start : `${key(after)}\0`
+        for (const k of db.getKeys({ start: from, end: start + END })) {
+          yield String(k).slice(start.length)
+        }
+      },
+      complete: () => this.read(mark) !== undefined,
+      markComplete: () => this.write(mark, 1),
     }
   }
 

@@ -47,12 +47,15 @@ export type RepoGcDeps = Pick<
 >
 
 /** One garbage-collection pass over one repository of `registry`, under its lock. */
-export function collectGarbage(
+export async function collectGarbage(
   registry: Registry,
   repo: string,
   policy: GcPolicy,
 ): Promise<RepoGcResult> {
-  return collectRepository(registry.parts, repo, policy)
+  const result = await collectRepository(registry.parts, repo, policy)
+  // A removed layout wrote no index.json: its summary record goes too.
+  if (result.repositoryRemoved) registry.summaries.touch(repo)
+  return result
 }
 
 const ALGORITHMS: Algorithm[] = ['sha256', 'sha512']

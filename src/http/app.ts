@@ -46,6 +46,19 @@ export interface AppOptions {
   limits?: HttpLimits
   /** authentication and access control (src/auth/); absent: open to all */
   access?: Access
+  /** the operator's page and its JSON (src/ui/lazy.ts); absent: neither is served */
+  operator?: OperatorEndpoints
+}
+
+/** What src/ui/ answers (it is loaded lazily, so the app holds only these functions). */
+export interface OperatorEndpoints {
+  /** extensions.ui.enable: GET / and /repository/<name>; the JSON answers either way */
+  pageEnabled: boolean
+  home(c: AppContext): Promise<Response>
+  repository(c: AppContext): Promise<Response>
+  repositoriesJson(c: AppContext): Promise<Response>
+  repositoryJson(c: AppContext): Promise<Response>
+  statusJson(c: AppContext): Promise<Response>
 }
 
 /** Requests that change something get an audit line (with the user) and an info line. */
@@ -159,6 +172,32 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     // No registry has a pollInterval: say so rather than answer an empty status.
     return c.json(options.mirrorStatus ? options.mirrorStatus() : { enabled: false })
   })
+
+  const operator = options.operator
+  if (operator) {
+    const json =
+      (route: string, handler: (c: AppContext) => Promise<Response>) => (c: AppContext) => {
+        c.set('route', route)
+        for (const [name, value] of Object.entries(API_VERSION_HEADER)) c.header(name, value)
+        return handler(c)
+      }
+    app.get(
+      '/v2/_outpost/repositories',
+      json('/v2/_outpost/repositories', operator.repositoriesJson),
+    )
+    app.get(
+      '/v2/_outpost/repositories/*',
+      json('/v2/_outpost/repositories/<name>', operator.repositoryJson),
+    )
+    app.get('/v2/_outpost/status', json('/v2/_outpost/status', operator.statusJson))
+    if (operator.pageEnabled) {
+      app.get('/', (c) => operator.home(c))
+      app.get('/repository/*', (c) => {
+        c.set('route', '/repository/<name>')
+        return operator.repository(c)
+      })
+    }
+  }
 
   app.all('/v2/*', async (c) => {
     // distribution-spec: every /v2/ response names the API version.

@@ -1,2 +1,2 @@
 // Public face of the HTTP layer.
-export { createApp, type AppOptions, type AppState } from './app.js'
+export { createApp, type AppOptions, type AppState, type OperatorEndpoints } from './app.js'

@@ -21,6 +21,8 @@ import { MEDIA_TYPES, parseManifest, type ParsedManifest } from './manifest-rule
 import { lookupReference, parseReference } from './names.js'
 import { referrerOf, type Referrers } from './referrers.js'
 import type { RepoIndexes } from './repo-index.js'
+import type { Origin } from '../engine-db/index.js'
+import type { RepoSummaries } from './repo-summary.js'
 
 export interface StoredManifest {
   bytes: Buffer
@@ -36,6 +38,8 @@ export interface PutManifestOptions {
    * MANIFEST_UNKNOWN. Any other child must be stored, as always.
    */
   absentChildren?: ReadonlySet<string>
+  /** where the manifest came from, for the operator page (default: pushed) */
+  origin?: Origin
 }
 
 export interface PutManifestResult {
@@ -52,6 +56,7 @@ export class ManifestStore {
     private readonly blobs: BlobStore,
     private readonly indexes: RepoIndexes,
     private readonly referrers: Referrers,
+    private readonly summaries?: RepoSummaries,
   ) {}
 
   async put(
@@ -75,6 +80,7 @@ export class ManifestStore {
     // ever stored pointing at a blob that was just removed. The confirmation is skipped when
     // no such section ended since these checks began (RepoIndexes.keptSince).
     const mark = this.indexes.removalMark(repo)
+    if (options.origin) this.summaries?.noteOrigin(repo, digest.toString(), options.origin)
     await this.requireBlobs(repo, parsed)
     await this.requireChildren(repo, parsed, absent)
     // The manifest's own bytes are a blob like any other: written under the shared lock, beside
@@ -116,6 +122,8 @@ export class ManifestStore {
           referrerOf(desc, parsed),
         )
       await this.referrers.markCurrent(repo)
+      // The subject's summary lists its referrers: refresh it now that the record is written.
+      if (parsed.subject) this.summaries?.touch(repo)
     }
     // A tag update removes nothing: it leaves other pushes' marks valid.
     await this.indexes.locked(repo, tag, false)
@@ -214,7 +222,10 @@ export class ManifestStore {
       if (!removed) throw new RegistryError('MANIFEST_UNKNOWN', `manifest unknown: ${reference}`)
       if ('digest' in ref) {
         const subject = await this.subjectOf(repo, ref.digest.toString())
-        if (subject) await this.referrers.forget(repo, subject, ref.digest.toString())
+        if (subject) {
+          await this.referrers.forget(repo, subject, ref.digest.toString())
+          this.summaries?.touch(repo)
+        }
       }
       await this.referrers.markCurrent(repo)
     })

@@ -10,6 +10,7 @@ import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
 import { Referrers } from './referrers.js'
 import { RepoIndexes } from './repo-index.js'
+import { RepoSummaries } from './repo-summary.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from '../util/clock.js'
@@ -66,6 +67,8 @@ export class Registry {
   readonly uploads: UploadSessions
   readonly manifests: ManifestStore
   readonly referrers: Referrers
+  /** what the operator's page lists per repository (src/registry/repo-summary.ts) */
+  readonly summaries: RepoSummaries
   private readonly indexes: RepoIndexes
   private readonly driver: StorageDriver
   private readonly staging: StorageDriver
@@ -116,7 +119,16 @@ export class Registry {
       indexes: this.indexes,
       parse: (repo, desc) => this.manifests.parsed(repo, desc),
     })
-    this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers)
+    this.summaries = new RepoSummaries({
+      db,
+      readIndex: (repo) => this.indexes.read(repo),
+      loadManifest: (repo, digest) => this.manifests.load(repo, digest),
+      loadBlob: (repo, digest) => this.blobs.readVerifiedBytes(repo, digest),
+      log,
+    })
+    // A read-only view (gc --dry-run) never writes the engine index, so keeps no records.
+    if (db.writable) this.indexes.onWrite = (repo) => this.summaries.touch(repo)
+    this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers, this.summaries)
     this.parts = {
       driver,
       staging: this.staging,
@@ -197,6 +209,16 @@ export class Registry {
       }
       await this.blobs.delete(repo, digest)
     })
+  }
+
+  /** Free and total bytes where uploads land (what minFreeSpace guards); undefined: no notion. */
+  async freeSpace(): Promise<{ free: number; total: number } | undefined> {
+    return this.staging.space?.()
+  }
+
+  /** Whether identical content in two repositories is kept once (dedupe on a store that can). */
+  get dedupes(): boolean {
+    return this.dedupe
   }
 
   /** Whether this store keeps shared content once by reference (see shared-content.ts). */

@@ -28,6 +28,9 @@ export class RepoIndexes {
   /** Per repository: how many exclusive sections that may remove blobs have ended. */
   private readonly removals = new Map<string, number>()
 
+  /** called after every index.json write (the operator page's records follow it) */
+  onWrite?: (repo: string) => void
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly locks: Locks,
@@ -144,6 +147,7 @@ export class RepoIndexes {
     // and no read and parse. Only when the stat shows these bytes: no other writer came between.
     const info = await this.driver.stat(layoutKeys.index(repo))
     if (info?.size === bytes.length) this.remember(repo, info, doc)
+    this.onWrite?.(repo)
   }
 
   private remember(repo: string, info: ObjectInfo, doc: IndexDocument): void {

@@ -32,6 +32,12 @@ export class RegistryRouter {
     return this.routes.get(first) ?? this.defaultRegistry
   }
 
+  /** Whether `registry` is a read-only hosted store (Outpost's `hosting`). */
+  isHosted(registry: Registry): boolean {
+    for (const hosted of this.hosted.values()) if (hosted === registry) return true
+    return false
+  }
+
   /** Every store's registry, the default one first. */
   registries(): Registry[] {
     return [this.defaultRegistry, ...this.routes.values(), ...this.hosted.values()]

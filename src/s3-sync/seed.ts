@@ -42,7 +42,9 @@ async function seedRepo(
     const { manifest, digest } = item
     if (manifest) {
       // Idempotent: an identical manifest already stored changes nothing.
-      await registry.manifests.put(repo, digest.toString(), manifest.bytes, manifest.mediaType)
+      await registry.manifests.put(repo, digest.toString(), manifest.bytes, manifest.mediaType, {
+        origin: 'imported',
+      })
       continue
     }
     if (await registry.blobs.stat(repo, digest)) {
@@ -60,7 +62,8 @@ async function seedRepo(
     const tag = desc.annotations?.[REF_NAME]
     if (tag === undefined) continue
     const bytes = snapshot.items.find((i) => i.digest.toString() === desc.digest)?.manifest?.bytes
-    if (bytes) await registry.manifests.put(repo, tag, bytes, desc.mediaType)
+    if (bytes)
+      await registry.manifests.put(repo, tag, bytes, desc.mediaType, { origin: 'imported' })
   }
   report.indexes++
   options.log?.('repository seeded', { repo })

@@ -22,6 +22,7 @@ import { reloadConfig, type Reloader, type ReloadResult } from './reload.js'
 import { tlsServerOptions } from './tls.js'
 import { Access } from '../auth/index.js'
 import { onDemandOnly, startMirror } from './mirror-wiring.js'
+import { operatorPage } from './operator-wiring.js'
 
 export interface RunningServer {
   url: string
@@ -60,11 +61,12 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
   }
   const inFlight = () => state.inFlight ?? 0
   const upkeeps: Upkeep[] = []
+  let budget: Awaited<ReturnType<typeof sharedBudget>>
   let stopUplink = async () => {}
   let stores: RunningServer['stores']
   try {
     // One budget for all stores: together they get the maintenance allowance, not once each.
-    const budget = await sharedBudget(config, inFlight, (msg, fields) => logger.info(msg, fields))
+    budget = await sharedBudget(config, inFlight, (msg, fields) => logger.info(msg, fields))
     // With subpaths, GC, scrub and dedupe lines say which store they are about.
     const several = opened.stores.length > 1
     for (const store of opened.stores) {
@@ -131,6 +133,18 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     access,
     scrubStatus: upkeep.scrubber && (() => scrubStatus(stores)),
     mirrorStatus: mirror && (() => mirror.status()),
+    // The operator's page (extensions.ui) and its JSON: loaded on first request (src/ui/lazy.ts).
+    operator: operatorPage({
+      config,
+      router: opened.router,
+      access,
+      state,
+      stores,
+      hosted: opened.hosted,
+      budget,
+      mirrorStatus: mirror && (() => mirror.status()),
+      log: (msg, fields) => logger.warn(msg, fields),
+    }),
   })
 
   let stopping = false

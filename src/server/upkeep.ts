@@ -5,7 +5,7 @@
 import { operatorError } from '../log/operator-error.js'
 import { Budget, SystemSampler } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
-import { GarbageCollector, scheduleGc } from '../gc/index.js'
+import { GarbageCollector, scheduleGc, type GcPassResult } from '../gc/index.js'
 import { runDedupePass } from '../dedupe/index.js'
 import type { Logger } from '../log/logger.js'
 import type { OwnedStorage } from './storage-owner.js'
@@ -35,6 +35,12 @@ export interface Upkeep {
   scrubber?: Scrubber
   /** resolves when the startup passes (index refill, dedupe) are done */
   startupDone: Promise<void>
+  /** the GC schedule as the operator's page shows it: the last pass and when the next is due */
+  gcTiming(): {
+    enabled: boolean
+    lastPass?: { endedAt: number; result: GcPassResult }
+    nextAt?: number
+  }
   /**
    * SIGHUP: restart the GC and scrub schedules under new settings (gc, gcDelay, gcInterval,
    * retention, the scrub interval), after a pass in progress ends. Counters carry over.
@@ -77,6 +83,12 @@ export async function startUpkeep(
       const repos = await registry.rebuildIndex(shouldStop)
       log('engine index rebuilt from the layout', { repos })
     }
+    // The operator page's records, for an index that has none yet (fresh, or from a build that
+    // kept none): one refresh per repository, then writes keep them current.
+    if (!registry.summaries.records.complete()) {
+      const repos = await registry.summaries.backfill(() => registry.repositories(), shouldStop)
+      if (repos > 0) log('repository summaries built from the layout', { repos })
+    }
     // Dedupe what is stored; or, with dedupe off where content is shared by reference (S3),
     // give every repository full copies again.
     if (storage.dedupe || registry.sharesByReference) {
@@ -94,8 +106,18 @@ export async function startUpkeep(
       pause: () => budget.acquire(0, shouldStop),
     })
   let collector = collectorFor(config)
-  const gcSchedule = () =>
-    scheduleGc(config.storage.gc, () => collector.runPass({ shouldStop }).catch(failed('gc pass')))
+  let gcLast: { endedAt: number; result: GcPassResult } | undefined
+  let gcNext: number | undefined
+  const gcSchedule = () => {
+    const { gc } = config.storage
+    gcNext = gc.enabled ? Date.now() + gc.delayMs : undefined
+    return scheduleGc(gc, async () => {
+      gcNext = undefined
+      const result = await collector.runPass({ shouldStop }).catch(failed('gc pass'))
+      if (result) gcLast = { endedAt: Date.now(), result }
+      if (gc.intervalMs > 0 && !stopped) gcNext = Date.now() + gc.intervalMs
+    })
+  }
   let stopGc = gcSchedule()
 
   const scrubber = config.scrub.enabled ? new Scrubber({ registry, db, budget, log }) : undefined
@@ -124,6 +146,11 @@ export async function startUpkeep(
     },
     scrubber,
     startupDone: startupDone.then(() => {}),
+    gcTiming: () => ({
+      enabled: config.storage.gc.enabled,
+      ...(gcLast && { lastPass: gcLast }),
+      ...(gcNext !== undefined && { nextAt: gcNext }),
+    }),
     async reschedule(next) {
       if (stopped) return
       await Promise.all([stopGc(), stopScrub()])

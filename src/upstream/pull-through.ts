@@ -375,7 +375,10 @@ export class PullThrough {
     try {
       const refs = entry.tags.size > 0 ? [...entry.tags] : [entry.digest]
       for (const ref of refs) {
-        await registry.manifests.put(repo, ref, entry.bytes, entry.mediaType, { absentChildren })
+        await registry.manifests.put(repo, ref, entry.bytes, entry.mediaType, {
+          absentChildren,
+          origin: 'pulled-through',
+        })
       }
     } catch (err) {
       // e.g. a blob evicted in between: it stays pending, and is fetched again when asked for.

@@ -125,6 +125,7 @@ class ImageCopy {
     const { repo, deps } = this.s
     await this.registry.manifests.put(repo, reference, m.bytes, m.mediaType, {
       absentChildren: absent,
+      origin: 'mirrored',
     })
     for (const blob of m.blobs) await deps.pin(repo, blob.digest.toString())
     await deps.pin(repo, m.digest)
