@@ -79,16 +79,17 @@ function checkPrefix(prefix: string): string {
 
 class CheckedDriver implements StorageDriver {
   readonly label?: string
-  readonly appends?: boolean
-  readonly localRoot?: string
-  readonly link?: (from: string, to: string) => Promise<void>
-  readonly refer?: (target: string, key: string) => Promise<void>
-  readonly copy?: (from: string, to: string) => Promise<void>
-  readonly space?: () => Promise<{ free: number; total: number }>
-  readonly checkWritable?: (key: string) => void
-  readonly unavailable?: (err: unknown) => Unavailability | undefined
-  readonly probe?: (signal: AbortSignal) => Promise<void>
-  readonly openFile?: (key: string, options?: ReadOptions) => Promise<FileSource>
+  // Declared, not defined: a capability the inner driver lacks is no property at all here.
+  declare readonly appends?: boolean
+  declare readonly localRoot?: string
+  declare readonly link?: (from: string, to: string) => Promise<void>
+  declare readonly refer?: (target: string, key: string) => Promise<void>
+  declare readonly copy?: (from: string, to: string) => Promise<void>
+  declare readonly space?: () => Promise<{ free: number; total: number }>
+  declare readonly checkWritable?: (key: string) => void
+  declare readonly unavailable?: (err: unknown) => Unavailability | undefined
+  declare readonly probe?: (signal: AbortSignal) => Promise<void>
+  declare readonly openFile?: (key: string, options?: ReadOptions) => Promise<FileSource>
 
   constructor(
     private readonly inner: StorageDriver,

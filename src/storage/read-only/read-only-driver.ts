@@ -52,7 +52,7 @@ export interface ReadOnlyDriverOptions {
 export class ReadOnlyDriver implements StorageDriver {
   private readonly mountAt: string
   /** Capability openFile, where the inner driver has it: reading is what this driver does. */
-  readonly openFile?: (key: string, options?: ReadOptions) => Promise<FileSource>
+  declare readonly openFile?: (key: string, options?: ReadOptions) => Promise<FileSource>
 
   constructor(
     private readonly inner: StorageDriver,

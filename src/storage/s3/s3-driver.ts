@@ -1,7 +1,8 @@
-// The S3 driver (DESIGN.md §2): keys are object keys under `rootdirectory`. What S3 gives for
-// free it uses (PutObject and CompleteMultipartUpload are atomic, so a reader sees the old object
-// or the new one); what it lacks it says so: no append, no hard links, no free-space figure, no
-// real directories (prune is a no-op). Reads stream from GetObject and writes stream through
+// The S3 driver (docs/architecture.md, "Storage contract"): keys are object keys under
+// `rootdirectory`. What S3 gives for free it uses (PutObject and CompleteMultipartUpload are
+// atomic, so a reader sees the old object or the new one); what it lacks it leaves out of its
+// capabilities: no append, no hard links (refer and copy instead), no free-space figure, no local
+// files, no real directories (prune is a no-op). Reads stream from GetObject and writes stream through
 // multipart uploads of `chunksize` parts, so memory is bounded whatever the blob size.
 import {
   CopyObjectCommand,
