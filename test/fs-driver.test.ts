@@ -1,5 +1,5 @@
-// The local filesystem driver: the shared conformance suite with commit on and off, the fsync
-// discipline commit implies, and a full disk.
+// The local filesystem driver: the shared conformance suite with commit on and off (through
+// openDriver, as every driver is opened), the fsync discipline commit implies, and a full disk.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, describe, it } from 'node:test'
 import { FsDriver, fsyncCount } from '../src/storage/fs/index.js'
-import { StorageFullError } from '../src/storage/index.js'
+import { openDriver, StorageFullError } from '../src/storage/index.js'
 import { driverConformance } from './helpers/driver-conformance.js'
 import { listFiles, scratchDirs } from './helpers/harness.js'
 
@@ -16,7 +16,7 @@ const dir = scratchDirs()
 for (const commit of [false, true]) {
   driverConformance(`fs (commit=${commit})`, async () => {
     const root = await dir()
-    return new FsDriver({ root, commit })
+    return openDriver(new FsDriver({ root, commit }))
   })
 }
 

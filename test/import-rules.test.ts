@@ -1,4 +1,4 @@
-// Dependencies point down only (docs/architecture.md, "Layers"): the rule check passes on src/,
+// Dependencies point down only (docs/architecture.md §2): the rule check passes on src/,
 // and fails, naming the offending import, on a copy of src/ with one deliberately wrong import.
 import assert from 'node:assert/strict'
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -20,7 +20,7 @@ import {
   S3Driver,
   s3StorageDriverSchema,
 } from '../src/storage/s3/index.js'
-import { StorageNotFoundError } from '../src/storage/index.js'
+import { openDriver, StorageNotFoundError } from '../src/storage/index.js'
 import { driverConformance } from './helpers/driver-conformance.js'
 import { haveCommand, removeDir, tempDir } from './helpers/harness.js'
 import {
@@ -119,7 +119,7 @@ async function waitFor(what: string, condition: () => boolean): Promise<void> {
   assert.ok(condition(), `timed out waiting for ${what}`)
 }
 
-driverConformance('s3 (s3rver)', async () => makeDriver())
+driverConformance('s3 (s3rver)', async () => openDriver(makeDriver()))
 
 describe('s3 driver: streaming', () => {
   it(

@@ -11,6 +11,7 @@ import { listRepositories } from '../registry/index.js'
 import { StorageBusyError } from '../server/storage-owner.js'
 import { RootMissingError } from '../server/store.js'
 import { openStores } from '../server/stores.js'
+import { syncDrivers } from '../server/backends.js'
 import { sharedBudget } from '../server/upkeep.js'
 import {
   openTarget,
@@ -18,6 +19,7 @@ import {
   syncFrom,
   syncTo,
   UnknownTargetError,
+  type ClosableDriver,
   type SyncReport,
 } from '../s3-sync/index.js'
 import { SYNC_HELP } from './help.js'
@@ -61,7 +63,7 @@ export async function runSyncCommand(
   const config = await loadConfig(args.configFile)
   const log = (msg: string, fields?: Record<string, unknown>) =>
     out(JSON.stringify({ msg, ...fields }))
-  const target = openTarget(config, args.target)
+  const target = await openTarget(config, args.target, syncDrivers)
   const options = {
     rate: config.uplink?.rate ?? Infinity,
     budget: await sharedBudget(config, () => 0, log),
@@ -83,12 +85,12 @@ export async function runSyncCommand(
 async function pushAll(
   config: OutpostConfig,
   repos: string,
-  target: ReturnType<typeof openTarget>,
+  target: ClosableDriver,
   options: Parameters<typeof syncTo>[2],
 ): Promise<SyncReport> {
-  const plan = await planSync(config, repos)
+  const plan = await planSync(config, syncDrivers, repos)
   try {
-    return await syncTo(plan.sources, target, options)
+    return await syncTo(plan.sources, target.driver, options)
   } finally {
     plan.close()
   }
@@ -97,7 +99,7 @@ async function pushAll(
 async function seedAll(
   config: OutpostConfig,
   repos: string,
-  target: ReturnType<typeof openTarget>,
+  target: ClosableDriver,
   options: Parameters<typeof syncTo>[2],
 ): Promise<SyncReport> {
   let opened
@@ -113,8 +115,8 @@ async function seedAll(
   }
   try {
     const wanted = globToRegExp(repos)
-    const names = (await listRepositories(target)).filter((r) => wanted.test(r))
-    return await syncFrom(target, names, opened.router, options)
+    const names = (await listRepositories(target.driver)).filter((r) => wanted.test(r))
+    return await syncFrom(target.driver, names, opened.router, options)
   } finally {
     await opened.close()
   }

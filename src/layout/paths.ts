@@ -5,7 +5,11 @@
 //       index/                  LMDB environment: a cache, rebuilt from the layout when lost
 //       lock                    held while a server or an offline command owns the storage
 //       clean-stop              written at a clean shutdown, removed at start
-//       tmp/                    staging for atomic writes
+//       tmp/                    staging for atomic writes (emptied at start)
+//       quarantine/<alg>-<hex>-<id>  blobs whose bytes did not match their digest, kept as
+//                               evidence out of every repository (src/registry/quarantine.ts)
+//       hosted/<mountAt>/       engine state of a hosted directory (src/server/hosted-store.ts):
+//                               its own index/, lock, clean-stop and tmp/, as above
 //       blobs/<alg>/<hex>       content kept once for every repository holding it, on a store
 //                               that dedupes without hard links (S3): each repository's
 //                               blobs/<alg>/<hex> is then a reference object that names this key
@@ -27,6 +31,10 @@ export const ENGINE_DIR = '_outpost'
 export const INDEX_DB_DIR = `${ENGINE_DIR}/index`
 export const LOCK_FILE = `${ENGINE_DIR}/lock`
 export const CLEAN_STOP_FILE = `${ENGINE_DIR}/clean-stop`
+/** Staging for atomic writes; emptied when a store is opened. */
+export const TMP_DIR = `${ENGINE_DIR}/tmp`
+export const QUARANTINE_DIR = `${ENGINE_DIR}/quarantine`
+export const HOSTED_DIR = `${ENGINE_DIR}/hosted`
 
 export const OCI_LAYOUT_FILE = 'oci-layout'
 export const INDEX_FILE = 'index.json'
@@ -53,6 +61,13 @@ export const layoutKeys = {
   sharedBlobAlgorithmDir: (algorithm: string) => `${ENGINE_DIR}/${BLOBS_DIR}/${algorithm}`,
   uploadsDir: (repo: string) => `${repo}/${UPLOADS_DIR}`,
   upload: (repo: string, sessionId: string) => `${repo}/${UPLOADS_DIR}/${sessionId}`,
+  /** a staging name for an atomic write; `name` is unique (a UUID) */
+  tmp: (name: string) => `${TMP_DIR}/${name}`,
+  /** where a corrupt copy of `digest` is set aside; `id` (a UUID) keeps each copy apart */
+  quarantined: (digest: BlobAddress, id: string) =>
+    `${QUARANTINE_DIR}/${digest.algorithm}-${digest.hex}-${id}`,
+  /** the engine state of the hosted directory served under `mountAt` */
+  hostedState: (mountAt: string) => `${HOSTED_DIR}/${mountAt}`,
 }
 
 /** The content of every `oci-layout` file Outpost writes (image-spec image-layout.md). */

@@ -4,7 +4,7 @@
 // once before they are first served, and bytes that do not match are moved to quarantine.
 import { randomUUID } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
+import { layoutKeys } from '../layout/index.js'
 import type { EngineDb } from '../engine-db/index.js'
 import type { ByteRange, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
@@ -377,7 +377,7 @@ export class BlobStore {
    */
   private async quarantine(repo: string, digest: Digest): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
-    const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
+    const aside = layoutKeys.quarantined(digest, randomUUID())
     try {
       await this.options.driver.move(key, aside)
       this.options.log('blob does not match its digest; quarantined', { key, aside })

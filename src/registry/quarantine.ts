@@ -3,7 +3,7 @@
 // lost index loses nothing), and the repositories that lost it are remembered; the next verified
 // upload of that digest anywhere restores it in each of them.
 import { randomUUID } from 'node:crypto'
-import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
+import { layoutKeys } from '../layout/index.js'
 import type { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { Digest } from './digest.js'
@@ -41,7 +41,7 @@ export async function quarantineEverywhere(
     if (other && info.identity !== undefined && other.identity === info.identity)
       sharing.push(holder)
   }
-  const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
+  const aside = layoutKeys.quarantined(digest, randomUUID())
   // A reference's bytes live at its target (content kept once, see shared-content.ts): that is
   // what goes aside, so no reference anywhere reads the corrupt bytes again.
   await driver.move(info.target ?? key, aside)

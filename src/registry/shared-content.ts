@@ -13,7 +13,7 @@
 // - writing a reference and sweeping the copy it names hold the content's lock (a DynamoDB lease
 //   when several instances share the store), and the sweep re-checks every repository under it.
 import { randomUUID } from 'node:crypto'
-import { ENGINE_DIR, layoutKeys } from '../layout/index.js'
+import { layoutKeys } from '../layout/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { ContentIndex } from '../engine-db/content-index.js'
 import { Digest } from './digest.js'
@@ -72,7 +72,7 @@ export class SharedContent {
       return size
     }
     // Bit rot in the store: kept as evidence, served to no one; a new push brings it back.
-    const aside = `${ENGINE_DIR}/quarantine/${digest.algorithm}-${digest.hex}-${randomUUID()}`
+    const aside = layoutKeys.quarantined(digest, randomUUID())
     try {
       await driver.move(key, aside)
       this.options.log('shared blob does not match its digest; quarantined', { key, aside })

@@ -2,5 +2,12 @@
 export { syncTo, emptyReport, type SyncOptions, type SyncReport, type SyncSource } from './push.js'
 export { syncFrom } from './seed.js'
 export { RateLimit, ContentMismatchError } from './streams.js'
-export { openTarget, planSync, s3DriverFor, UnknownTargetError, type SyncPlan } from './plan.js'
+export {
+  openTarget,
+  planSync,
+  UnknownTargetError,
+  type ClosableDriver,
+  type SyncDrivers,
+  type SyncPlan,
+} from './plan.js'
 export { scheduleUplink } from './schedule.js'

@@ -3,14 +3,31 @@
 // it, through a read-only view: `sync --to` never writes the local storage, so it may run while
 // a server holds it. And the target itself: the S3 driver of an `uplink.targets` entry.
 import type { OutpostConfig } from '../config/index.js'
-import type { S3StorageDriverConfig } from '../storage/s3/index.js'
-import { FsDriver } from '../storage/fs/index.js'
+import type { HostedSettings } from '../config/hosting.js'
+import type { S3StorageDriverConfig } from '../config/s3-driver-options.js'
 import { globToRegExp } from '../util/glob.js'
 import { listRepositories } from '../registry/index.js'
-import { resolveS3Settings, S3Driver } from '../storage/s3/index.js'
 import type { StorageDriver } from '../storage/index.js'
-import { ReadOnlyDriver } from '../storage/read-only/read-only-driver.js'
 import type { SyncSource } from './push.js'
+
+/** A driver and what releases it (an S3 client's sockets). */
+export interface ClosableDriver {
+  driver: StorageDriver
+  close(): void
+}
+
+/**
+ * How a sync opens drivers, given by its caller (the composition root, src/server/backends.ts):
+ * s3-sync imports no driver package, so it works on whatever the configuration names.
+ */
+export interface SyncDrivers {
+  /** a read-only view of a store's storage: its bucket, or its root directory */
+  store(store: OutpostConfig['storage']): Promise<ClosableDriver>
+  /** a read-only view of a hosted directory, its repositories under `mountAt` */
+  hosted(hosted: HostedSettings): ClosableDriver
+  /** the driver of an S3 bucket an uplink target names */
+  target(settings: S3StorageDriverConfig): Promise<ClosableDriver>
+}
 
 export class UnknownTargetError extends Error {
   constructor(name: string, known: string[]) {
@@ -22,16 +39,15 @@ export class UnknownTargetError extends Error {
   }
 }
 
-/** An S3 driver on the bucket and prefix of a zot-shaped storageDriver object. */
-export function s3DriverFor(settings: S3StorageDriverConfig): S3Driver {
-  return new S3Driver(resolveS3Settings(settings))
-}
-
 /** The driver of uplink target `name`. */
-export function openTarget(config: OutpostConfig, name: string): S3Driver {
+export async function openTarget(
+  config: OutpostConfig,
+  name: string,
+  drivers: SyncDrivers,
+): Promise<ClosableDriver> {
   const targets = config.uplink?.targets ?? {}
   if (!Object.hasOwn(targets, name)) throw new UnknownTargetError(name, Object.keys(targets))
-  return s3DriverFor(targets[name])
+  return drivers.target(targets[name])
 }
 
 export interface SyncPlan {
@@ -42,7 +58,11 @@ export interface SyncPlan {
 const firstSegment = (repo: string) => repo.split('/')[0]
 const under = (repo: string, name: string) => repo === name || repo.startsWith(`${name}/`)
 
-export async function planSync(config: OutpostConfig, glob = '**'): Promise<SyncPlan> {
+export async function planSync(
+  config: OutpostConfig,
+  drivers: SyncDrivers,
+  glob = '**',
+): Promise<SyncPlan> {
   const wanted = globToRegExp(glob)
   const routes = Object.keys(config.storage.subPaths ?? {})
   const hosted = config.hosting ?? []
@@ -52,36 +72,23 @@ export async function planSync(config: OutpostConfig, glob = '**'): Promise<Sync
     for (const repo of await listRepositories(driver))
       if (owns(repo) && wanted.test(repo)) sources.push({ driver, repo })
   }
-  const storeDriver = (store: OutpostConfig['storage']): StorageDriver => {
-    const source = store.storageDriver
-      ? `the bucket ${store.storageDriver.bucket}`
-      : store.rootDirectory
-    if (store.storageDriver) {
-      const s3 = s3DriverFor(store.storageDriver)
-      closers.push(() => s3.close())
-      return new ReadOnlyDriver(s3, { source })
-    }
-    return new ReadOnlyDriver(new FsDriver({ root: store.rootDirectory, commit: false }), {
-      source,
-    })
+  const open = (opened: ClosableDriver): StorageDriver => {
+    closers.push(opened.close)
+    return opened.driver
   }
   const isHosted = (repo: string) => hosted.some((h) => under(repo, h.mountAt))
   try {
     await add(
-      storeDriver(config.storage),
+      open(await drivers.store(config.storage)),
       (repo) => !routes.includes(firstSegment(repo)) && !isHosted(repo),
     )
     for (const route of routes)
       await add(
-        storeDriver(config.storage.subPaths![route]),
+        open(await drivers.store(config.storage.subPaths![route])),
         (repo) => firstSegment(repo) === route && !isHosted(repo),
       )
     for (const h of hosted) {
-      const driver = new ReadOnlyDriver(new FsDriver({ root: h.path, commit: false }), {
-        source: h.path,
-        mountAt: h.mountAt,
-      })
-      await add(driver, (repo) => under(repo, h.mountAt))
+      await add(open(drivers.hosted(h)), (repo) => under(repo, h.mountAt))
     }
   } catch (err) {
     for (const close of closers) close()

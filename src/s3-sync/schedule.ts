@@ -5,7 +5,7 @@ import type { Budget } from '../budget/index.js'
 import type { OutpostConfig } from '../config/index.js'
 import { scheduleGc } from '../gc/index.js'
 import type { LogFn } from './push.js'
-import { openTarget, planSync } from './plan.js'
+import { openTarget, planSync, type SyncDrivers } from './plan.js'
 import { syncTo } from './push.js'
 
 /** Start the schedule; resolves the returned stop() once a pass under way has ended. */
@@ -13,6 +13,7 @@ export function scheduleUplink(
   config: OutpostConfig,
   budget: Budget,
   log: LogFn,
+  drivers: SyncDrivers,
 ): () => Promise<void> {
   const uplink = config.uplink
   if (!uplink?.scheduleMs || Object.keys(uplink.targets).length === 0) return async () => {}
@@ -21,13 +22,13 @@ export function scheduleUplink(
   const pass = async () => {
     for (const name of Object.keys(uplink.targets)) {
       if (stopped) return
-      const target = openTarget(config, name)
-      const plan = await planSync(config, uplink.repos).catch((err) => {
+      const target = await openTarget(config, name, drivers)
+      const plan = await planSync(config, drivers, uplink.repos).catch((err) => {
         target.close()
         throw err
       })
       try {
-        const report = await syncTo(plan.sources, target, {
+        const report = await syncTo(plan.sources, target.driver, {
           rate: uplink.rate,
           budget,
           shouldStop,

@@ -7,11 +7,11 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { HostedSettings } from '../config/hosting.js'
-import { ENGINE_DIR, RESERVED_COMPONENTS, UPLOADS_DIR } from '../layout/index.js'
-import { FsDriver } from '../storage/fs/index.js'
+import { ENGINE_DIR, layoutKeys, RESERVED_COMPONENTS, UPLOADS_DIR } from '../layout/index.js'
+import type { StorageDriver } from '../storage/index.js'
 import { type LogFn } from '../registry/index.js'
 import { ownStorage } from './storage-owner.js'
-import { ReadOnlyDriver } from '../storage/read-only/read-only-driver.js'
+import { openLocalDriver, openReadOnlyView } from './backends.js'
 import type { OpenStore } from './store.js'
 
 export class HostedMissingError extends Error {
@@ -26,7 +26,7 @@ export class HostedMissingError extends Error {
 
 /** Where a hosted store keeps its engine state, inside the storage root. */
 export function hostedStateDir(rootDirectory: string, hosted: HostedSettings): string {
-  return join(rootDirectory, ENGINE_DIR, 'hosted', ...hosted.mountAt.split('/'))
+  return join(rootDirectory, layoutKeys.hostedState(hosted.mountAt))
 }
 
 /** "repository usb/alpine" for any key of that repository's layout. */
@@ -37,8 +37,8 @@ function describeKey(key: string): string {
 }
 
 /** The read-only view of a hosted directory, its keys under `hosted.mountAt`. */
-export function hostedDriver(hosted: HostedSettings, state?: FsDriver): ReadOnlyDriver {
-  return new ReadOnlyDriver(new FsDriver({ root: hosted.path, commit: false }), {
+export function hostedDriver(hosted: HostedSettings, state?: StorageDriver): StorageDriver {
+  return openReadOnlyView(openLocalDriver(hosted.path, false).driver, {
     source: hosted.path,
     mountAt: hosted.mountAt,
     state: state && { prefix: ENGINE_DIR, driver: state },
@@ -55,7 +55,7 @@ export async function openHostedStore(
     throw new HostedMissingError(hosted.path)
   const stateDir = hostedStateDir(rootDirectory, hosted)
   await mkdir(stateDir, { recursive: true })
-  const driver = hostedDriver(hosted, new FsDriver({ root: stateDir, commit: false }))
+  const driver = hostedDriver(hosted, openLocalDriver(stateDir, false).driver)
   const storage = await ownStorage({
     driver,
     localRoot: stateDir,

@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.js'
 import type { OwnedStorage } from './storage-owner.js'
 export { RootMissingError } from './store.js'
 import { openStores, storeLabel } from './stores.js'
+import { syncDrivers } from './backends.js'
 import { sharedBudget, startUpkeep, type Upkeep } from './upkeep.js'
 import { PullThrough } from '../upstream/index.js'
 import { HttpLimits } from '../http/limits.js'
@@ -78,7 +79,7 @@ export async function startServer(config: OutpostConfig, logger: Logger): Promis
     if (config.uplink?.scheduleMs) {
       // Loaded only when scheduled: the uplink brings the AWS SDK with it.
       const { scheduleUplink } = await import('../s3-sync/index.js')
-      stopUplink = scheduleUplink(config, budget, (msg, fields) => logger.info(msg, fields))
+      stopUplink = scheduleUplink(config, budget, (m, f) => logger.info(m, f), syncDrivers)
     }
     stores = opened.stores.map((s, i) => ({
       route: s.route,

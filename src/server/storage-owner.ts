@@ -4,11 +4,11 @@
 import { randomUUID } from 'node:crypto'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CLEAN_STOP_FILE, ENGINE_DIR, INDEX_DB_DIR, LOCK_FILE } from '../layout/index.js'
+import { CLEAN_STOP_FILE, INDEX_DB_DIR, layoutKeys, LOCK_FILE, TMP_DIR } from '../layout/index.js'
 import { acquireLock, LockHeldError } from '../storage/fs/index.js'
 import { EngineDb } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
-import { StorageNotFoundError } from '../storage/index.js'
+import { can, StorageNotFoundError } from '../storage/index.js'
 import type { Clock } from '../util/clock.js'
 import type { FreeSpaceSetting } from '../registry/space-guard.js'
 import { Registry, type LogFn } from '../registry/registry.js'
@@ -73,7 +73,7 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
   }
   try {
     // Staging left by a crash is garbage: nothing can be mid-write while we hold the lock.
-    await local.deletePrefix(`${ENGINE_DIR}/tmp`)
+    await local.deletePrefix(TMP_DIR)
     // Only a root that an earlier run left an engine index in can have crashed: the first start
     // on a new root (or on a layout another tool wrote) finds none, and is no unclean stop.
     const ranBefore = await exists(join(options.localRoot, INDEX_DB_DIR, 'data.mdb'))
@@ -148,8 +148,8 @@ async function exists(path: string): Promise<boolean> {
 
 /** Whether the driver can really share bytes (some filesystems refuse hard links). */
 async function canLink(driver: StorageDriver): Promise<boolean> {
-  if (!driver.link) return false
-  const probe = `${ENGINE_DIR}/tmp/link-probe-${randomUUID()}`
+  if (!can(driver, 'link')) return false
+  const probe = layoutKeys.tmp(`link-probe-${randomUUID()}`)
   try {
     await driver.put(probe, Buffer.from('probe'))
     await driver.link(probe, `${probe}-linked`)

@@ -8,8 +8,7 @@ import { join } from 'node:path'
 import { INDEX_DB_DIR } from '../layout/index.js'
 import { EngineDb } from '../engine-db/index.js'
 import { Registry } from '../registry/index.js'
-import { ReadOnlyDriver } from '../storage/read-only/read-only-driver.js'
-import { openBackends } from './backends.js'
+import { openBackends, openReadOnlyView } from './backends.js'
 import { requireRoot, type StoreConfig } from './store.js'
 
 export interface StoreView {
@@ -26,7 +25,7 @@ export async function viewStore(store: StoreConfig): Promise<StoreView> {
   const backends = await openBackends({ ...store, remoteCache: undefined })
   try {
     const readOnly = (driver: typeof backends.driver) =>
-      new ReadOnlyDriver(driver, { source: VIEW_SOURCE, linkCounts: true })
+      openReadOnlyView(driver, { source: VIEW_SOURCE, linkCounts: true })
     const db = await EngineDb.openReadOnly(join(root, INDEX_DB_DIR))
     const registry = new Registry({
       driver: readOnly(backends.driver),

@@ -1,7 +1,10 @@
-// A read stream that is a range of a local file, marked as such so a consumer that can do better
-// than the stream (the HTTP layer's sendFile) reads the file itself. The stream stays a plain
-// Readable for everyone else; whoever takes the file over destroys the stream when done, which
+// The `openFile` capability's result (driver.ts): a range of a local file, open for reading. A
+// driver with `openFile` returns from `read` the stream `fileStream` makes of it: a plain Readable
+// for every consumer, which also carries its file, so a consumer that can do better than the
+// stream (the HTTP layer's sendFile) takes the file over with `fileSourceOf` through any layer
+// that passes the stream along. Whoever takes the file over destroys the stream when done, which
 // closes the file.
+import { createReadStream } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 
@@ -13,15 +16,25 @@ export interface FileSource {
   end: number
 }
 
+/** Bytes per read of a file stream: fewer, larger reads for blob-sized files. */
+const READ_CHUNK_BYTES = 256 * 1024
+
 const FILE_SOURCE = Symbol('outpost.fileSource')
 
-/** Mark `stream` as reading `source`; returns the stream. */
-export function markFileSource<T extends Readable>(stream: T, source: FileSource): T {
+/** A stream of `source`'s range that carries `source` (see the module comment); owns the handle. */
+export function fileStream(source: FileSource, signal?: AbortSignal): Readable {
+  const stream = createReadStream('', {
+    fd: source.handle,
+    start: source.start,
+    end: source.end === Infinity ? undefined : source.end,
+    highWaterMark: READ_CHUNK_BYTES,
+    signal,
+  })
   ;(stream as unknown as Record<symbol, FileSource>)[FILE_SOURCE] = source
   return stream
 }
 
-/** The file behind `stream`, when it is one that nothing has read from yet. */
+/** The file behind `stream`, when it is a `fileStream` that nothing has read from yet. */
 export function fileSourceOf(stream: Readable): FileSource | undefined {
   const source = (stream as unknown as Record<symbol, FileSource | undefined>)[FILE_SOURCE]
   return source && stream.readableDidRead === false && !stream.destroyed ? source : undefined

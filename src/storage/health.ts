@@ -1,27 +1,19 @@
-// Backend health from what requests see (issue 14). Every call through a HealthWatchedDriver
-// updates its BackendHealth; an error the driver classifies as the backend itself being unusable
-// (`unavailable`: an S3 endpoint unreachable, a local root read-only or gone) is rethrown as
-// StorageUnavailableError, which src/api/errors.ts answers with 503 UNAVAILABLE. Readiness
+// Backend health from what requests see (issue 14). The shared wrapper (checked-driver.ts) reports
+// every call of a watched driver to its BackendHealth; an error the driver classifies as the
+// backend itself being unusable (`unavailable`: an S3 endpoint unreachable, a local root
+// read-only or gone) arrives as StorageUnavailableError, which src/api/errors.ts answers with 503
+// UNAVAILABLE. The same reports carry each call's duration, summed per operation for the
+// metrics (`timings`), as distribution's base driver times each storage action. Readiness
 // reads the state and probes the backend only when the state is unhealthy or stale, at most once
 // per probe interval: /readyz never costs a backend call of its own (an S3 link may be metered).
-import type { Readable } from 'node:stream'
 import {
-  StorageNotFoundError,
-  StorageUnavailableError,
-  type ListEntry,
-  type ObjectInfo,
-  type ReadOptions,
-  type StorageDriver,
-  type Unavailability,
-  type WriteOptions,
-} from './driver.js'
-
-/**
- * Whether a call only looked at the backend or changed it. A failure's scope is 'write' when only
- * writes fail (a read-only root), 'read' when reads fail too: a success clears the failures its
- * own call would have met.
- */
-export type Access = 'read' | 'write'
+  openDriver,
+  type Access,
+  type CallOutcome,
+  type DriverObserver,
+  type Operation,
+} from './checked-driver.js'
+import { StorageUnavailableError, type StorageDriver, type Unavailability } from './driver.js'
 
 export interface HealthReport {
   backend: string
@@ -47,14 +39,24 @@ export const DEFAULT_HEALTH_TIMING: HealthTiming = {
   probeTimeoutMs: 5_000,
 }
 
+/** The calls of one operation so far. */
+export interface OperationTiming {
+  calls: number
+  /** calls that failed other than by absence (unavailable, or any other error) */
+  failures: number
+  /** their durations, summed */
+  seconds: number
+}
+
 interface Failure {
   reason: string
   access: Access
   sinceMs: number
 }
 
-export class BackendHealth {
+export class BackendHealth implements DriverObserver {
   private failure?: Failure
+  private readonly times = new Map<Operation, OperationTiming>()
   private lastEvidence = performance.now()
   private lastProbe = -Infinity
   private probing?: Promise<void>
@@ -64,6 +66,26 @@ export class BackendHealth {
     readonly backend: string,
     private readonly timing: HealthTiming = DEFAULT_HEALTH_TIMING,
   ) {}
+
+  /** What the wrapper reports of each call (checked-driver.ts). */
+  called(outcome: CallOutcome): void {
+    let time = this.times.get(outcome.operation)
+    if (!time) this.times.set(outcome.operation, (time = { calls: 0, failures: 0, seconds: 0 }))
+    time.calls++
+    time.seconds += outcome.ms / 1000
+    if (outcome.result === 'ok') this.succeeded(outcome.access)
+    // The backend answered "no such object": it is there and working.
+    else if (outcome.result === 'absent') this.succeeded('read')
+    else {
+      time.failures++
+      if (outcome.why) this.failed(outcome.why)
+    }
+  }
+
+  /** Calls, failures and time spent per operation since the backend was opened. */
+  timings(): Partial<Record<Operation, OperationTiming>> {
+    return Object.fromEntries([...this.times].map(([op, t]) => [op, { ...t }]))
+  }
 
   /** A call succeeded: a write clears any failure, a read clears a failure of reads. */
   succeeded(access: Access): void {
@@ -119,114 +141,11 @@ export class BackendHealth {
   }
 }
 
-/** `inner` with every call's outcome recorded in `health` (see the module comment). */
-export class HealthWatchedDriver implements StorageDriver {
-  readonly appends?: boolean
-  readonly localRoot?: string
-  readonly label?: string
-  readonly link?: (from: string, to: string) => Promise<void>
-  readonly refer?: (target: string, key: string) => Promise<void>
-  readonly copy?: (from: string, to: string) => Promise<void>
-  readonly space?: () => Promise<{ free: number; total: number }>
-  readonly checkWritable?: (key: string) => void
-  readonly unavailable?: (err: unknown) => Unavailability | undefined
-  readonly probe?: (signal: AbortSignal) => Promise<void>
-
-  constructor(
-    private readonly inner: StorageDriver,
-    readonly health: BackendHealth,
-  ) {
-    this.appends = inner.appends
-    this.localRoot = inner.localRoot
-    this.label = inner.label
-    // Capabilities stay absent where the inner driver lacks them: callers test for them.
-    if (inner.link) this.link = (f, t) => this.watch('write', () => inner.link!(f, t))
-    if (inner.refer) this.refer = (f, t) => this.watch('write', () => inner.refer!(f, t))
-    if (inner.copy) this.copy = (f, t) => this.watch('write', () => inner.copy!(f, t))
-    if (inner.space) this.space = () => this.watch('read', () => inner.space!())
-    if (inner.checkWritable) this.checkWritable = (key) => inner.checkWritable!(key)
-    if (inner.unavailable) this.unavailable = (err) => inner.unavailable!(err)
-    if (inner.probe) this.probe = (signal) => inner.probe!(signal)
-  }
-
-  get(key: string): Promise<Buffer> {
-    return this.watch('read', () => this.inner.get(key))
-  }
-
-  put(key: string, bytes: Uint8Array): Promise<void> {
-    return this.watch('write', () => this.inner.put(key, bytes))
-  }
-
-  read(key: string, options?: ReadOptions): Promise<Readable> {
-    return this.watch('read', () => this.inner.read(key, options))
-  }
-
-  write(key: string, source: Readable, options?: WriteOptions): Promise<number> {
-    return this.watch('write', () => this.inner.write(key, source, options))
-  }
-
-  stat(key: string): Promise<ObjectInfo | null> {
-    return this.watch('read', () => this.inner.stat(key))
-  }
-
-  async *list(prefix: string): AsyncIterable<ListEntry> {
-    try {
-      yield* this.inner.list(prefix)
-    } catch (err) {
-      throw this.seen(err)
-    }
-    this.health.succeeded('read')
-  }
-
-  move(from: string, to: string): Promise<void> {
-    return this.watch('write', () => this.inner.move(from, to))
-  }
-
-  delete(key: string): Promise<void> {
-    return this.watch('write', () => this.inner.delete(key))
-  }
-
-  deletePrefix(prefix: string): Promise<void> {
-    return this.watch('write', () => this.inner.deletePrefix(prefix))
-  }
-
-  prune(prefix: string): Promise<void> {
-    return this.watch('write', () => this.inner.prune(prefix))
-  }
-
-  private async watch<T>(access: Access, call: () => Promise<T>): Promise<T> {
-    try {
-      const result = await call()
-      this.health.succeeded(access)
-      return result
-    } catch (err) {
-      throw this.seen(err)
-    }
-  }
-
-  /** Record what a failure says about the backend; returns the error to throw. */
-  private seen(err: unknown): unknown {
-    // The backend answered "no such object": it is there and working.
-    if (err instanceof StorageNotFoundError) {
-      this.health.succeeded('read')
-      return err
-    }
-    if (err instanceof StorageUnavailableError) {
-      this.health.failed(err)
-      return err
-    }
-    const why = this.inner.unavailable?.(err)
-    if (why === undefined) return err
-    this.health.failed(why)
-    return new StorageUnavailableError(this.health.backend, why, { cause: err })
-  }
-}
-
-/** `driver` watched by a new BackendHealth. */
+/** `driver` opened (openDriver) with every call's outcome and duration recorded in a new BackendHealth. */
 export function watchHealth(
   driver: StorageDriver,
   timing?: HealthTiming,
-): { driver: HealthWatchedDriver; health: BackendHealth } {
+): { driver: StorageDriver; health: BackendHealth } {
   const health = new BackendHealth(driver, driver.label ?? 'storage', timing)
-  return { driver: new HealthWatchedDriver(driver, health), health }
+  return { driver: openDriver(driver, { observer: health }), health }
 }

@@ -18,7 +18,7 @@ import { after } from 'node:test'
 import type { OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/storage/fs/index.js'
 import { resolveS3Settings, S3Driver, s3StorageDriverSchema } from '../../src/storage/s3/index.js'
-import type { StorageDriver } from '../../src/storage/index.js'
+import { openDriver, type StorageDriver } from '../../src/storage/index.js'
 import { rawClient, s3rverDriverConfig, startS3rver, type S3Server } from './s3.js'
 import { routedView, subPathStore } from './subpaths.js'
 
@@ -84,7 +84,8 @@ export function sharedS3rver(): Promise<S3Server> {
 
 /** The backend for a registry on `root` (the filesystem driver on it, or S3 beside it). */
 export async function backendFor(root: string, commit = false): Promise<TestBackend> {
-  const local = new FsDriver({ root, commit })
+  // Opened as the server opens its drivers: through the shared wrapper (key checks, errors).
+  const local = openDriver(new FsDriver({ root, commit }))
   const only = (b: Omit<TestBackend, 'stores'>): TestBackend => ({
     ...b,
     stores: [{ root, driver: b.driver, staging: b.staging }],
@@ -104,12 +105,12 @@ async function s3Store(root: string) {
     prefixes.set(root, prefix)
   }
   const config = s3rverDriverConfig(s3, { rootdirectory: `/${prefix}/` })
-  const driver = new S3Driver(resolveS3Settings(config))
+  const raw = new S3Driver(resolveS3Settings(config))
   return {
-    driver,
+    driver: openDriver(raw),
     // S3 cannot hard-link: the config refuses dedupe there (src/config/schema.ts).
     storage: { storageDriver: s3StorageDriverSchema.parse(config), dedupe: false },
-    close: () => driver.close(),
+    close: () => raw.close(),
   }
 }
 
@@ -125,9 +126,9 @@ async function subPathsBackend(root: string, commit: boolean): Promise<TestBacke
     dirs = { local: await make(SUBPATH_ROUTES.local), s3: await make(SUBPATH_ROUTES.s3) }
     subPathRoots.set(root, dirs)
   }
-  const main = new FsDriver({ root, commit })
-  const local = new FsDriver({ root: dirs.local, commit })
-  const s3Staging = new FsDriver({ root: dirs.s3, commit })
+  const main = openDriver(new FsDriver({ root, commit }))
+  const local = openDriver(new FsDriver({ root: dirs.local, commit }))
+  const s3Staging = openDriver(new FsDriver({ root: dirs.s3, commit }))
   const s3 = await s3Store(dirs.s3)
   const { local: l, s3: r } = SUBPATH_ROUTES
   return {

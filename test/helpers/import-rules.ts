@@ -1,4 +1,4 @@
-// The dependency rules of docs/architecture.md ("Layers"), checked over the import statements of
+// The dependency rules of docs/architecture.md §2, checked over the import statements of
 // src/: every module (a folder of src/, or a driver folder under src/storage/) sits on a layer;
 // an import may point to the same layer or below, never up, and the module graph has no cycle.
 // Type-only imports count too: a type drags its module's concepts along with it.

@@ -1,8 +1,9 @@
 // The local filesystem driver. Atomic writes stage their bytes under `_outpost/tmp/` (never
-// beside the target, docs/architecture.md §5.2) and appear by rename; with `commit` the file is
-// synced before the rename and both directories after it.
+// beside the target, docs/architecture.md §5.2) and appear by rename; with `commit` the
+// file is synced before the rename and both directories after it. Keys arrive checked
+// (openDriver): this driver only joins them to its root.
 import { randomUUID } from 'node:crypto'
-import { constants, createReadStream, createWriteStream, existsSync } from 'node:fs'
+import { constants, createWriteStream, existsSync } from 'node:fs'
 import {
   access,
   type FileHandle,
@@ -20,9 +21,8 @@ import {
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { markFileSource } from '../file-source.js'
+import { fileStream, type FileSource } from '../file-source.js'
 import {
-  checkKey,
   StorageFullError,
   StorageNotFoundError,
   StorageUnavailableError,
@@ -40,6 +40,7 @@ import {
   syncCreatedDirs,
   syncHandle,
 } from '../../util/durable-fs.js'
+import { layoutKeys } from '../../layout/index.js'
 
 export interface FsDriverOptions {
   /** Absolute directory that holds everything this driver stores. */
@@ -50,9 +51,6 @@ export interface FsDriverOptions {
 
 /** How much of an incoming stream may wait for the disk, per write. */
 const WRITE_BUFFER_BYTES = 1024 * 1024
-
-/** Staging area for atomic writes; '_' keeps it out of the repository namespace. */
-const TMP_PREFIX = '_outpost/tmp'
 
 function isErrno(err: unknown, code: string): boolean {
   return (err as NodeJS.ErrnoException | null)?.code === code
@@ -110,11 +108,11 @@ export class FsDriver implements StorageDriver {
   }
 
   private path(key: string): string {
-    return join(this.localRoot, checkKey(key))
+    return join(this.localRoot, key)
   }
 
   private tmpPath(): string {
-    return join(this.localRoot, TMP_PREFIX, randomUUID())
+    return join(this.localRoot, layoutKeys.tmp(randomUUID()))
   }
 
   private wrap(key: string, err: unknown): unknown {
@@ -154,7 +152,8 @@ export class FsDriver implements StorageDriver {
     }
   }
 
-  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+  /** Capability openFile: every object is a local file, sent from its descriptor on a pull. */
+  async openFile(key: string, options: ReadOptions = {}): Promise<FileSource> {
     let handle
     try {
       handle = await open(this.path(key), 'r')
@@ -162,14 +161,11 @@ export class FsDriver implements StorageDriver {
       throw this.wrap(key, err)
     }
     const range = options.range
-    const stream = createReadStream('', {
-      fd: handle,
-      start: range?.start,
-      end: range?.end,
-      highWaterMark: 256 * 1024,
-      signal: options.signal,
-    })
-    return markFileSource(stream, { handle, start: range?.start ?? 0, end: range?.end ?? Infinity })
+    return { handle, start: range?.start ?? 0, end: range?.end ?? Infinity }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    return fileStream(await this.openFile(key, options), options.signal)
   }
 
   async write(key: string, source: Readable, options: WriteOptions = {}): Promise<number> {
@@ -265,7 +261,7 @@ export class FsDriver implements StorageDriver {
   }
 
   async prune(prefix: string): Promise<void> {
-    let parts = checkKey(prefix).split('/')
+    let parts = prefix.split('/')
     while (parts.length > 0) {
       try {
         await rmdir(join(this.localRoot, ...parts))

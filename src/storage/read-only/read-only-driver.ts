@@ -10,6 +10,7 @@
 // - `state`: keys under a prefix (the engine's own state) go, writable, to another driver, so a
 //   hosted store can keep its lock, clean-stop marker and staging elsewhere.
 import type { Readable } from 'node:stream'
+import type { FileSource } from '../file-source.js'
 import {
   StorageNotFoundError,
   type ListEntry,
@@ -50,12 +51,25 @@ export interface ReadOnlyDriverOptions {
 
 export class ReadOnlyDriver implements StorageDriver {
   private readonly mountAt: string
+  /** Capability openFile, where the inner driver has it: reading is what this driver does. */
+  declare readonly openFile?: (key: string, options?: ReadOptions) => Promise<FileSource>
 
   constructor(
     private readonly inner: StorageDriver,
     private readonly options: ReadOnlyDriverOptions,
   ) {
     this.mountAt = options.mountAt ?? ''
+    const { openFile } = inner
+    if (openFile) {
+      this.openFile = async (key, options) => {
+        const state = this.state(key)
+        if (state) {
+          if (!state.openFile) throw new Error(`openFile of ${key}: the state driver has no files`)
+          return state.openFile(key, options)
+        }
+        return openFile.call(inner, this.readable(key), options)
+      }
+    }
   }
 
   /** `key` in the inner driver, or undefined when the key lies outside the mount. */

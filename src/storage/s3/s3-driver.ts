@@ -1,7 +1,8 @@
-// The S3 driver (docs/architecture.md §3): keys are object keys under `rootdirectory`. What S3 gives for
-// free it uses (PutObject and CompleteMultipartUpload are atomic, so a reader sees the old object
-// or the new one); what it lacks it says so: no append, no hard links, no free-space figure, no
-// real directories (prune is a no-op). Reads stream from GetObject and writes stream through
+// The S3 driver (docs/architecture.md §3): keys are object keys under
+// `rootdirectory`. What S3 gives for free it uses (PutObject and CompleteMultipartUpload are
+// atomic, so a reader sees the old object or the new one); what it lacks it leaves out of its
+// capabilities: no append, no hard links (refer and copy instead), no free-space figure, no local
+// files, no real directories (prune is a no-op). Reads stream from GetObject and writes stream through
 // multipart uploads of `chunksize` parts, so memory is bounded whatever the blob size.
 import {
   CopyObjectCommand,
@@ -16,7 +17,6 @@ import {
 } from '@aws-sdk/client-s3'
 import { addAbortSignal, type Readable } from 'node:stream'
 import {
-  checkKey,
   StorageNotFoundError,
   type ListEntry,
   type ObjectInfo,
@@ -124,8 +124,8 @@ export class S3Driver implements StorageDriver {
     this.client.destroy()
   }
 
+  /** Keys arrive checked (openDriver): this only puts them under the configured prefix. */
   private objectKey(key: string): string {
-    checkKey(key)
     return this.prefix === '' ? key : `${this.prefix}/${key}`
   }
 
@@ -339,7 +339,7 @@ export class S3Driver implements StorageDriver {
    * so this needs no pagination state a server could get wrong.
    */
   async deletePrefix(prefix: string): Promise<void> {
-    await this.delete(prefix) // checks the key, so `base` is never the whole root
+    await this.delete(prefix) // a checked key is never '', so `base` is never the whole root
     const base = this.childPrefix(prefix)
     let previous = new Set<string>()
     for (;;) {
@@ -369,9 +369,7 @@ export class S3Driver implements StorageDriver {
   }
 
   /** Prefixes are not real on S3: nothing to remove once their objects are gone. */
-  async prune(prefix: string): Promise<void> {
-    checkKey(prefix)
-  }
+  async prune(): Promise<void> {}
 }
 
 function objectInfo(out: { ContentLength?: number; LastModified?: Date; ETag?: string }) {
