@@ -51,7 +51,7 @@ export interface DedupeOutcome {
 /**
  * The startup dedupe pass's unit for one blob already stored: linked to another repository's
  * copy once both hash to the digest (dedupeByLink), or shared by reference on a store without
- * hard links (BlobStore.shareExisting).
+ * hard links (ShareByReference.shareExisting).
  */
 export async function dedupeBlob(
   registry: Registry,
@@ -59,8 +59,8 @@ export async function dedupeBlob(
   digest: Digest,
   ctx: DedupeContext,
 ): Promise<DedupeOutcome> {
-  const { driver, db, clock, blobs, manifests, log, sharedDedupe } = registry.parts
-  if (sharedDedupe)
+  const { driver, db, clock, blobs, manifests, log, sharing } = registry.parts
+  if (sharing.kind === 'reference')
     return { saved: await blobs.shareExisting(repo, digest, ctx.pace), quarantined: 0 }
   const forget = (r: string, d: string) => manifests.forget(r, d)
   return dedupeByLink({ driver, db, clock, blobs, log, forget }, repo, digest, ctx)
@@ -82,7 +82,7 @@ export async function dedupeByLink(
   if (!db.getHolder(name, repo)) {
     db.background(db.putHolder(name, repo, { size: own.size, entered: stampNow(deps.clock) }))
   }
-  if (!blobs.mountsByLink) return outcome
+  if (blobs.sharing.kind !== 'link') return outcome
 
   // The first other repository's copy that still hashes to the digest; rotten ones go aside.
   let source: { repo: string; size: number } | undefined

@@ -4,7 +4,7 @@
 // the background at a modest fixed rate, records where it got to so a restart resumes there, and
 // logs its progress; requests are served throughout.
 //
-// On a store that dedupes by reference (S3, see src/registry/shared-content.ts) the same pass
+// On a store that dedupes by reference (S3, see src/dedupe/shared-content.ts) the same pass
 // turns blobs into references to one shared copy; and a start with dedupe off runs it to restore
 // full copies ("a start with dedupe=false restores every repository's blobs"), server-side.
 import type { Budget } from '../budget/index.js'

@@ -282,7 +282,7 @@ export class EngineDb {
     return out
   }
 
-  // --- content kept once by reference (src/registry/shared-content.ts) -------------------------
+  // --- content kept once by reference (src/dedupe/shared-content.ts) -------------------------
   /** The content index in this LMDB environment (cacheDriver left out). */
   contentIndex(): ContentIndex {
     const key = (digest: string) => `c${SEP}${digest}`

@@ -8,12 +8,12 @@ import { layoutKeys } from '../layout/index.js'
 import type { EngineDb } from '../engine-db/index.js'
 import type { ByteRange, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
-import { Digest, newHash, type Algorithm } from './digest.js'
+import { Digest, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
-import { hashStored, hashStream, verifiedStream } from './hashing.js'
+import { hashStored, verifiedStream } from './hashing.js'
 import { stampNow, type Clock } from '../util/clock.js'
 import { forgetLost, lostIn } from './quarantine.js'
-import type { SharedContent } from './shared-content.js'
+import type { SharedBlob, Sharing } from './sharing.js'
 
 export interface BlobInfo {
   size: number
@@ -27,13 +27,8 @@ export interface BlobStoreOptions {
   /** identifies this run; verification records of other runs are not trusted */
   epoch: string
   log: (msg: string, fields?: Record<string, unknown>) => void
-  /** share identical content across repositories through the driver's link capability */
-  dedupe: boolean
-  /**
-   * with dedupe on a store without hard links: content kept once, repositories hold references
-   * (see shared-content.ts)
-   */
-  shared?: SharedContent
+  /** how identical content is shared across repositories (chosen when the store opened) */
+  sharing: Sharing
   clock: Clock
 }
 
@@ -50,22 +45,18 @@ export class BlobStore {
 
   constructor(private readonly options: BlobStoreOptions) {}
 
-  /** Whether a cross-repository mount shares bytes (true) or copies them (false). */
-  get mountsByLink(): boolean {
-    return this.options.dedupe && this.options.driver.link !== undefined
+  get sharing(): Sharing {
+    return this.options.sharing
   }
 
-  /**
-   * Whether a small blob may be stored straight from memory by `putBytes`. Not with shared
-   * content (S3 dedupe), where a repository's blob must be a reference to the shared copy.
-   */
+  /** Whether a small blob may be stored straight from memory by `putBytes` (see Sharing). */
   get takesBytes(): boolean {
-    return this.options.shared === undefined
+    return this.options.sharing.takesBytes
   }
 
   /** Whether a mount stores no new bytes (a hard link, or a reference to shared content). */
   get mountsShare(): boolean {
-    return this.mountsByLink || this.options.shared !== undefined
+    return this.options.sharing.mountsShare
   }
 
   /** Size of a blob that is present and verified, or null. */
@@ -73,10 +64,9 @@ export class BlobStore {
     const key = layoutKeys.blob(repo, digest)
     const info = await this.options.driver.stat(key)
     if (!info) return null
-    const shared = this.options.shared
-    if (shared && info.target === shared.key(digest)) {
-      // A reference to the shared copy: verified once for every repository referring to it.
-      const size = await shared.present(digest)
+    const referred = this.options.sharing.referredSize(digest, info)
+    if (referred) {
+      const size = await referred
       return size === null ? null : { size }
     }
     const record = this.options.db.getVerified(key)
@@ -133,34 +123,36 @@ export class BlobStore {
   /**
    * First half of publishing, outside the repository's lock: bytes staged on another backend
    * (local staging, blobs on S3) go up now, a transfer that may take minutes and must not hold
-   * the lock meanwhile (parallel layer pushes to one repository, tag updates). With dedupe they
-   * become the shared copy; otherwise they land at the blob's own key, where GC, finding no
-   * holder record yet, counts them as new. The staged bytes stay until `publish`.
+   * the lock meanwhile (parallel layer pushes to one repository, tag updates). Where they land
+   * is the sharing strategy's to say (a shared copy, or the blob's own key). The staged bytes
+   * stay until `publish`.
    */
   async carryStaged(repo: string, digest: Digest, stagedKey: string): Promise<void> {
     const staging = this.options.staging ?? this.options.driver
     if (staging === this.options.driver) return // a rename under the lock is instant
-    const { shared } = this.options
-    if (shared) await shared.ensure(digest, (key) => this.carry(staging, stagedKey, key, digest))
-    else await this.carry(staging, stagedKey, layoutKeys.blob(repo, digest), digest)
+    await this.options.sharing.carry(this.blob(repo, digest), (key) =>
+      this.carry(staging, stagedKey, key, digest),
+    )
   }
 
   /**
    * Make staged bytes, already hashed to `digest`, visible as the repository's blob (under its
-   * lock). With dedupe, content another repository already holds is linked to instead of stored
-   * again. After `carryStaged`, what was carried is only checked, and carried again if it went.
+   * lock), shared as the store's strategy shares. After `carryStaged`, what was carried is only
+   * checked, and carried again if it went.
    */
   async publish(repo: string, digest: Digest, stagedKey: string, size: number): Promise<void> {
     const key = layoutKeys.blob(repo, digest)
     const staging = this.options.staging ?? this.options.driver
-    const { shared, driver } = this.options
-    if (shared) {
-      await shared.publish(key, digest, (target) => this.place(staging, stagedKey, target, digest))
-    } else if (await this.linkFromHolder(repo, digest, size)) {
-      // shared with another repository's copy: the staged bytes are surplus
-    } else if (staging === driver) await driver.move(stagedKey, key)
-    else if ((await driver.stat(key))?.size !== size)
-      await this.carry(staging, stagedKey, key, digest)
+    const { driver } = this.options
+    await this.options.sharing.publish(this.blob(repo, digest), {
+      size,
+      storeAt: (target) => this.place(staging, stagedKey, target, digest),
+      settle: async () => {
+        if (staging === driver) await driver.move(stagedKey, key)
+        else if ((await driver.stat(key))?.size !== size)
+          await this.carry(staging, stagedKey, key, digest)
+      },
+    })
     await staging.delete(stagedKey)
     await this.recordHeld(repo, digest, size)
   }
@@ -190,97 +182,28 @@ export class BlobStore {
 
   /** Store small bytes (a manifest) whose digest the caller computed. */
   async putBytes(repo: string, digest: Digest, bytes: Uint8Array): Promise<void> {
-    const key = layoutKeys.blob(repo, digest)
-    if (!(await this.linkFromHolder(repo, digest, bytes.length))) {
-      await this.options.driver.put(key, bytes)
-    }
+    await this.options.sharing.putBytes(this.blob(repo, digest), bytes)
     await this.recordHeld(repo, digest, bytes.length)
   }
 
   /**
-   * Cross-repository mount (distribution-spec "Mounting a blob from another repository"): with
-   * dedupe the bytes are shared by a link, without it they are copied (and hashed on the way).
-   * False when `from` lacks the blob.
+   * Cross-repository mount (distribution-spec "Mounting a blob from another repository"): the
+   * bytes are shared, or copied, as the store's strategy does. False when `from` lacks the blob.
    */
   async mount(repo: string, digest: Digest, from: string, stagedKey: string): Promise<boolean> {
     const info = await this.stat(from, digest)
     if (!info) return false
     const source = layoutKeys.blob(from, digest)
-    const { driver, shared } = this.options
-    if (shared) {
-      await shared.adopt(source, layoutKeys.blob(repo, digest), digest)
-      await this.recordHeld(repo, digest, info.size)
-      return true
-    }
-    if (this.mountsByLink) {
-      try {
-        await driver.link!(source, layoutKeys.blob(repo, digest))
-      } catch (err) {
-        if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
-        throw err
-      }
-      await this.recordHeld(repo, digest, info.size)
-      return true
-    }
-    if (driver.copy) {
-      // Verified bytes copied inside the store (S3's CopyObject): nothing passes through here.
-      try {
-        await driver.copy(source, layoutKeys.blob(repo, digest))
-      } catch (err) {
-        if (err instanceof StorageNotFoundError) return false // collected meanwhile: no mount
-        throw err
-      }
-      await this.recordHeld(repo, digest, info.size)
-      return true
-    }
-    const hash = newHash(digest.algorithm)
-    const size = await driver.write(stagedKey, hashStream(await driver.read(source), [hash]))
-    if (!Digest.fromHash(digest.algorithm, hash).equals(digest)) {
-      await driver.delete(stagedKey)
+    if (!(await this.options.sharing.mount(this.blob(repo, digest), source, stagedKey)))
       return false
-    }
-    await this.options.driver.move(stagedKey, layoutKeys.blob(repo, digest))
-    await this.recordHeld(repo, digest, size)
+    await this.recordHeld(repo, digest, info.size)
     return true
   }
 
   /**
-   * Link this repository's name for `digest` to another repository's verified copy. False when
-   * there is none, or when it vanished before the link (its repository was just collected): the
-   * caller then stores its own bytes.
-   */
-  private async linkFromHolder(repo: string, digest: Digest, size: number): Promise<boolean> {
-    const source = await this.linkSource(repo, digest, size)
-    if (!source) return false
-    try {
-      await this.options.driver.link!(source, layoutKeys.blob(repo, digest))
-      return true
-    } catch (err) {
-      if (err instanceof StorageNotFoundError) return false
-      throw err
-    }
-  }
-
-  /** Another repository's verified copy of this content to link to, when dedupe is on. */
-  private async linkSource(
-    repo: string,
-    digest: Digest,
-    size: number,
-  ): Promise<string | undefined> {
-    if (!this.options.dedupe || !this.options.driver.link) return undefined
-    for (const [holder] of this.options.db.holders(digest.toString())) {
-      if (holder === repo) continue
-      const info = await this.stat(holder, digest)
-      if (info?.size === size) return layoutKeys.blob(holder, digest)
-      if (!info) await this.options.db.deleteHolder(digest.toString(), holder)
-    }
-    return undefined
-  }
-
-  /**
-   * Startup dedupe of a blob already on disk, on a store that keeps content once by reference:
-   * its bytes become (or refer to) the shared copy. Returns the bytes saved (0 when kept). On a
-   * store with hard links the pass links copies instead (see dedupe-existing.ts).
+   * Startup dedupe of a blob already stored, where the strategy shares stored blobs one by one
+   * (by reference). Returns the bytes saved (0 when kept). On a store with hard links the pass
+   * links copies itself (see dedupe-existing.ts).
    */
   async shareExisting(
     repo: string,
@@ -288,14 +211,33 @@ export class BlobStore {
     /** asked before bytes may be hashed (a blob not yet verified in this run) */
     pace: (bytes: number) => Promise<void>,
   ): Promise<number> {
-    const { driver, shared } = this.options
-    if (!shared) return 0
-    const key = layoutKeys.blob(repo, digest)
-    const own = await driver.stat(key)
-    if (!own || own.target !== undefined) return 0 // gone, or already a reference
-    await pace(own.size)
-    if (!(await this.stat(repo, digest))) return 0 // its own bytes must match before sharing
-    return (await shared.adopt(key, key, digest)) ? own.size : 0
+    return this.options.sharing.shareExisting(this.blob(repo, digest), pace)
+  }
+
+  /** `repo`'s blob `digest` as the sharing strategy sees it. */
+  private blob(repo: string, digest: Digest): SharedBlob {
+    return {
+      repo,
+      digest,
+      key: layoutKeys.blob(repo, digest),
+      findHolder: (size) => this.findHolder(repo, digest, size),
+      isVerified: async () => (await this.stat(repo, digest)) !== null,
+    }
+  }
+
+  /** Another repository's verified copy of this content (its key); stale holders are dropped. */
+  private async findHolder(
+    repo: string,
+    digest: Digest,
+    size: number,
+  ): Promise<string | undefined> {
+    for (const [holder] of this.options.db.holders(digest.toString())) {
+      if (holder === repo) continue
+      const info = await this.stat(holder, digest)
+      if (info?.size === size) return layoutKeys.blob(holder, digest)
+      if (!info) await this.options.db.deleteHolder(digest.toString(), holder)
+    }
+    return undefined
   }
 
   /** `repo`'s copy of `digest` was just hashed and matched: served without hashing it again. */
@@ -326,13 +268,9 @@ export class BlobStore {
     if (waiting.length === 0) return
     for (const other of waiting) {
       if (!(await this.options.driver.stat(layoutKeys.index(other)))) continue // repository gone
-      const source = layoutKeys.blob(repo, digest)
-      const target = layoutKeys.blob(other, digest)
-      const { shared, driver } = this.options
-      if (shared) await driver.refer!(shared.key(digest), target)
-      else if (this.mountsByLink) await driver.link!(source, target)
-      else await driver.write(target, await driver.read(source))
-      await db.setVerified(target, { size, epoch })
+      const lost = this.blob(other, digest)
+      await this.options.sharing.give(layoutKeys.blob(repo, digest), lost)
+      await db.setVerified(lost.key, { size, epoch })
       await db.putHolder(digest.toString(), other, { size, entered: stampNow(clock) })
     }
     await forgetLost(db, digest)

@@ -1,5 +1,6 @@
 // Public face of the registry layer: what src/http and the CLI may use.
 export { Registry, type LogFn, type RegistryParts } from './registry.js'
+export type { Sharing, SharingKind, SharedBlob, StagedBytes, SweepResult } from './sharing.js'
 export { RegistryRouter } from './router.js'
 export { listRepositories } from './catalog.js'
 export { RegistryError, type ErrorCode } from './errors.js'

@@ -42,8 +42,8 @@ export async function quarantineEverywhere(
       sharing.push(holder)
   }
   const aside = layoutKeys.quarantined(digest, randomUUID())
-  // A reference's bytes live at its target (content kept once, see shared-content.ts): that is
-  // what goes aside, so no reference anywhere reads the corrupt bytes again.
+  // A reference's bytes live at its target (content kept once, see dedupe/shared-content.ts):
+  // that is what goes aside, so no reference anywhere reads the corrupt bytes again.
   await driver.move(info.target ?? key, aside)
   if (info.target !== undefined) await driver.delete(key)
   for (const holder of sharing) await driver.delete(layoutKeys.blob(holder, digest))

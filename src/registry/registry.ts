@@ -15,8 +15,7 @@ import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { LocalLocks, type Locks } from '../util/locks.js'
-import type { ContentIndex } from '../engine-db/content-index.js'
-import { SharedContent, type SweepResult } from './shared-content.js'
+import type { Sharing, SweepOptions, SweepResult } from './sharing.js'
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -31,15 +30,16 @@ export interface RegistryOptions {
   /** identifies this run; see BlobStore */
   epoch: string
   log: LogFn
-  /** link identical content across repositories (needs the driver's link capability) */
-  dedupe: boolean
+  /**
+   * How identical content is shared across repositories: by link, by reference or by copy,
+   * chosen when the store opened (server/storage-owner.ts) from its driver and settings
+   */
+  sharing: Sharing
   clock?: Clock
   /** uploads are refused before they would leave less free space than this */
   minFreeSpace?: FreeSpaceSetting
-  /** repository and content locks; in-process unless several instances share the store */
+  /** repository locks; in-process unless several instances share the store */
   locks?: Locks
-  /** what was verified of content kept once by reference; the engine index's by default */
-  contents?: ContentIndex
 }
 
 /**
@@ -58,8 +58,8 @@ export interface RegistryParts {
   blobs: BlobStore
   manifests: ManifestStore
   referrers: Referrers
-  /** content kept once by reference, when dedupe shares that way on this store */
-  sharedDedupe: boolean
+  /** how this store shares identical content (registry/sharing.ts) */
+  sharing: Sharing
 }
 
 export class Registry {
@@ -75,21 +75,13 @@ export class Registry {
   readonly parts: RegistryParts
   private readonly log: LogFn
   private readonly space: SpaceGuard
-  /** content kept once by reference, on a store that can (whatever dedupe says: see sweep) */
-  private readonly shared?: SharedContent
-  private readonly dedupe: boolean
+  readonly sharing: Sharing
 
   constructor(options: RegistryOptions) {
-    const { driver, db, epoch, log } = options
+    const { driver, db, epoch, log, sharing } = options
     const clock = options.clock ?? systemClock
     const locks = options.locks ?? new LocalLocks()
-    const byLink = driver.link !== undefined
-    if (!byLink && SharedContent.supported(driver)) {
-      const contents = options.contents ?? db.contentIndex()
-      this.shared = new SharedContent({ driver, contents, locks, log })
-    }
-    const dedupe = options.dedupe && (byLink || this.shared !== undefined)
-    this.dedupe = dedupe
+    this.sharing = sharing
     this.driver = driver
     this.staging = options.staging ?? driver
     this.log = log
@@ -102,8 +94,7 @@ export class Registry {
       db,
       epoch,
       log,
-      dedupe,
-      shared: dedupe ? this.shared : undefined,
+      sharing,
       clock,
     })
     this.uploads = new UploadSessions({
@@ -139,7 +130,7 @@ export class Registry {
       blobs: this.blobs,
       manifests: this.manifests,
       referrers: this.referrers,
-      sharedDedupe: this.shared !== undefined && dedupe,
+      sharing,
     }
   }
 
@@ -218,12 +209,7 @@ export class Registry {
 
   /** Whether identical content in two repositories is kept once (dedupe on a store that can). */
   get dedupes(): boolean {
-    return this.dedupe
-  }
-
-  /** Whether this store keeps shared content once by reference (see shared-content.ts). */
-  get sharesByReference(): boolean {
-    return this.shared !== undefined
+    return this.sharing.kind !== 'copy'
   }
 
   /**
@@ -231,34 +217,34 @@ export class Registry {
    * the last reference, or a start with dedupe off restored full copies). Nothing to do on a
    * store that shares by hard link: the filesystem frees the bytes with the last name.
    */
-  async sweepSharedContent(
-    options: { minAgeMs: number; shouldStop?: () => boolean } = { minAgeMs: 0 },
-  ): Promise<SweepResult> {
-    if (!this.shared) return { removed: 0, bytes: 0 }
-    const listedBy = new Map<string, string[]>()
-    for (const repo of await this.repositories()) {
-      for await (const digest of this.blobDigests(repo)) {
-        const name = digest.toString()
-        listedBy.set(name, [...(listedBy.get(name) ?? []), repo])
+  async sweepSharedContent(options: SweepOptions = { minAgeMs: 0 }): Promise<SweepResult> {
+    // Listed only when the strategy keeps shared copies: a walk of every repository's blobs.
+    const listedBy = async () => {
+      const listed = new Map<string, string[]>()
+      for (const repo of await this.repositories()) {
+        for await (const digest of this.blobDigests(repo)) {
+          const name = digest.toString()
+          listed.set(name, [...(listed.get(name) ?? []), repo])
+        }
       }
+      return listed
     }
-    return this.shared.sweep(() => this.repositories(), listedBy, {
-      ...options,
-      listedIsLive: this.dedupe,
-    })
+    return this.sharing.sweep(() => this.repositories(), listedBy, options)
   }
 
   /**
-   * With dedupe off on a store that shares by reference, give every reference of `repo` full
+   * With dedupe off on a store that shared by reference, give every reference of `repo` full
    * bytes of its own again (server-side copies). Returns how many were restored.
    */
   async restoreSharedBlobs(repo: string): Promise<number> {
-    if (!this.shared || this.dedupe) return 0
-    let restored = 0
+    return this.sharing.restore(this.blobKeys(repo))
+  }
+
+  /** The repository's blobs with their keys, listed as they are asked for. */
+  private async *blobKeys(repo: string): AsyncGenerator<{ key: string; digest: Digest }> {
     for await (const digest of this.blobDigests(repo)) {
-      if (await this.shared.restore(layoutKeys.blob(repo, digest), digest)) restored++
+      yield { key: layoutKeys.blob(repo, digest), digest }
     }
-    return restored
   }
 
   /**

@@ -13,8 +13,15 @@ import type { Clock } from '../util/clock.js'
 import type { FreeSpaceSetting } from '../registry/space-guard.js'
 import { Registry, type LogFn } from '../registry/registry.js'
 import type { ContentIndex } from '../engine-db/content-index.js'
-import type { Locks } from '../util/locks.js'
-import { SharedContent } from '../registry/shared-content.js'
+import { LocalLocks, type Locks } from '../util/locks.js'
+import type { Sharing } from '../registry/sharing.js'
+import {
+  hasLink,
+  ShareByCopy,
+  ShareByLink,
+  ShareByReference,
+  SharedContent,
+} from '../dedupe/index.js'
 
 export interface OwnedStorage {
   registry: Registry
@@ -85,28 +92,26 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       commit: options.commit,
       log,
     })
-    let dedupe = options.dedupe ?? true
-    if (dedupe && !SharedContent.supported(driver) && !(await canLink(driver))) {
-      log('the storage cannot hard-link; dedupe is disabled')
-      dedupe = false
-    }
+    // One lock space for the repositories and the shared content (DESIGN.md invariant 5).
+    const locks = options.locks ?? new LocalLocks()
+    const contents = () => options.contents ?? db.contentIndex()
+    const sharing = await chooseSharing(driver, options.dedupe ?? true, { contents, locks, log })
     const registry = new Registry({
       driver,
       staging: options.staging,
       db,
       epoch,
       log,
-      dedupe,
+      sharing,
       clock: options.clock,
       minFreeSpace: options.minFreeSpace,
-      locks: options.locks,
-      contents: options.contents,
+      locks,
     })
     return {
       registry,
       db,
       cleanStart,
-      dedupe,
+      dedupe: sharing.kind !== 'copy',
       async close() {
         await db.flushed()
         await db.close()
@@ -144,6 +149,29 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   )
+}
+
+/**
+ * The one way this store shares identical content (registry/sharing.ts), from its driver's
+ * capabilities and the dedupe setting: hard links where the store has them and they work,
+ * references to one shared copy where it has `refer` and `copy` instead (S3), else copies.
+ */
+async function chooseSharing(
+  driver: StorageDriver,
+  dedupe: boolean,
+  shared: { contents: () => ContentIndex; locks: Locks; log: LogFn },
+): Promise<Sharing> {
+  // Kept with dedupe off too: what an earlier run shared by reference is restored and swept.
+  const byReference =
+    !hasLink(driver) && SharedContent.supported(driver)
+      ? new SharedContent({ driver, ...shared, contents: shared.contents() })
+      : undefined
+  if (!dedupe) return new ShareByCopy(driver, byReference)
+  if (byReference) return new ShareByReference(byReference)
+  if (hasLink(driver) && (SharedContent.supported(driver) || (await canLink(driver))))
+    return new ShareByLink(driver)
+  shared.log('the storage cannot hard-link; dedupe is disabled')
+  return new ShareByCopy(driver)
 }
 
 /** Whether the driver can really share bytes (some filesystems refuse hard links). */

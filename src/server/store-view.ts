@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { INDEX_DB_DIR } from '../layout/index.js'
 import { EngineDb } from '../engine-db/index.js'
 import { Registry } from '../registry/index.js'
+import { ShareByCopy } from '../dedupe/index.js'
 import { openBackends, openReadOnlyView } from './backends.js'
 import { requireRoot, type StoreConfig } from './store.js'
 
@@ -27,13 +28,15 @@ export async function viewStore(store: StoreConfig): Promise<StoreView> {
     const readOnly = (driver: typeof backends.driver) =>
       openReadOnlyView(driver, { source: VIEW_SOURCE, linkCounts: true })
     const db = await EngineDb.openReadOnly(join(root, INDEX_DB_DIR))
+    const driver = readOnly(backends.driver)
     const registry = new Registry({
-      driver: readOnly(backends.driver),
+      driver,
       staging: backends.staging && readOnly(backends.staging),
       db,
       epoch: 'read-only view',
       log: () => {},
-      dedupe: false,
+      // A view shares nothing, restores nothing and sweeps nothing: it only looks.
+      sharing: new ShareByCopy(driver),
     })
     return {
       registry,

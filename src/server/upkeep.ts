@@ -89,10 +89,11 @@ export async function startUpkeep(
       const repos = await registry.summaries.backfill(() => registry.repositories(), shouldStop)
       if (repos > 0) log('repository summaries built from the layout', { repos })
     }
-    // Dedupe what is stored; or, with dedupe off where content is shared by reference (S3),
-    // give every repository full copies again.
-    if (storage.dedupe || registry.sharesByReference) {
-      const dedupe = storage.dedupe
+    // Dedupe what is stored; or, with dedupe off where content was shared by reference (S3),
+    // give every repository full copies again (the store's sharing strategy says which).
+    const pass = registry.sharing.startupPass
+    if (pass !== 'none') {
+      const dedupe = pass === 'share'
       await runDedupePass({ registry, db, log, shouldStop, budget, dedupe })
     }
   })().catch(failed('startup pass'))

@@ -16,8 +16,9 @@ import { randomUUID } from 'node:crypto'
 import { layoutKeys } from '../layout/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import type { ContentIndex } from '../engine-db/content-index.js'
-import { Digest } from './digest.js'
-import { hashStored } from './hashing.js'
+import { Digest } from '../registry/digest.js'
+import { hashStored } from '../registry/hashing.js'
+import type { SweepResult } from '../registry/sharing.js'
 import { contentLockName, type Locks } from '../util/locks.js'
 
 export interface SharedContentOptions {
@@ -27,15 +28,15 @@ export interface SharedContentOptions {
   log: (msg: string, fields?: Record<string, unknown>) => void
 }
 
-export interface SweepResult {
-  removed: number
-  bytes: number
-}
-
 export class SharedContent {
   private readonly verifying = new Map<string, Promise<number | null>>()
 
   constructor(private readonly options: SharedContentOptions) {}
+
+  /** The store that holds the shared copies and the references to them. */
+  get driver(): SharedContentOptions['driver'] {
+    return this.options.driver
+  }
 
   /** Whether a driver can keep content once by reference. */
   static supported(driver: StorageDriver): driver is SharedContentOptions['driver'] {
