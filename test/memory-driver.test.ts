@@ -8,6 +8,7 @@ import { StorageFullError } from '../src/storage/index.js'
 import { MemoryDriver } from '../src/storage/memory/index.js'
 import { ReadOnlyDriver, ReadOnlyStorageError } from '../src/storage/read-only/read-only-driver.js'
 import { driverConformance, readOnlyConformance } from './helpers/driver-conformance.js'
+import { inMemoryRegistry, layoutFiles, makeImage, pushImage, sha256 } from './helpers/harness.js'
 
 driverConformance('memory', async () => new MemoryDriver(), {
   appends: true,
@@ -111,5 +112,32 @@ describe('memory driver: a key is an object or a prefix, never both (as on a fil
     const got = await d.get('c/obj')
     got[0] = 0x7a
     assert.equal((await d.get('c/obj')).toString(), 'abc')
+  })
+})
+
+describe('memory driver under a registry', () => {
+  it('serves a push and pull with dedupe by link, and leaves only engine state on the disk', async () => {
+    const driver = new MemoryDriver()
+    const reg = await inMemoryRegistry({ driver })
+    try {
+      const image = makeImage('memory', 2)
+      assert.equal((await pushImage(reg.request, 'a/app', image, 'v1')).status, 201)
+      assert.equal((await pushImage(reg.request, 'b/app', image, 'v1')).status, 201)
+      const pulled = await reg.request(`/v2/b/app/blobs/${sha256(image.layers[1])}`)
+      assert.equal(pulled.status, 200)
+      assert.deepEqual(Buffer.from(await pulled.arrayBuffer()), image.layers[1])
+      // The second repository's layer is the first one's bytes, linked (dedupe), not a copy.
+      const key = (repo: string) => `${repo}/blobs/sha256/${sha256(image.layers[0]).slice(7)}`
+      const [a, b] = [await driver.stat(key('a/app')), await driver.stat(key('b/app'))]
+      assert.equal(a?.identity, b?.identity)
+      assert.equal(b?.links, 2)
+      assert.deepEqual(
+        (await layoutFiles(reg.root)).filter((f) => !f.startsWith('_outpost/')),
+        [],
+        'no layout file on the disk',
+      )
+    } finally {
+      await reg.close()
+    }
   })
 })
