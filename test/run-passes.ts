@@ -60,7 +60,9 @@ export const FAST_PASSES: readonly Pass[] = [
  * The unit tier, by name: files that start no child process, need no Debian tool and no s3rver,
  * and take a few seconds of CPU each (run-passes.test.ts checks the first three). The API suite
  * is not here: the fast tier runs it in memory. Left out for time though they qualify:
- * cli (~2 min), gc-race (~1 min), concurrency (~30 s), journal, log and reload.
+ * cli (~2 min), gc-race (~1 min), concurrency (~30 s), journal, log and reload; and, as they
+ * fail when run four at a time on a loaded machine (timing, not logic), pull-ledger-restart
+ * and request-limiter.
  */
 export const UNIT_FILES: readonly string[] = [
   'budget',
@@ -77,9 +79,7 @@ export const UNIT_FILES: readonly string[] = [
   'mirror-pin',
   'mirror-scheduler',
   'mirror-selection',
-  'pull-ledger-restart',
   'read-only-driver',
-  'request-limiter',
   'scrub',
   'staging-split',
   'streaming',
