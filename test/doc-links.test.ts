@@ -13,9 +13,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 // Pages other helpers are writing for issue 16 at the same time; the lead removes this allowance
 // once they are merged, and then a link to any of them must resolve like every other.
-const BEING_WRITTEN = new Set([
-  'docs/performance.md',
-])
+const BEING_WRITTEN = new Set(['docs/performance.md'])
 
 /** GitHub's anchor for each heading of a markdown file, outside code blocks. */
 function anchors(markdown: string): Set<string> {

@@ -1,12 +1,22 @@
-// `npm test` (test/run-passes.ts): a failing step does not stop the ones after it (the S3 and
-// subpaths passes run even when the first pass fails), the exit status says whether any failed,
-// and the summary names each failed step. The steps here are tiny node processes; the real
-// passes are checked by the files and environment they are given.
+// `npm test` and `npm run test:fast` (test/run-passes.ts): a failing step does not stop the ones
+// after it (the S3 and subpaths passes run even when the first pass fails), the exit status says
+// whether any failed, and the summary names each failed step. The steps here are tiny node
+// processes; the real passes are checked by the files and environment they are given, the unit
+// tier by what its files do, and the backend by the one module that reads its variable.
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { npmTestSteps, runSteps, testFiles, type Step } from './run-passes.js'
+import {
+  FAST_CONCURRENCY,
+  fastTestSteps,
+  npmTestSteps,
+  runSteps,
+  testFiles,
+  UNIT_FILES,
+  type Step,
+} from './run-passes.js'
+import { BACKEND_ENV, backendFrom } from './helpers/backend-name.js'
 import { REPO_ROOT, tempDir } from './helpers/harness.js'
 
 const node = (name: string, script: string): Step => ({
@@ -61,7 +71,7 @@ describe('npm test runner', () => {
     assert.ok(lines.includes('== ok: ok'), lines.join('\n'))
   })
 
-  it('is what npm test runs: typecheck, every file, then the API suite on s3 and subpaths', () => {
+  it('is what npm test runs: typecheck, every file, then the API suite on s3, subpaths and memory', () => {
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>
     }
@@ -71,9 +81,10 @@ describe('npm test runner', () => {
       steps.map((s) => [s.name, s.env]),
       [
         ['typecheck', undefined],
-        ['fs', undefined],
-        ['s3', { OUTPOST_TEST_BACKEND: 's3' }],
-        ['subpaths', { OUTPOST_TEST_BACKEND: 'subpaths' }],
+        ['fs', { [BACKEND_ENV]: 'fs' }],
+        ['s3', { [BACKEND_ENV]: 's3' }],
+        ['subpaths', { [BACKEND_ENV]: 'subpaths' }],
+        ['memory', { [BACKEND_ENV]: 'memory' }],
       ],
     )
     assert.deepEqual(steps[0].args.slice(-2), ['-p', 'tsconfig.check.json'])
@@ -86,7 +97,64 @@ describe('npm test runner', () => {
       assert.deepEqual(step.args.slice(0, 4), ['--import', 'tsx', '--test', '--test-reporter=spec'])
     }
     assert.deepEqual(steps[1].args.slice(4), all)
-    assert.deepEqual(steps[2].args.slice(4), api)
-    assert.deepEqual(steps[3].args.slice(4), api)
+    for (const step of steps.slice(2)) assert.deepEqual(step.args.slice(4), api)
+  })
+
+  it('is what npm run test:fast runs: the unit files on fs, then the API suite in memory', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>
+    }
+    assert.equal(pkg.scripts['test:fast'], 'node --import tsx test/run-passes.ts fast')
+    const steps = fastTestSteps(REPO_ROOT)
+    assert.deepEqual(
+      steps.map((s) => [s.name, s.env]),
+      [
+        ['unit', { [BACKEND_ENV]: 'fs' }],
+        ['memory', { [BACKEND_ENV]: 'memory' }],
+      ],
+    )
+    const { api, unit } = testFiles(join(REPO_ROOT, 'test'))
+    const head = ['--import', 'tsx', '--test', `--test-concurrency=${FAST_CONCURRENCY}`]
+    for (const step of steps) assert.deepEqual(step.args.slice(0, 4), head)
+    assert.deepEqual(steps[0].args.slice(5), unit)
+    assert.deepEqual(steps[1].args.slice(5), api)
+    assert.ok(unit.includes('test/memory-driver.test.ts'), 'the memory driver is in the fast tier')
+  })
+
+  it('lists as unit only files that exist, are not the API suite, and start no process, tool or s3rver', () => {
+    const { all, api } = testFiles(join(REPO_ROOT, 'test'))
+    // What a unit file may not do, by the names it would do it with.
+    const outside =
+      /\b(childServer|spawn|spawnSync|execFile|execFileSync|execSync|fork|haveCommand|startS3rver|sharedS3rver|startDynalite|mountTmpfs|mountExfat)\b|skopeo|containerd|docker-registry|umoci/
+    assert.equal(new Set(UNIT_FILES).size, UNIT_FILES.length, 'no file listed twice')
+    for (const file of UNIT_FILES) {
+      assert.ok(all.includes(file), `${file} is a test file`)
+      assert.ok(
+        !api.includes(file),
+        `${file} is in the API suite, which the fast tier runs in memory`,
+      )
+      const found = outside.exec(readFileSync(join(REPO_ROOT, file), 'utf8'))
+      assert.equal(found, null, `${file} uses ${found?.[0]}: it is not a unit test`)
+    }
+  })
+
+  it('reads the backend in one place, and refuses a backend it does not know', () => {
+    assert.equal(backendFrom({}), 'fs')
+    assert.equal(backendFrom({ [BACKEND_ENV]: 'memory' }), 'memory')
+    assert.throws(() => backendFrom({ [BACKEND_ENV]: 'S3 ' }), /names no test backend/)
+    const readers: string[] = []
+    const walk = (dir: string) => {
+      for (const e of readdirSync(join(REPO_ROOT, dir), { withFileTypes: true })) {
+        const rel = `${dir}/${e.name}`
+        if (e.isDirectory()) walk(rel)
+        else if (
+          rel.endsWith('.ts') &&
+          readFileSync(join(REPO_ROOT, rel), 'utf8').includes(BACKEND_ENV)
+        )
+          readers.push(rel)
+      }
+    }
+    for (const dir of ['src', 'test', 'bench']) walk(dir)
+    assert.deepEqual(readers, ['test/helpers/backend-name.ts'])
   })
 })

@@ -1,14 +1,19 @@
-// The storage backend the API tests run on: the local filesystem by default, or S3 when
-// OUTPOST_TEST_BACKEND=s3. On S3 one s3rver serves the whole test process (started on first use,
+// The storage backend the API tests run on, as the runner chose it for this process
+// (backend-name.ts; test/run-passes.ts lists the passes): the local filesystem by default, or S3,
+// subpaths, or memory. On S3 one s3rver serves the whole test process (started on first use,
 // stopped after the last test); each storage root gets its own rootdirectory prefix in the bucket
 // (the same prefix again when a root is reopened), and the root keeps only local state: the lock,
 // the engine index and the upload staging, as the server's own backends do (src/server/backends.ts).
-// With OUTPOST_TEST_BACKEND=subpaths a registry is three stores behind one router (zot's
+// On the subpaths backend a registry is three stores behind one router (zot's
 // storage.subPaths): the default store on the root, a local subpath routed "m" and an S3 subpath
 // routed "up", each subpath root a directory of its own kept per root (so a reopened root finds
 // its subpaths again). The API tests' repositories spread over them: "m/..." (api-manifests,
 // the catalog's "m/x-y") lands in the local subpath, "up/..." (api-uploads) in the S3 one, and
 // everything else (team/, d/, bad/, ref/, list/, good/, ...) in the default store.
+// On memory (the fast tier) blobs, manifests and upload staging live in one MemoryDriver per root
+// (kept, so a reopened root finds its content again); the root keeps only the lock and the engine
+// index. A server opened from a config (socketServer) cannot name an in-memory driver, so it runs
+// on the filesystem at the root there.
 import { randomUUID } from 'node:crypto'
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -19,17 +24,18 @@ import type { OutpostConfig } from '../../src/config/index.js'
 import { FsDriver } from '../../src/storage/fs/index.js'
 import { resolveS3Settings, S3Driver, s3StorageDriverSchema } from '../../src/storage/s3/index.js'
 import { openDriver, type StorageDriver } from '../../src/storage/index.js'
+import { MemoryDriver } from '../../src/storage/memory/index.js'
+import { backendFrom, type BackendName } from './backend-name.js'
 import { rawClient, s3rverDriverConfig, startS3rver, type S3Server } from './s3.js'
 import { routedView, subPathStore } from './subpaths.js'
 
-export type BackendName = 'fs' | 's3' | 'subpaths'
+export type { BackendName }
 
-const NAMED = process.env.OUTPOST_TEST_BACKEND
-export const BACKEND: BackendName = NAMED === 's3' || NAMED === 'subpaths' ? NAMED : 'fs'
+export const BACKEND: BackendName = backendFrom(process.env)
 export const ON_S3 = BACKEND === 's3'
 export const ON_SUBPATHS = BACKEND === 'subpaths'
 /** whether this process uses s3rver at all (the S3 backend, or the S3 subpath) */
-const USES_S3 = BACKEND !== 'fs'
+const USES_S3 = ON_S3 || ON_SUBPATHS
 
 /** The subpath routes of the subpaths backend: a local store, and one on S3. */
 export const SUBPATH_ROUTES = { local: 'm', s3: 'up' } as const
@@ -66,6 +72,9 @@ const PREFIX_PARENT = 'registries'
 /** subpath roots of each default root, created on first use and removed after the file */
 const subPathRoots = new Map<string, { local: string; s3: string }>()
 
+/** the memory backend's store of each root, so a reopened root finds its content again */
+const memoryStores = new Map<string, StorageDriver>()
+
 if (USES_S3) {
   after(async () => {
     bucketClient?.destroy()
@@ -82,18 +91,36 @@ export function sharedS3rver(): Promise<S3Server> {
   return server
 }
 
-/** The backend for a registry on `root` (the filesystem driver on it, or S3 beside it). */
+/** The backend for a registry on `root`, on this process's backend. */
 export async function backendFor(root: string, commit = false): Promise<TestBackend> {
   // Opened as the server opens its drivers: through the shared wrapper (key checks, errors).
-  const local = openDriver(new FsDriver({ root, commit }))
   const only = (b: Omit<TestBackend, 'stores'>): TestBackend => ({
     ...b,
     stores: [{ root, driver: b.driver, staging: b.staging }],
   })
-  if (ON_SUBPATHS) return subPathsBackend(root, commit)
-  if (!ON_S3) return only({ driver: local, storage: {}, close: () => {} })
-  const s3 = await s3Store(root)
-  return only({ driver: s3.driver, staging: local, storage: s3.storage, close: s3.close })
+  switch (BACKEND) {
+    case 'fs':
+      return only({
+        driver: openDriver(new FsDriver({ root, commit })),
+        storage: {},
+        close: () => {},
+      })
+    case 'memory': {
+      let memory = memoryStores.get(root)
+      if (!memory) {
+        memory = openDriver(new MemoryDriver({ label: `memory (for ${root})` }))
+        memoryStores.set(root, memory)
+      }
+      return only({ driver: memory, storage: {}, close: () => {} })
+    }
+    case 's3': {
+      const s3 = await s3Store(root)
+      const staging = openDriver(new FsDriver({ root, commit }))
+      return only({ driver: s3.driver, staging, storage: s3.storage, close: s3.close })
+    }
+    case 'subpaths':
+      return subPathsBackend(root, commit)
+  }
 }
 
 /** The S3 side of a store whose local state is on `root`: its own prefix in the bucket. */
@@ -184,6 +211,7 @@ export async function watchKey(
   key: string,
 ): Promise<() => Promise<boolean>> {
   if (!ON_S3) {
+    // The filesystem's mtime, or the memory driver's (milliseconds with a fraction, as a file's).
     const before = await driver.stat(key)
     // Let the clock move on, so a rewrite gets another mtime.
     await new Promise((r) => setTimeout(r, 20))

@@ -39,11 +39,11 @@ export interface InMemoryRegistry {
   /** the default store's storage */
   storage: OwnedStorage
   /**
-   * every store, the default one first: one, or with OUTPOST_TEST_BACKEND=subpaths three (the
-   * default store and two subpaths, test/helpers/backend.ts)
+   * every store, the default one first: one, or on the subpaths backend three (the default
+   * store and two subpaths, test/helpers/backend.ts)
    */
   stores: Array<{ route?: string; root: string; storage: OwnedStorage }>
-  /** where blobs, manifests and index.json live (S3 when OUTPOST_TEST_BACKEND=s3) */
+  /** where blobs, manifests and index.json live (on S3 or in memory on those backends) */
   driver: StorageDriver
   /** where upload sessions stage, when not on `driver` */
   staging?: StorageDriver
@@ -65,8 +65,9 @@ export async function inMemoryRegistry(
     /** the storage's log (quiet by default) */
     log?: (msg: string, fields?: Record<string, unknown>) => void
     /**
-     * the blobs' backend: by default an fs driver on `root`, or with OUTPOST_TEST_BACKEND=s3 an
-     * S3 driver on the process's s3rver with uploads staged under `root` (test/helpers/backend.ts)
+     * the blobs' backend: by default the process's test backend (test/helpers/backend.ts): an
+     * fs driver on `root`, an S3 driver on the process's s3rver with uploads staged under
+     * `root`, or a memory driver kept for `root`
      */
     driver?: StorageDriver
     /** where uploads stage, when not on the blobs' backend */
