@@ -117,8 +117,7 @@ export class Registry {
       loadBlob: (repo, digest) => this.blobs.readVerifiedBytes(repo, digest),
       log,
     })
-    // A read-only view (gc --dry-run) never writes the engine index, so keeps no records.
-    if (db.writable) this.indexes.onWrite = (repo) => this.summaries.touch(repo)
+    this.indexes.onWrite = (repo) => this.summaries.touch(repo)
     this.manifests = new ManifestStore(this.blobs, this.indexes, this.referrers, this.summaries)
     this.parts = {
       driver,

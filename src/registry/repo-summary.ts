@@ -55,6 +55,8 @@ export class RepoSummaries {
 
   /** index.json of `repo` changed: refresh its record soon (not awaited by the writer). */
   touch(repo: string): void {
+    // A read-only view (gc --dry-run) never writes the engine index, so keeps no records.
+    if (!this.deps.db.writable) return
     if (this.running.has(repo)) {
       this.dirty.add(repo)
       return
@@ -71,7 +73,7 @@ export class RepoSummaries {
     void run.finally(() => this.running.delete(repo))
   }
 
-  /** Resolves once every refresh scheduled so far is done and committed (tests, the bench). */
+  /** Resolves once every refresh scheduled so far is done and committed (before the index closes). */
   async settled(): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running.values()])
     await this.deps.db.flushed()

@@ -113,6 +113,9 @@ export async function ownStorage(options: OwnStorageOptions): Promise<OwnedStora
       cleanStart,
       dedupe: sharing.kind !== 'copy',
       async close() {
+        // Summary refreshes scheduled by the last writes (a GC that removed a repository) finish
+        // before the index they write to closes.
+        await registry.summaries.settled()
         await db.flushed()
         await db.close()
         await local.put(CLEAN_STOP_FILE, Buffer.from(epoch))
