@@ -156,7 +156,9 @@ export async function packageSource(
 
 const SOURCES = [
   'bin',
+  'docs',
   'packaging',
+  'scripts',
   'src',
   'systemd',
   'package.json',
