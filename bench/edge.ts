@@ -1,0 +1,3 @@
+export async function edgeBench(_repoRoot: string, _opts: { sizeMiB: number }): Promise<unknown> {
+  throw new Error('--edge: not supported yet')
+}
