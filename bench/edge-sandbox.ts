@@ -76,7 +76,8 @@ function cgroupV1(name: string, memoryMax: number, cpu: number): Limits {
     wrapper: enter([join(memory, 'cgroup.procs'), join(cpuset, 'cgroup.procs')]),
     peakBytes: () => Number(read(join(memory, 'memory.max_usage_in_bytes'))),
     resetPeak: () => writeFileSync(join(memory, 'memory.max_usage_in_bytes'), '0'),
-    oomKills: () => Number(/^oom_kill (\d+)/m.exec(read(join(memory, 'memory.oom_control')))?.[1] ?? 0),
+    oomKills: () =>
+      Number(/^oom_kill (\d+)/m.exec(read(join(memory, 'memory.oom_control')))?.[1] ?? 0),
     close: () => {
       rmdirSync(memory)
       rmdirSync(cpuset)
@@ -93,7 +94,10 @@ export function boardLimits(memoryMax: number, cpu: number): Limits {
     'cgroup v2 does not delegate memory and cpuset here ' +
       `(${V2_ROOTS.map((r) => join(r, 'cgroup.controllers')).join(', ')})`,
   )
-  if (existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') && existsSync('/sys/fs/cgroup/cpuset/cpuset.cpus')) {
+  if (
+    existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes') &&
+    existsSync('/sys/fs/cgroup/cpuset/cpuset.cpus')
+  ) {
     try {
       return cgroupV1(name, memoryMax, cpu)
     } catch (err) {

@@ -239,7 +239,10 @@ async function issue17Section(opts: Options): Promise<void> {
       requests: positiveInteger('BENCH_LIST_REQUESTS', 2_000),
     })
   } else {
-    results = await edgeBench(REPO_ROOT, { sizeMiB: positiveInteger('BENCH_SIZE_MIB', 256) })
+    results = await edgeBench(REPO_ROOT, {
+      sizeMiB: positiveInteger('BENCH_SIZE_MIB', 256),
+      seconds: positiveInteger('BENCH_EDGE_SECONDS', 10),
+    })
   }
   const machine = { cores: availableParallelism(), node: process.version }
   writeFileSync(
