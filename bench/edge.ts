@@ -22,6 +22,7 @@ import { generateLayout } from './layout-generator.js'
 import { seedUpstream } from './mirror.js'
 import { blobDigest, MIB, OCI_MANIFEST, sha256, smallImage } from './payload.js'
 import { sizedPieces } from './real-clients.js'
+import { peakRssMark } from './process-stats.js'
 import { startOutpost, type Target } from './targets.js'
 import { forEachInParallel, pushImage } from './workloads.js'
 
@@ -51,6 +52,13 @@ interface Board {
   disk: LoopDisk
   sizeMiB: number
   seconds: number
+  /** the server's own peak RSS (VmHWM) in the phase, read just before it stops */
+  serverPeakBytes?: number
+}
+
+async function finish(board: Board, target: Target) {
+  board.serverPeakBytes = Math.max(board.serverPeakBytes ?? 0, peakRssMark(target.pid))
+  await target.stop()
 }
 
 function start(
@@ -142,12 +150,16 @@ async function wear<T extends { bytes: number }>(disk: LoopDisk, push: () => Pro
 
 async function phase<T>(board: Board, name: string, run: () => Promise<T>) {
   board.limits.resetPeak()
+  board.serverPeakBytes = undefined
   const result = await run()
+  const rss = (board.serverPeakBytes ?? 0) / MIB
   const peak = board.limits.peakBytes()
   const oom = board.limits.oomKills()
-  const memory = peak === undefined ? 'no cgroup' : `peak ${(peak / MIB).toFixed(1)} MiB`
+  const cgroup = peak === undefined ? 'no cgroup' : `cgroup peak ${(peak / MIB).toFixed(1)} MiB`
+  const memory = `server VmHWM ${rss.toFixed(1)} MiB, ${cgroup}`
   console.log(`  ${name}: ${JSON.stringify(result)} (${memory}, OOM kills ${oom ?? 'n/a'})`)
-  return { name, ...result, peakMiB: peak === undefined ? undefined : peak / MIB, oomKills: oom }
+  const cgroupPeakMiB = peak === undefined ? undefined : peak / MIB
+  return { name, ...result, serverPeakRssMiB: rss, cgroupPeakMiB, oomKills: oom }
 }
 
 async function waitFor(what: string, ms: number, check: () => Promise<boolean>) {
@@ -185,7 +197,7 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
       phases.push(
         await phase(board, `start to ready (${which} start)`, async () => {
           const target = await start(board, aged)
-          await target.stop()
+          await finish(board, target)
           return { readyMs: Math.round(target.readyMs) }
         }),
       )
@@ -208,7 +220,7 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
           return { mbPerSecond: pushed.mbPerSecond, wear: pushed.wear, imagesPerSecond }
         } finally {
           client.close()
-          await target.stop()
+          await finish(board, target)
         }
       }),
     )
@@ -223,11 +235,11 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
           return { mbPerSecond, wear: w }
         } finally {
           client.close()
-          await target.stop()
+          await finish(board, target)
         }
       }),
     )
-    const scrub = { scrub: { enable: true, interval: '1m' } }
+    const scrub = { extensions: { scrub: { enable: true, interval: '1m' } } }
     phases.push(
       await phase(board, 'pull alone, then during scrub', async () => {
         const target = await start(board, root, {}, scrub)
@@ -242,7 +254,7 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
           const still = (await status(target, '/v2/_outpost/scrub')).running === true
           return { alone, during, fraction: during / alone, scrubRanThroughout: still }
         } finally {
-          await target.stop()
+          await finish(board, target)
         }
       }),
     )
@@ -258,7 +270,7 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
           const passes = (target.output().match(/gc pass/g) ?? []).length
           return { alone, during, fraction: during / alone, gcPassesLogged: passes }
         } finally {
-          await target.stop()
+          await finish(board, target)
         }
       }),
     )
@@ -300,7 +312,7 @@ async function mirrorPhase(board: Board, root: string, layer: string) {
         passSeconds: mirror.registries?.[0]?.lastPass?.durationSeconds ?? 'still running',
       }
     } finally {
-      await target.stop()
+      await finish(board, target)
     }
   } finally {
     await upstream.stop()
