@@ -284,37 +284,111 @@ export async function edgeBench(repoRoot: string, opts: { sizeMiB: number; secon
   return { kind: limits.kind, dropIn, sizeMiB: opts.sizeMiB, seconds: opts.seconds, phases }
 }
 
-/** Pull while the server's first periodic mirror pass copies an image from an upstream. */
+/** Pull alone (a plain server), then while the first periodic mirror pass copies an image. */
 async function mirrorPhase(board: Board, root: string, layer: string) {
+  const plain = await start(board, root)
+  let alone: number
+  try {
+    alone = await pullFor(board, plain, layer)
+  } finally {
+    await finish(board, plain)
+  }
   const upstream = await startOutpost(board.repoRoot, {}, { shipped: true, name: 'upstream' })
   try {
     await seedUpstream(upstream, board.sizeMiB)
-    const sync = {
-      enable: true,
-      registries: [
-        {
-          urls: [upstream.url.origin],
-          onDemand: false,
-          pollInterval: '24h',
-          tlsVerify: false,
-          content: [{ prefix: 'bench/**' }],
-        },
-      ],
+    const registry = {
+      urls: [upstream.url.origin],
+      onDemand: false,
+      pollInterval: '24h',
+      tlsVerify: false,
+      content: [{ prefix: 'bench/**' }],
     }
+    const sync = { enable: true, registries: [registry] }
     const target = await start(board, root, {}, { extensions: { sync } })
     try {
       const during = await pullFor(board, target, layer)
       const mirror = (await status(target, '/v2/_outpost/mirror')) as {
         registries?: Array<{ lastPass?: { durationSeconds: number } }>
       }
-      return {
-        during,
-        passSeconds: mirror.registries?.[0]?.lastPass?.durationSeconds ?? 'still running',
-      }
+      const passSeconds = mirror.registries?.[0]?.lastPass?.durationSeconds ?? 'still running'
+      return { alone, during, fraction: during / alone, passSeconds }
     } finally {
       await finish(board, target)
     }
   } finally {
     await upstream.stop()
   }
+}
+
+type Phase = Record<string, unknown> & { name: string }
+
+/** The edge figures against issue 17's bars, as a Markdown table. */
+export function printEdge(result: { kind: string; phases: unknown[] }): void {
+  const phases = result.phases as Phase[]
+  const find = (prefix: string) => phases.find((p) => p.name.startsWith(prefix))
+  const num = (v: unknown, digits = 2) => (typeof v === 'number' ? v.toFixed(digits) : String(v))
+  const rows: string[][] = []
+  for (const p of phases.filter((p) => p.name.startsWith('start to ready'))) {
+    rows.push([
+      p.name,
+      `${p.readyMs} ms`,
+      '≤ 2000 ms',
+      (p.readyMs as number) <= 2000 ? 'PASS' : 'MISS',
+    ])
+  }
+  const off = find('push, commit off')
+  const on = find('push, commit on')
+  if (off) rows.push(['push MB/s (commit off)', num(off.mbPerSecond, 1), '', ''])
+  if (off) rows.push(['small images/s', num(off.imagesPerSecond, 1), '', ''])
+  if (on) rows.push(['push MB/s (commit on)', num(on.mbPerSecond, 1), '', ''])
+  for (const p of [off, on].filter((p): p is Phase => p !== undefined)) {
+    const w = p.wear as number
+    rows.push([
+      `device bytes per byte pushed, ${p.name.slice(6)}`,
+      num(w, 3),
+      '≤ 1.05',
+      w <= 1.05 ? 'PASS' : 'MISS',
+    ])
+  }
+  for (const [prefix, what] of [
+    ['pull alone, then during scrub', 'scrub'],
+    ['pull alone, then during GC', 'GC'],
+    ['pull during a mirror', 'mirror'],
+  ]) {
+    const p = find(prefix)
+    if (!p) continue
+    const ran = what !== 'GC' || (p.gcPassesLogged as number) > 0
+    const f = p.fraction as number
+    const verdict = !ran
+      ? 'not measured: no GC pass ran (the budget held it back)'
+      : f >= 0.8
+        ? 'PASS'
+        : 'MISS'
+    rows.push([
+      `pull during ${what} / alone (${num(p.during, 0)} / ${num(p.alone, 0)} MB/s)`,
+      num(f),
+      '≥ 0.80',
+      verdict,
+    ])
+  }
+  const rss = Math.max(...phases.map((p) => (p.serverPeakRssMiB as number) ?? 0))
+  const cgroup = Math.max(...phases.map((p) => (p.cgroupPeakMiB as number) ?? 0))
+  const ooms = Math.max(...phases.map((p) => (p.oomKills as number) ?? 0))
+  rows.push([
+    'server peak RSS (VmHWM), all phases',
+    `${rss.toFixed(1)} MiB`,
+    '≤ 128 MiB',
+    rss <= 128 ? 'PASS' : 'MISS',
+  ])
+  rows.push([
+    `cgroup peak (${result.kind}, page cache included)`,
+    `${cgroup.toFixed(1)} MiB`,
+    '',
+    '',
+  ])
+  rows.push(['OOM kills', String(ooms), '0', ooms === 0 ? 'PASS' : 'MISS'])
+  console.log(
+    `\nEdge (${result.kind})\n| figure | value | bar | verdict |\n| --- | ---: | ---: | --- |`,
+  )
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`)
 }

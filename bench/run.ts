@@ -32,7 +32,7 @@ import { mirrorBench } from './mirror.js'
 import { authBench } from './auth.js'
 import { printRealClients, realClientBench } from './real-clients.js'
 import { listingScaleBench } from './listing-scale.js'
-import { edgeBench } from './edge.js'
+import { edgeBench, printEdge } from './edge.js'
 import { blobDigest, smallImage } from './payload.js'
 import { figures, printComparison, printResources, type TargetRun } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -239,10 +239,12 @@ async function issue17Section(opts: Options): Promise<void> {
       requests: positiveInteger('BENCH_LIST_REQUESTS', 2_000),
     })
   } else {
-    results = await edgeBench(REPO_ROOT, {
+    const edge = await edgeBench(REPO_ROOT, {
       sizeMiB: positiveInteger('BENCH_SIZE_MIB', 256),
       seconds: positiveInteger('BENCH_EDGE_SECONDS', 10),
     })
+    printEdge(edge)
+    results = edge
   }
   const machine = { cores: availableParallelism(), node: process.version }
   writeFileSync(
