@@ -2,12 +2,17 @@
 // profile-push.ts), one `skopeo copy` of the cached gzip layout (gzip-layout.ts) to it and one
 // back into a dir:, each with the server's CPU seconds; the .cpuprofile lands in PROFILE_DIR.
 // With STRACE=1 the server runs under `strace -f -c` instead (syscall counts on its stderr).
+// PROFILE_CLIENT=32k or 1m pushes with the synthetic client in writes of that size instead
+// (monolithic, real-clients.ts), then pulls with it hashing, so the profiles compare.
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-skopeo.ts [MIB]
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { RegistryClient } from './client.js'
 import { gzipLayout } from './gzip-layout.js'
+import { blobDigest, MIB } from './payload.js'
+import { hashingPull, monolithic } from './real-clients.js'
 import { cpuSeconds } from './process-stats.js'
 import { startOutpost, startProfiled } from './targets.js'
 
@@ -23,10 +28,30 @@ const pid = strace
   : target.pid
 const host = target.url.host
 const pulled = mkdtempSync(join(tmpdir(), 'outpost-profile-pull-'))
-const copies = [
-  ['push', `oci:${layout.dir}:v1`, `docker://${host}/bench/real:v1`],
-  ['pull', `docker://${host}/bench/real:v1`, `dir:${pulled}`],
-]
+const synthetic = process.env.PROFILE_CLIENT
+if (synthetic === '32k' || synthetic === '1m') {
+  const client = new RegistryClient(target.url, 1)
+  const write = synthetic === '32k' ? 32 * 1024 : MIB
+  const runs = [
+    ['push', monolithic(1801, blobDigest(1801, sizeMiB), sizeMiB, write)],
+    ['pull', hashingPull(blobDigest(1801, sizeMiB), sizeMiB)],
+  ] as const
+  for (const [name, run] of runs) {
+    const cpu = cpuSeconds(pid)
+    const { bytes, seconds } = await run(client, target)
+    const used = (cpuSeconds(pid) - cpu).toFixed(2)
+    console.log(
+      `${synthetic} ${name}: ${(bytes / 1e6 / seconds).toFixed(1)} MB/s, server CPU ${used} s`,
+    )
+  }
+  client.close()
+}
+const copies = synthetic
+  ? []
+  : [
+      ['push', `oci:${layout.dir}:v1`, `docker://${host}/bench/real:v1`],
+      ['pull', `docker://${host}/bench/real:v1`, `dir:${pulled}`],
+    ]
 for (const [name, from, to] of copies) {
   const cpu = cpuSeconds(pid)
   const began = performance.now()

@@ -156,7 +156,7 @@ async function openUpload(client: RegistryClient): Promise<string> {
   return client.resolve(expectStatus(reply, 202, 'POST upload').headers.location)
 }
 
-function monolithic(seed: number, digest: string, mib: number, write: number): Run {
+export function monolithic(seed: number, digest: string, mib: number, write: number): Run {
   return async (client) => {
     const cpu = ownCpuSeconds()
     const began = process.hrtime.bigint()
@@ -198,7 +198,7 @@ function chunked(seed: number, digest: string, plan: RealClientPlan, write: numb
   }
 }
 
-function hashingPull(digest: string, mib: number): Run {
+export function hashingPull(digest: string, mib: number): Run {
   return async (client) => {
     const cpu = ownCpuSeconds()
     const hash = createHash('sha256')
