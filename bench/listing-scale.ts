@@ -79,7 +79,7 @@ async function config(client: RegistryClient, repo: string, mount: boolean) {
   expectStatus(await client.call('PUT', path, { body: CONFIG }), 201, `PUT config ${repo}`)
 }
 
-async function fixture(client: RegistryClient, target: Target, plan: ListingScalePlan) {
+export async function fixture(client: RegistryClient, target: Target, plan: ListingScalePlan) {
   const began = performance.now()
   await config(client, BASE_REPO, false)
   await putManifest(client, BASE_REPO, 'v1', -1)
@@ -110,7 +110,7 @@ function sequence(seed: number): () => number {
   }
 }
 
-async function latencies(
+export async function latencies(
   client: RegistryClient,
   paths: string[],
   field: 'repositories' | 'tags',
@@ -132,7 +132,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 }
 
-function pathsOf(kind: number, plan: ListingScalePlan, round: number): string[] {
+export function pathsOf(kind: number, plan: ListingScalePlan, round: number): string[] {
   const next = sequence(17 + round * 3 + kind)
   return Array.from({ length: plan.requests }, () => {
     if (kind === 0) return `/v2/_catalog?n=50&last=${repoName(Math.floor(next() * plan.repos))}`
