@@ -1,11 +1,12 @@
 // Profile helper for the real-client section (issue 17): a compiled Outpost with --cpu-prof (as
 // profile-push.ts), one `skopeo copy` of the cached gzip layout (gzip-layout.ts) to it and one
 // back into a dir:, each with the server's CPU seconds; the .cpuprofile lands in PROFILE_DIR.
-// With STRACE=1 the server runs under `strace -f -c` instead (syscall counts on its stderr).
+// With STRACE=1 the server runs under `strace -f -c` instead (attached with -p for the transfers; counts in STRACE_OUT).
 // PROFILE_CLIENT=32k or 1m pushes with the synthetic client in writes of that size instead
 // (monolithic, real-clients.ts), then pulls with it hashing, so the profiles compare.
 //   npm run build && PROFILE_DIR=/tmp/prof node --import tsx bench/profile-skopeo.ts [MIB]
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,13 +20,16 @@ import { startOutpost, startProfiled } from './targets.js'
 const sizeMiB = Number(process.argv[2] ?? 512)
 const layout = await gzipLayout(17, sizeMiB)
 const strace = process.env.STRACE === '1'
-const wrapper = ['strace', '-f', '-c', '-o', '/dev/stderr']
+const straceOut = process.env.STRACE_OUT ?? '/tmp/outpost-strace.txt'
 const { target, dir } = strace
-  ? { target: await startOutpost(process.cwd(), {}, { shipped: true, wrapper }), dir: '(strace)' }
+  ? { target: await startOutpost(process.cwd(), {}, { shipped: true }), dir: '(strace)' }
   : await startProfiled(process.cwd())
-const pid = strace
-  ? Number(execFileSync('pgrep', ['-P', String(target.pid)]).toString())
-  : target.pid
+const pid = target.pid
+// Attached for the transfers only (start-up's syscalls left out); SIGINT makes it print.
+const tracer = strace
+  ? spawn('strace', ['-f', '-c', '-o', straceOut, '-p', String(pid)], { stdio: 'ignore' })
+  : undefined
+if (tracer) await sleep(1000)
 const host = target.url.host
 const pulled = mkdtempSync(join(tmpdir(), 'outpost-profile-pull-'))
 const synthetic = process.env.PROFILE_CLIENT
@@ -64,6 +68,10 @@ for (const [name, from, to] of copies) {
   )
 }
 rmSync(pulled, { recursive: true, force: true })
+if (tracer) {
+  tracer.kill('SIGINT')
+  await new Promise((resolve) => tracer.once('exit', resolve))
+}
 await target.stop()
-if (strace) console.log(target.output())
+if (strace) console.log(`syscall counts in ${straceOut}`)
 console.log(`profile in ${dir}`)
