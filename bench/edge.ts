@@ -360,7 +360,7 @@ export function printEdge(result: { kind: string; phases: unknown[] }): void {
     const ran = what !== 'GC' || (p.gcPassesLogged as number) > 0
     const f = p.fraction as number
     const verdict = !ran
-      ? 'not measured: no GC pass ran (the budget held it back)'
+      ? 'unclear: no GC pass finished in the window (held back by the budget, or still running)'
       : f >= 0.8
         ? 'PASS'
         : 'MISS'
