@@ -10,7 +10,10 @@
 // Outpost server (e.g. --cpu-prof), BENCH_DISTRIBUTION_BIN points at another distribution
 // binary. Then, unless `--only comparison` (or BENCH_ONLY=comparison): Outpost's background work
 // (maintenance.ts), S3 (s3.ts), the pull-through cache, the periodic mirror (mirror.ts) and auth,
-// each skipped by its BENCH_SKIP_*.
+// each skipped by its BENCH_SKIP_*. Issue 17's sections run on their own: `--only real-clients`
+// (skopeo and the synthetic client in 32 KiB / 1 MiB writes, real-clients.ts), `--only listings`
+// (10,000 repositories, listing-scale.ts) and `--edge` (the small board, edge.ts); see
+// docs/performance.md.
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
