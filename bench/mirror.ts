@@ -42,7 +42,7 @@ const REPO = 'bench/mirrored'
 const TAG = 'v1'
 
 /** The image on the upstream: a small config, one layer of `mib` MiB, an OCI manifest. */
-async function seedUpstream(upstream: Target, mib: number) {
+export async function seedUpstream(upstream: Target, mib: number) {
   const seed = 15015
   const layerDigest = blobDigest(seed, mib)
   await pushBlob(upstream.url, REPO, mib, seed, layerDigest)

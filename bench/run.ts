@@ -10,7 +10,10 @@
 // Outpost server (e.g. --cpu-prof), BENCH_DISTRIBUTION_BIN points at another distribution
 // binary. Then, unless `--only comparison` (or BENCH_ONLY=comparison): Outpost's background work
 // (maintenance.ts), S3 (s3.ts), the pull-through cache, the periodic mirror (mirror.ts) and auth,
-// each skipped by its BENCH_SKIP_*.
+// each skipped by its BENCH_SKIP_*. Issue 17's sections run on their own: `--only real-clients`
+// (skopeo and the synthetic client in 32 KiB / 1 MiB writes, real-clients.ts), `--only listings`
+// (10,000 repositories, listing-scale.ts) and `--edge` (the small board, edge.ts); see
+// docs/performance.md.
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -30,6 +33,9 @@ import { s3Bench } from './s3.js'
 import { pullThroughBench } from './pull-through.js'
 import { mirrorBench } from './mirror.js'
 import { authBench } from './auth.js'
+import { printRealClients, realClientBench } from './real-clients.js'
+import { listingScaleBench } from './listing-scale.js'
+import { edgeBench, printEdge } from './edge.js'
 import { blobDigest, smallImage } from './payload.js'
 import { figures, printComparison, printResources, type TargetRun } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -85,9 +91,15 @@ function makePlan(): Plan {
   }
 }
 
+/** `--only` sections: the comparison, then issue 17's own (real-clients.ts, listing-scale.ts). */
+const ONLY = ['comparison', 'real-clients', 'listings'] as const
+type Only = (typeof ONLY)[number]
+
 interface Options {
   vs: 'distribution'
-  only?: 'comparison'
+  only?: Only
+  /** issue 17's small-board run (edge.ts) instead of everything else */
+  edge: boolean
   json: string
 }
 
@@ -97,17 +109,18 @@ function options(): Options {
       vs: { type: 'string', default: 'distribution' },
       only: { type: 'string', default: process.env.BENCH_ONLY || undefined },
       json: { type: 'string', default: process.env.BENCH_JSON || undefined },
+      edge: { type: 'boolean', default: false },
     },
   })
   if (values.vs !== 'distribution') {
     throw new Error(`--vs ${values.vs}: only "distribution" (Debian's docker-registry) is known`)
   }
-  if (values.only !== undefined && values.only !== 'comparison') {
-    throw new Error(`--only ${values.only}: only "comparison" is known`)
+  if (values.only !== undefined && !(ONLY as readonly string[]).includes(values.only)) {
+    throw new Error(`--only ${values.only}: one of ${ONLY.join(', ')}`)
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const json = values.json ? resolve(values.json) : join(tmpdir(), `outpost-bench-${stamp}.json`)
-  return { vs: 'distribution', only: values.only as 'comparison' | undefined, json }
+  return { vs: 'distribution', only: values.only as Only | undefined, edge: values.edge!, json }
 }
 
 /** Outpost and distribution side by side, `plan.runs` rounds; their results, servers stopped. */
@@ -149,6 +162,9 @@ async function main(): Promise<void> {
   const opts = options()
   console.log('building Outpost (npm run build)')
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
+  if (opts.edge || opts.only === 'real-clients' || opts.only === 'listings') {
+    return issue17Section(opts)
+  }
   const plan = makePlan()
   const nodeOptions = shippedNodeOptions(REPO_ROOT)
   console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (bin/outpost)`)
@@ -205,6 +221,40 @@ async function main(): Promise<void> {
   if (process.env.BENCH_SKIP_MIRROR !== '1') await mirrorBench(REPO_ROOT, plan.sizeMiB)
   // Manifest GETs with basic auth on versus off (issue 7); BENCH_SKIP_AUTH=1 leaves it out.
   if (process.env.BENCH_SKIP_AUTH !== '1') await authBench(REPO_ROOT, plan.seconds)
+}
+
+/** One of issue 17's sections on its own; its figures go to the JSON file too. */
+async function issue17Section(opts: Options): Promise<void> {
+  let results: unknown
+  if (opts.only === 'real-clients') {
+    const plan = {
+      sizeMiB: positiveInteger('BENCH_SIZE_MIB', 512),
+      runs: positiveInteger('BENCH_RUNS', 3),
+      chunkMiB: 8,
+    }
+    const figures = await realClientBench(REPO_ROOT, plan)
+    printRealClients(figures)
+    results = { plan, figures }
+  } else if (opts.only === 'listings') {
+    results = await listingScaleBench(REPO_ROOT, {
+      repos: positiveInteger('BENCH_CATALOG_REPOS', 10_000),
+      tags: positiveInteger('BENCH_TAGS', 5_000),
+      requests: positiveInteger('BENCH_LIST_REQUESTS', 2_000),
+    })
+  } else {
+    const edge = await edgeBench(REPO_ROOT, {
+      sizeMiB: positiveInteger('BENCH_SIZE_MIB', 256),
+      seconds: positiveInteger('BENCH_EDGE_SECONDS', 10),
+    })
+    printEdge(edge)
+    results = edge
+  }
+  const machine = { cores: availableParallelism(), node: process.version }
+  writeFileSync(
+    opts.json,
+    JSON.stringify({ date: new Date().toISOString(), machine, results }, null, 2) + '\n',
+  )
+  console.log(`\nall figures written to ${opts.json}`)
 }
 
 process.once('exit', killAllSync)

@@ -171,6 +171,10 @@ export interface OutpostOptions {
   name?: string
   /** run with the Node options the launcher applies (the comparison and footprint do) */
   shipped?: boolean
+  /** NODE_OPTIONS of its own (the edge run's drop-in), instead of `shipped` */
+  nodeOptions?: string
+  /** more top-level config sections (scrub, extensions, log, ...), over the defaults */
+  config?: Record<string, unknown>
 }
 
 /** Outpost, compiled: `node dist/cli/main.js serve <config.json>`. Run `npm run build` first. */
@@ -190,6 +194,7 @@ export async function startOutpost(
     storage: { rootDirectory: root, commit: false, ...storage, ...options.storage },
     http: { address: '127.0.0.1', port },
     log: { level: 'error' },
+    ...options.config,
   }
   const configPath = join(record.dir, 'config.json')
   await writeFile(configPath, JSON.stringify(config, null, 2))
@@ -198,8 +203,9 @@ export async function startOutpost(
   const extra = (process.env.BENCH_OUTPOST_NODE_ARGS ?? '').split(' ').filter(Boolean)
   const node = [process.execPath, ...extra, ...(options.nodeArgs ?? []), main, 'serve', configPath]
   const [file, ...args] = [...(options.wrapper ?? []), ...node]
-  const nodeOptions = options.shipped ? shippedNodeOptions(repoRoot) : ''
-  const env = options.shipped ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env
+  const nodeOptions = options.nodeOptions ?? (options.shipped ? shippedNodeOptions(repoRoot) : '')
+  const own = options.shipped || options.nodeOptions !== undefined
+  const env = own ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env
   const target = await launch(options.name ?? 'Outpost', file, args, record, port, env)
   if (nodeOptions) target.command = `NODE_OPTIONS=${nodeOptions} ${target.command}`
   return target
