@@ -1,5 +1,5 @@
 // `npm run bench -- --edge` (issue 17, "Fitness on a small board"): Outpost with the unit's
-// environment and the 512 MB board drop-in (packaging/deb/examples/small-board.conf: its
+// environment and the 512 MB board drop-in (systemd/examples/small-board.conf: its
 // NODE_OPTIONS heap cap and its MemoryMax=), on one CPU (cpu 0), storage on a loop-mounted ext4
 // (edge-sandbox.ts). The load generator runs on the other CPU (taskset), as a client on the
 // network would. Phases, each on a fresh server start over the same store:
@@ -37,7 +37,7 @@ interface DropIn {
 
 /** The drop-in's NODE_OPTIONS and MemoryMax= (systemd.resource-control: K, M, G suffixes). */
 async function smallBoard(repoRoot: string): Promise<DropIn> {
-  const text = await readFile(join(repoRoot, 'packaging/deb/examples/small-board.conf'), 'utf8')
+  const text = await readFile(join(repoRoot, 'systemd/examples/small-board.conf'), 'utf8')
   const nodeOptions = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(text)?.[1]
   const max = /^MemoryMax=(\d+)([KMG])?$/m.exec(text)
   if (!nodeOptions || !max) throw new Error('small-board.conf: no NODE_OPTIONS or MemoryMax=')

@@ -109,18 +109,23 @@ describe('the one copy of the Node options', () => {
     assert.match(unit, /^ExecStart=\/usr\/bin\/outpost serve /m)
   })
 
-  it('the bigger-board drop-in replaces the heap cap and keeps the other options', async () => {
-    const dropIn = await readFile(join(REPO_ROOT, 'systemd/examples/bigger-board.conf'), 'utf8')
-    const options = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(dropIn)?.[1]
-    assert.ok(options, dropIn)
-    const others = (flags: string) =>
-      flags
-        .split(' ')
-        .filter((f) => !f.startsWith('--max-old-space-size='))
-        .sort()
-    assert.deepEqual(others(options), others(FLAGS!))
-    assert.match(options, /--max-old-space-size=768/)
-  })
+  for (const [board, heapMiB] of [
+    ['bigger-board', 768],
+    ['small-board', 96],
+  ] as const) {
+    it(`the ${board} drop-in replaces the heap cap and keeps the other options`, async () => {
+      const dropIn = await readFile(join(REPO_ROOT, `systemd/examples/${board}.conf`), 'utf8')
+      const options = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(dropIn)?.[1]
+      assert.ok(options, dropIn)
+      const others = (flags: string) =>
+        flags
+          .split(' ')
+          .filter((f) => !f.startsWith('--max-old-space-size='))
+          .sort()
+      assert.deepEqual(others(options), others(FLAGS!))
+      assert.match(options, new RegExp(`--max-old-space-size=${heapMiB}( |$)`))
+    })
+  }
 
   it('npm start and the package.json bin run the launcher', async () => {
     const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8'))

@@ -147,6 +147,7 @@ describe('the Debian package, installed with dpkg', { timeout: 180_000 }, () => 
       '/usr/share/doc/outpost/examples/config.example.json',
       '/usr/share/doc/outpost/examples/edge-mirror.json',
       '/usr/share/doc/outpost/examples/usb-storage.conf',
+      '/usr/share/doc/outpost/examples/small-board.conf',
       '/usr/share/man/man1/outpost.1.gz',
       '/usr/share/doc/outpost/docs/configuration.md.gz',
     ]) {
