@@ -12,7 +12,7 @@
 // (maintenance.ts), S3 (s3.ts), the pull-through cache, the periodic mirror (mirror.ts) and auth,
 // each skipped by its BENCH_SKIP_*. Issue 17's sections run on their own: `--only real-clients`
 // (skopeo and the synthetic client in 32 KiB / 1 MiB writes, real-clients.ts), `--only listings`
-// (10,000 repositories, listing-scale.ts) and `--edge` (the small board, edge.ts); see
+// (10,000 repositories, listing-scale.ts), `--only operator-page` (bench/ui.ts) and `--edge` (the small board, edge.ts); see
 // docs/performance.md.
 import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -36,6 +36,7 @@ import { authBench } from './auth.js'
 import { printRealClients, realClientBench } from './real-clients.js'
 import { listingScaleBench } from './listing-scale.js'
 import { edgeBench, printEdge } from './edge.js'
+import { uiBench } from './ui.js'
 import { blobDigest, smallImage } from './payload.js'
 import { figures, printComparison, printResources, type TargetRun } from './report.js'
 import { enter, reportOutput, resultOf, runAll, type Contender } from './schedule.js'
@@ -92,7 +93,7 @@ function makePlan(): Plan {
 }
 
 /** `--only` sections: the comparison, then issue 17's own (real-clients.ts, listing-scale.ts). */
-const ONLY = ['comparison', 'real-clients', 'listings'] as const
+const ONLY = ['comparison', 'real-clients', 'listings', 'operator-page'] as const
 type Only = (typeof ONLY)[number]
 
 interface Options {
@@ -165,6 +166,7 @@ async function main(): Promise<void> {
   if (opts.edge || opts.only === 'real-clients' || opts.only === 'listings') {
     return issue17Section(opts)
   }
+  if (opts.only === 'operator-page') return uiBench()
   const plan = makePlan()
   const nodeOptions = shippedNodeOptions(REPO_ROOT)
   console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (bin/outpost)`)
@@ -221,6 +223,8 @@ async function main(): Promise<void> {
   if (process.env.BENCH_SKIP_MIRROR !== '1') await mirrorBench(REPO_ROOT, plan.sizeMiB)
   // Manifest GETs with basic auth on versus off (issue 7); BENCH_SKIP_AUTH=1 leaves it out.
   if (process.env.BENCH_SKIP_AUTH !== '1') await authBench(REPO_ROOT, plan.seconds)
+  // The operator's page: render CPU and idle RSS (issue 18); BENCH_SKIP_UI=1 leaves it out.
+  if (process.env.BENCH_SKIP_UI !== '1') await uiBench()
 }
 
 /** One of issue 17's sections on its own; its figures go to the JSON file too. */

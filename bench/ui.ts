@@ -2,7 +2,7 @@
 // visited against the same config with it disabled (the page loads lazily: the difference must
 // stay under 1 MiB), the RSS after a first visit, and the server CPU one render of a page of 50
 // out of 10,000 repositories takes (target: under 50 ms), from the engine index's records.
-//   node --import tsx bench/ui.ts
+//   node --import tsx bench/ui.ts   (or npm run bench -- --only operator-page; also in the full run)
 // Servers run as `node --import tsx src/cli/main.ts serve` with the Node options bin/outpost
 // ships; both variants identically, so the delta is the page's alone.
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -172,6 +172,11 @@ async function render(): Promise<void> {
   }
 }
 
-console.log(`operator page, ${REPOS} repositories of 3 images each in the engine index`)
-await render()
-await memory()
+/** The operator page's figures: render CPU, then idle RSS with the page on and off. */
+export async function uiBench(): Promise<void> {
+  console.log(`\noperator page, ${REPOS} repositories of 3 images each in the engine index`)
+  await render()
+  await memory()
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await uiBench()
