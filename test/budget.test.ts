@@ -373,6 +373,31 @@ describe('foreground first', () => {
     assert.equal(r.clock.now(), 1000)
   })
 
+  it('gives background work at most a fifth of the time while requests are in flight', async () => {
+    const r = rig({ ioRate: Infinity }, { inFlight: () => 1 })
+    let worked = 0
+    while (r.clock.now() < 60_000) {
+      await r.budget.acquire(0)
+      // Each unit runs 40 ms (hashing a megabyte on a small board).
+      await r.clock.sleep(40)
+      worked += 40
+    }
+    const share = worked / r.clock.now()
+    assert.ok(
+      share <= 0.21 && share >= 0.18,
+      `background ran ${(share * 100).toFixed(1)}% of the time`,
+    )
+  })
+
+  it('does not count the idle gap between two passes as a unit', async () => {
+    const r = rig({ ioRate: Infinity }, { inFlight: () => 1 })
+    await r.budget.acquire(0)
+    await r.clock.sleep(3_600_000) // an hour until the next pass
+    const before = r.clock.now()
+    await r.budget.acquire(0)
+    assert.ok(r.clock.now() - before <= 1000, `waited ${r.clock.now() - before} ms`)
+  })
+
   it('keeps ioRate while yielding', async () => {
     const r = rig({ ioRate: 8 * MB }, { inFlight: () => 1 })
     const grants = await work(r, 64 * KiB, MINUTE)

@@ -61,6 +61,14 @@ export interface BudgetOptions {
   pauseStepMs?: number
 }
 
+/**
+ * The share of time background work may take while requests are in flight (see acquire): a fifth,
+ * so foreground work keeps at least 80% of a core (issue 17's bar for a pull during scrub).
+ */
+export const BACKGROUND_SHARE = 0.2
+/** Longer than any unit of background work takes: a longer gap between two units is idle time. */
+const MAX_UNIT_MS = 250
+
 export class Budget {
   readonly counters: BudgetCounters = {
     bytes: 0,
@@ -75,6 +83,8 @@ export class Budget {
   private throttled?: ThrottleReason
   private deviceMark?: { at: number; device: number; granted: number }
   private readonly clock: BudgetClock
+  /** when the last unit was granted: the time to the next acquire is what that unit took */
+  private grantedAt?: number
 
   constructor(private readonly options: BudgetOptions) {
     this.clock = options.clock ?? realBudgetClock
@@ -96,6 +106,7 @@ export class Budget {
    * small (a megabyte, one blob, one repository's index) so that a pause takes effect quickly.
    */
   async acquire(ioBytes = 0, shouldStop: () => boolean = () => false): Promise<void> {
+    const began = this.clock.now()
     for (let paid = false; ;) {
       if (shouldStop()) return
       const reason = await this.blocked()
@@ -113,8 +124,17 @@ export class Budget {
       await this.clock.sleep(step)
       this.counters.pausedMs[reason] += step
     }
-    // Foreground first: while requests are in flight, leave the CPU and disk to them a moment.
-    if ((this.options.inFlight?.() ?? 0) > 0) await this.clock.sleep(5)
+    // Foreground first: while requests are in flight, background work gets at most
+    // FOREGROUND_SHARE of the time. The unit that just ran (from the last grant to this call) is
+    // paid back with a wait proportionally longer, at least 5 ms: on a one-core board a scrub
+    // that hashes between a pull's socket writes would otherwise take half the core from it.
+    if ((this.options.inFlight?.() ?? 0) > 0) {
+      // Capped: a unit is small by contract, and a long gap is idle time (between passes).
+      const since = this.grantedAt === undefined ? 0 : began - this.grantedAt
+      const ranMs = Math.min(MAX_UNIT_MS, Math.max(0, since))
+      await this.clock.sleep(Math.max(5, (ranMs * (1 - BACKGROUND_SHARE)) / BACKGROUND_SHARE))
+    }
+    this.grantedAt = this.clock.now()
   }
 
   private async blocked(): Promise<ThrottleReason | undefined> {
