@@ -29,9 +29,10 @@ try {
     ],
   ]
   for (const [name, send] of kinds) {
-    await forEachInParallel(count / 4, 8, send) // warm-up
+    const run = async (n: number) => void (await send(n))
+    await forEachInParallel(count / 4, 8, run) // warm-up
     const before = cpuSeconds(target.pid)
-    await forEachInParallel(count, 8, send)
+    await forEachInParallel(count, 8, run)
     const cpu = cpuSeconds(target.pid) - before
     console.log(`${name}: server CPU ${((cpu * 1e6) / count).toFixed(0)} µs per request`)
   }

@@ -2,6 +2,7 @@
 export { Registry, type LogFn, type RegistryParts } from './registry.js'
 export { RegistryRouter } from './router.js'
 export { listRepositories } from './catalog.js'
+export { indexAfter, listingOrder } from './repo-catalog.js'
 export { RegistryError, type ErrorCode } from './errors.js'
 export { Digest, type Algorithm } from './digest.js'
 export { checkRepoName, checkSessionId, lookupReference } from './names.js'

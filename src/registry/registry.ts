@@ -1,6 +1,6 @@
 // The registry API that src/http calls: repositories, blobs, uploads, manifests, tags and
 // referrers over one storage driver and the engine index. Backend-agnostic by construction.
-import { layoutKeys, listTags } from '../layout/index.js'
+import { layoutKeys, listTags, type IndexDocument } from '../layout/index.js'
 import type { EngineDb, PullLedgerRecords } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
@@ -9,6 +9,7 @@ import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
 import { Referrers } from './referrers.js'
+import { listingOrder, RepoCatalog } from './repo-catalog.js'
 import { RepoIndexes } from './repo-index.js'
 import { UploadSessions } from './uploads.js'
 import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
@@ -16,6 +17,9 @@ import { systemClock, type Clock } from '../util/clock.js'
 import { LocalLocks, type Locks } from '../util/locks.js'
 import type { ContentIndex } from '../engine-db/content-index.js'
 import { SharedContent, type SweepResult } from './shared-content.js'
+
+/** Each index.json document's tags, sorted in listing order. */
+const sortedTags = new WeakMap<IndexDocument, string[]>()
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -67,6 +71,7 @@ export class Registry {
   readonly manifests: ManifestStore
   readonly referrers: Referrers
   private readonly indexes: RepoIndexes
+  private readonly catalog: RepoCatalog
   private readonly driver: StorageDriver
   private readonly staging: StorageDriver
   readonly parts: RegistryParts
@@ -90,7 +95,8 @@ export class Registry {
     this.driver = driver
     this.staging = options.staging ?? driver
     this.log = log
-    this.indexes = new RepoIndexes(driver, locks)
+    this.catalog = new RepoCatalog(() => listRepositories(driver))
+    this.indexes = new RepoIndexes(driver, locks, this.catalog)
     // The reserve guards the disk uploads land on first.
     this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })
     this.blobs = new BlobStore({
@@ -145,14 +151,28 @@ export class Registry {
     }
   }
 
+  /** All repository names in lexical order, from a walk of the layout (which the catalog keeps). */
   repositories(): Promise<string[]> {
-    return listRepositories(this.driver)
+    return this.catalog.walked()
   }
 
-  async tags(repo: string): Promise<string[]> {
+  /** All repository names in listing order, kept in memory (GET /v2/_catalog). */
+  catalogNames(): Promise<readonly string[]> {
+    return this.catalog.list()
+  }
+
+  /** The repository's tags in listing order. Callers must not modify the result. */
+  async tags(repo: string): Promise<readonly string[]> {
     const doc = await this.indexes.read(repo)
     if (!doc) throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
-    return listTags(doc)
+    // Per index.json state: a cached document is never modified, only replaced on a write, so
+    // a list sorted once serves every tags request until the next push (issue 17).
+    let tags = sortedTags.get(doc)
+    if (!tags) {
+      tags = listTags(doc).sort(listingOrder)
+      sortedTags.set(doc, tags)
+    }
+    return tags
   }
 
   /** Cross-repository mount; false when `from` does not hold the blob (caller opens a session). */
