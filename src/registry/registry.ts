@@ -95,7 +95,10 @@ export class Registry {
     this.driver = driver
     this.staging = options.staging ?? driver
     this.log = log
-    this.catalog = new RepoCatalog(() => listRepositories(driver))
+    // Other instances on the same store create repositories this one never hears of: with
+    // shared locks the catalog walks per listing, as before (RepoCatalog `kept`).
+    const kept = locks instanceof LocalLocks
+    this.catalog = new RepoCatalog(() => listRepositories(driver), kept)
     this.indexes = new RepoIndexes(driver, locks, this.catalog)
     // The reserve guards the disk uploads land on first.
     this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })

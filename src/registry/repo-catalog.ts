@@ -32,10 +32,15 @@ export class RepoCatalog {
   /** Creations and removals reported so far: a walk that saw fewer must not replace the list. */
   private changes = 0
 
-  constructor(private readonly walk: () => Promise<string[]>) {}
+  constructor(
+    private readonly walk: () => Promise<string[]>,
+    /** false where other processes create repositories too: every listing walks */
+    private readonly kept = true,
+  ) {}
 
   /** Every repository name, in listing order. Callers must not modify the result. */
   list(): Promise<readonly string[]> {
+    if (!this.kept) return this.walk().then((found) => found.sort(listingOrder))
     if (this.names) return Promise.resolve(this.names)
     this.building ??= this.walked()
       .then(() => this.names!)
