@@ -243,6 +243,7 @@ async function removeIfEmpty(deps: RepoGcDeps, repo: string): Promise<boolean> {
   }
   await deps.driver.delete(layoutKeys.index(repo))
   await deps.driver.delete(layoutKeys.ociLayout(repo))
+  deps.indexes.removed(repo)
   for (const algorithm of ALGORITHMS)
     await deps.driver.prune(layoutKeys.blobAlgorithmDir(repo, algorithm))
   await deps.driver.prune(repo)

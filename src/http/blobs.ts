@@ -2,7 +2,7 @@
 // blobs"). One Range answers 206 with Content-Range; an unsatisfiable one 416.
 import { checkRepoName, Digest, type RegistryRouter } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
-import { connectionSignal, sendStream, type AppContext } from './body.js'
+import { connectionSignal, sendReply, sendStream, type AppContext } from './body.js'
 import { requestedRange } from './range.js'
 import type { PullThrough } from '../upstream/index.js'
 
@@ -42,7 +42,7 @@ export async function getBlob(
   headers['Content-Length'] = String(length)
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`
   const status = range ? 206 : 200
-  if (c.req.method === 'HEAD' || length === 0) return c.body(null, status, headers)
+  if (c.req.method === 'HEAD' || length === 0) return sendReply(c, status, headers)
   const stream = await registry.blobs.read(repo, digest, range, connectionSignal(c))
   return sendStream(c, status, headers, stream)
 }

@@ -2,7 +2,7 @@
 // "Pulling manifests", "Deleting manifests"). Bodies are limited to 4 MiB (413 beyond).
 import { checkRepoName, MAX_MANIFEST_BYTES, type RegistryRouter } from '../registry/index.js'
 import type { PullThrough } from '../upstream/index.js'
-import { readBody, type AppContext } from './body.js'
+import { readBody, sendReply, type AppContext } from './body.js'
 
 export async function putManifest(
   c: AppContext,
@@ -21,7 +21,7 @@ export async function putManifest(
   }
   // distribution-spec: a manifest with a subject is answered with OCI-Subject.
   if (result.subject) headers['OCI-Subject'] = result.subject
-  return c.body(null, 201, headers)
+  return sendReply(c, 201, headers)
 }
 
 export async function getManifest(
@@ -43,8 +43,7 @@ export async function getManifest(
     'Docker-Content-Digest': manifest.digest,
     ETag: `"${manifest.digest}"`,
   }
-  if (c.req.method === 'HEAD') return c.body(null, 200, headers)
-  return c.body(new Uint8Array(manifest.bytes), 200, headers)
+  return sendReply(c, 200, headers, manifest.bytes)
 }
 
 export async function deleteManifest(

@@ -8,7 +8,7 @@ import {
   type UploadProgress,
 } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
-import { connectionSignal, hasBody, requestStream, type AppContext } from './body.js'
+import { connectionSignal, hasBody, requestStream, sendReply, type AppContext } from './body.js'
 import { progressRange, uploadRange } from './range.js'
 import { mayRead } from '../auth/index.js'
 
@@ -22,7 +22,7 @@ function sessionHeaders(repo: string, progress: UploadProgress): Record<string, 
 }
 
 function blobCreated(c: AppContext, repo: string, digest: Digest) {
-  return c.body(null, 201, {
+  return sendReply(c, 201, {
     Location: `/v2/${repo}/blobs/${digest}`,
     'Docker-Content-Digest': digest.toString(),
     'Content-Length': '0',
@@ -69,7 +69,7 @@ export async function startUpload(c: AppContext, router: RegistryRouter, name: s
     }
   }
   const progress = await registry.uploads.start(repo)
-  return c.body(null, 202, sessionHeaders(repo, progress))
+  return sendReply(c, 202, sessionHeaders(repo, progress))
 }
 
 export async function uploadStatus(
@@ -98,7 +98,7 @@ export async function appendUpload(
     length: declaredLength(c),
     signal: connectionSignal(c),
   })
-  return c.body(null, 202, sessionHeaders(repo, progress))
+  return sendReply(c, 202, sessionHeaders(repo, progress))
 }
 
 export async function finishUpload(

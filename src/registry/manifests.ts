@@ -23,6 +23,7 @@ import { referrerOf, type Referrers } from './referrers.js'
 import type { RepoIndexes } from './repo-index.js'
 import type { Origin } from '../engine-db/index.js'
 import type { RepoSummaries } from './repo-summary.js'
+import { TagGroups } from './tag-group.js'
 
 export interface StoredManifest {
   bytes: Buffer
@@ -51,13 +52,16 @@ const INDEX_TYPES: ReadonlySet<string> = new Set([MEDIA_TYPES.ociIndex, MEDIA_TY
 
 export class ManifestStore {
   private readonly cache = new ByteLru<{ bytes: Buffer }>(8 * 1024 * 1024)
+  private readonly tags: TagGroups
 
   constructor(
     private readonly blobs: BlobStore,
     private readonly indexes: RepoIndexes,
     private readonly referrers: Referrers,
     private readonly summaries?: RepoSummaries,
-  ) {}
+  ) {
+    this.tags = new TagGroups(indexes, (repo) => referrers.markCurrent(repo))
+  }
 
   async put(
     repo: string,
@@ -90,8 +94,14 @@ export class ManifestStore {
       await this.indexes.ensureLocked(repo)
       await this.blobs.putBytes(repo, digest, bytes)
     })
-    const tag = async () => {
-      if (!this.indexes.keptSince(repo, mark)) {
+    const desc: Descriptor = {
+      mediaType: parsed.mediaType,
+      digest: digest.toString(),
+      size: bytes.length,
+    }
+    await this.tags.apply(repo, {
+      prepare: async () => {
+        if (this.indexes.keptSince(repo, mark)) return
         await this.requireBlobs(repo, parsed)
         await this.requireChildren(repo, parsed, absent)
         // A GC pass with gcDelay 0 may have taken the bytes in between: store them again.
@@ -99,13 +109,8 @@ export class ManifestStore {
           await this.indexes.ensureLocked(repo)
           await this.blobs.putBytes(repo, digest, bytes)
         }
-      }
-      const desc: Descriptor = {
-        mediaType: parsed.mediaType,
-        digest: digest.toString(),
-        size: bytes.length,
-      }
-      await this.indexes.updateLocked(repo, (d) => {
+      },
+      change: (d) => {
         let changed: boolean
         if ('tag' in ref) {
           const before = resolveTag(d, ref.tag)?.digest
@@ -113,20 +118,19 @@ export class ManifestStore {
           changed = before !== desc.digest
         } else changed = addUntagged(d, desc)
         // A push of the same index with every child present clears the record.
-        return { changed: setAbsentChildren(d, desc.digest, absent) || changed, result: undefined }
-      })
-      if (parsed.subject)
-        await this.referrers.record(
-          repo,
-          parsed.subject.digest.toString(),
-          referrerOf(desc, parsed),
-        )
-      await this.referrers.markCurrent(repo)
-      // The subject's summary lists its referrers: refresh it now that the record is written.
-      if (parsed.subject) this.summaries?.touch(repo)
-    }
-    // A tag update removes nothing: it leaves other pushes' marks valid.
-    await this.indexes.locked(repo, tag, false)
+        return setAbsentChildren(d, desc.digest, absent) || changed
+      },
+      written: async () => {
+        if (parsed.subject)
+          await this.referrers.record(
+            repo,
+            parsed.subject.digest.toString(),
+            referrerOf(desc, parsed),
+          )
+        // The subject's summary lists its referrers: refresh it now that the record is written.
+        if (parsed.subject) this.summaries?.touch(repo)
+      },
+    })
     return { digest, subject: parsed.subject?.digest.toString() }
   }
 

@@ -1,6 +1,6 @@
 // The registry API that src/http calls: repositories, blobs, uploads, manifests, tags and
 // referrers over one storage driver and the engine index. Backend-agnostic by construction.
-import { layoutKeys, listTags } from '../layout/index.js'
+import { layoutKeys, listTags, type IndexDocument } from '../layout/index.js'
 import type { EngineDb, PullLedgerRecords } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
@@ -9,6 +9,7 @@ import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
 import { Referrers } from './referrers.js'
+import { listingOrder, RepoCatalog } from './repo-catalog.js'
 import { RepoIndexes } from './repo-index.js'
 import { RepoSummaries } from './repo-summary.js'
 import { UploadSessions } from './uploads.js'
@@ -16,6 +17,9 @@ import { SpaceGuard, type FreeSpaceSetting } from './space-guard.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { LocalLocks, type Locks } from '../util/locks.js'
 import type { Sharing, SweepOptions, SweepResult } from './sharing.js'
+
+/** Each index.json document's tags, sorted in listing order. */
+const sortedTags = new WeakMap<IndexDocument, string[]>()
 
 export type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 
@@ -70,6 +74,7 @@ export class Registry {
   /** what the operator's page lists per repository (src/registry/repo-summary.ts) */
   readonly summaries: RepoSummaries
   private readonly indexes: RepoIndexes
+  private readonly catalog: RepoCatalog
   private readonly driver: StorageDriver
   private readonly staging: StorageDriver
   readonly parts: RegistryParts
@@ -85,7 +90,11 @@ export class Registry {
     this.driver = driver
     this.staging = options.staging ?? driver
     this.log = log
-    this.indexes = new RepoIndexes(driver, locks)
+    // Other instances on the same store create repositories this one never hears of: with
+    // shared locks the catalog walks per listing, as before (RepoCatalog `kept`).
+    const kept = locks instanceof LocalLocks
+    this.catalog = new RepoCatalog(() => listRepositories(driver), kept)
+    this.indexes = new RepoIndexes(driver, locks, this.catalog)
     // The reserve guards the disk uploads land on first.
     this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })
     this.blobs = new BlobStore({
@@ -147,14 +156,28 @@ export class Registry {
     }
   }
 
+  /** All repository names in lexical order, from a walk of the layout (which the catalog keeps). */
   repositories(): Promise<string[]> {
-    return listRepositories(this.driver)
+    return this.catalog.walked()
   }
 
-  async tags(repo: string): Promise<string[]> {
+  /** All repository names in listing order, kept in memory (GET /v2/_catalog). */
+  catalogNames(): Promise<readonly string[]> {
+    return this.catalog.list()
+  }
+
+  /** The repository's tags in listing order. Callers must not modify the result. */
+  async tags(repo: string): Promise<readonly string[]> {
     const doc = await this.indexes.read(repo)
     if (!doc) throw new RegistryError('NAME_UNKNOWN', `repository ${repo} not known to registry`)
-    return listTags(doc)
+    // Per index.json state: a cached document is never modified, only replaced on a write, so
+    // a list sorted once serves every tags request until the next push (issue 17).
+    let tags = sortedTags.get(doc)
+    if (!tags) {
+      tags = listTags(doc).sort(listingOrder)
+      sortedTags.set(doc, tags)
+    }
+    return tags
   }
 
   /** Cross-repository mount; false when `from` does not hold the blob (caller opens a session). */

@@ -12,6 +12,7 @@ import {
 import type { ObjectInfo, StorageDriver } from '../storage/index.js'
 import { StorageNotFoundError } from '../storage/index.js'
 import { LocalLocks, type Locks } from '../util/locks.js'
+import type { RepoCatalog } from './repo-catalog.js'
 
 interface CachedIndex {
   size: number
@@ -34,7 +35,15 @@ export class RepoIndexes {
   constructor(
     private readonly driver: StorageDriver,
     private readonly locks: Locks,
+    /** told of every repository this creates or removes (the `_catalog` list) */
+    private readonly catalog?: RepoCatalog,
   ) {}
+
+  /** A repository's layout was removed (GC of an empty repository): it leaves the catalog. */
+  removed(repo: string): void {
+    this.cache.delete(repo)
+    this.catalog?.removed(repo)
+  }
 
   /**
    * Run `task` holding the repository's lock. `removes: false` promises the task takes nothing
@@ -133,6 +142,7 @@ export class RepoIndexes {
     if (await this.driver.stat(layoutKeys.index(repo))) return
     if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
       await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
+      this.catalog?.added(repo)
     }
     if (!(await this.driver.stat(layoutKeys.index(repo)))) {
       await this.write(repo, emptyIndex())
@@ -143,6 +153,7 @@ export class RepoIndexes {
     const bytes = serializeIndex(doc)
     this.cache.delete(repo)
     await this.driver.put(layoutKeys.index(repo), bytes)
+    this.catalog?.added(repo) // a binary search when the repository is listed already
     // Keep what was written, so the next update (a push tags image after image) needs a stat
     // and no read and parse. Only when the stat shows these bytes: no other writer came between.
     const info = await this.driver.stat(layoutKeys.index(repo))

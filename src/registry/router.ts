@@ -2,6 +2,7 @@
 // segment of its name ("a/app" and "a" go to the store routed "a"); every other name goes to the
 // default store. Catalog listing merges the stores; a mount never crosses two of them.
 import { lexical } from '../layout/index.js'
+import { listingOrder } from './repo-catalog.js'
 import type { Digest } from './digest.js'
 import type { Registry } from './registry.js'
 
@@ -55,6 +56,18 @@ export class RegistryRouter {
       ),
     )
     return lists.flat().sort(lexical)
+  }
+
+  /** As `repositories`, in listing order, from each store's kept list (GET /v2/_catalog). */
+  async catalog(): Promise<readonly string[]> {
+    const registries = this.registries()
+    if (registries.length === 1) return registries[0].catalogNames()
+    const lists = await Promise.all(
+      registries.map(async (registry) =>
+        (await registry.catalogNames()).filter((repo) => this.for(repo) === registry),
+      ),
+    )
+    return lists.flat().sort(listingOrder)
   }
 
   /**
