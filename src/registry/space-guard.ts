@@ -6,7 +6,7 @@
 // written, not every few MiB: each chunk is admitted against the last free-space reading minus
 // what was admitted since, and statfs(2) is read anew only when that margin could be crossed by
 // the chunk, or the reading is older than READING_TTL_MS (other writers share the disk).
-import type { StorageDriver } from '../storage/index.js'
+import { StorageFullError, type StorageDriver } from '../storage/index.js'
 import { RegistryError } from './errors.js'
 
 export type FreeSpaceSetting = { percent: number } | { bytes: number }
@@ -142,4 +142,11 @@ export class SpaceGuard {
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+}
+
+/** The storage is full, or an upload would cross the free-space reserve. */
+export function isStorageFull(err: unknown): boolean {
+  return (
+    err instanceof StorageFullError || (err instanceof RegistryError && err.code === 'STORAGE_FULL')
+  )
 }

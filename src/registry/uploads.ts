@@ -8,7 +8,6 @@
 import { randomUUID, type Hash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { layoutKeys } from '../layout/index.js'
-import { StorageFullError } from '../storage/index.js'
 import { Digest, newHash, type Algorithm } from './digest.js'
 import { RegistryError } from './errors.js'
 import { hashStored, hashStream, type HashingTap } from './hashing.js'
@@ -16,6 +15,7 @@ import { KeyedLock } from '../util/keyed-lock.js'
 import { ageMs, stampNow } from '../util/clock.js'
 import { checkSessionId } from './names.js'
 import { readWhole } from './read-whole.js'
+import { isStorageFull } from './space-guard.js'
 import type { AppendOptions, UploadProgress, UploadSessionsOptions } from './upload-options.js'
 
 export type { AppendOptions, UploadProgress, UploadSessionsOptions }
@@ -392,11 +392,4 @@ export class UploadSessions {
     await this.options.db.deleteSession(id)
     await this.options.driver.prune(layoutKeys.uploadsDir(repo))
   }
-}
-
-/** The storage is full, or an upload would cross the free-space reserve. */
-export function isStorageFull(err: unknown): boolean {
-  return (
-    err instanceof StorageFullError || (err instanceof RegistryError && err.code === 'STORAGE_FULL')
-  )
 }

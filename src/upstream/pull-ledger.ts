@@ -17,6 +17,12 @@ export type Victim = ({ kind: 'image' } & LedgerImage) | ({ kind: 'blob' } & Led
 /** Where the records of `repo` live (its store's engine index); none: kept in memory only. */
 export type LedgerSink = (repo: string) => PullLedgerRecords | undefined
 
+/**
+ * How often the ledger's recency is written to the engine index: LRU order survives a restart
+ * to within this much use (a clean stop writes it all), at one write per used entry per period.
+ */
+export const LEDGER_FLUSH_MS = 60_000
+
 export class PullLedger {
   private readonly blobs = new Map<string, LedgerBlob>()
   private readonly images = new Map<string, LedgerImage>()

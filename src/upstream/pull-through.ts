@@ -27,7 +27,7 @@ import { tagServed } from './mirror-selection.js'
 import { PendingManifests, type PendingManifest } from './pending-manifests.js'
 import { absentAsUndefined, Evictor } from './evictor.js'
 import { leftOutChildren, leftOutOf } from './partial-index.js'
-import { PullLedger } from './pull-ledger.js'
+import { LEDGER_FLUSH_MS, PullLedger } from './pull-ledger.js'
 import { ImageNotSigned, SignedAdmission } from './signatures.js'
 import { pullBlob } from './staged-pull.js'
 import { readCredentials } from './credentials-file.js'
@@ -40,12 +40,6 @@ import {
   upstreamTagDigest,
   type Route,
 } from './upstream-fetch.js'
-
-/**
- * How often the ledger's recency is written to the engine index: LRU order survives a restart
- * to within this much use (a clean stop writes it all), at one write per used entry per period.
- */
-const LEDGER_FLUSH_MS = 60_000
 
 export interface ServedManifest {
   bytes: Buffer
