@@ -45,6 +45,19 @@ describe('import rules', () => {
     }
   })
 
+  it('fails on a driver package imported outside the composition root', () => {
+    const copy = withImport('gc/collector.ts', "import '../storage/fs/index.js'")
+    try {
+      const problems = ruleViolations(copy.root)
+      assert.ok(
+        problems.some((p) => p.startsWith('driver imported outside server/: src/gc/collector.ts')),
+        problems.join('\n'),
+      )
+    } finally {
+      copy.done()
+    }
+  })
+
   it('fails on a driver importing another driver, and on a cycle between same-layer modules', () => {
     const copy = withImport('storage/s3/s3-driver.ts', "import '../fs/index.js'")
     const cycle = withImport('gc/collector.ts', "import type {} from '../scrub/index.js'")

@@ -3,7 +3,8 @@
 // before the directory is touched. test/hosting.test.ts covers it in a served registry.
 import { openDriver } from '../src/storage/index.js'
 import { FsDriver } from '../src/storage/fs/index.js'
-import { ReadOnlyDriver, ReadOnlyStorageError } from '../src/storage/read-only/read-only-driver.js'
+import { ReadOnlyDriver } from '../src/storage/read-only/read-only-driver.js'
+import { ReadOnlyStorageError } from '../src/storage/index.js'
 import { readOnlyConformance } from './helpers/driver-conformance.js'
 import { scratchDirs } from './helpers/harness.js'
 

@@ -6,7 +6,7 @@
 // (an unknown endpoint, a malformed `n`) answer UNSUPPORTED with their own status.
 import { RegistryError, type ErrorCode } from '../registry/index.js'
 import { StorageFullError, StorageKeyError, StorageUnavailableError } from '../storage/index.js'
-import { ReadOnlyStorageError } from '../storage/read-only/read-only-driver.js'
+import { ReadOnlyStorageError } from '../storage/index.js'
 
 interface ErrorEntry {
   /** the code clients see */

@@ -5,7 +5,7 @@
 import type { OutpostConfig } from '../config/index.js'
 import { GarbageCollector, type GcPassResult } from '../gc/index.js'
 import { storeLabel } from '../server/stores.js'
-import { ReadOnlyStorageError } from '../storage/read-only/read-only-driver.js'
+import { ReadOnlyStorageError } from '../storage/index.js'
 import { OfflineError, withStorage, withStorageView, type OfflineStore } from './offline.js'
 
 export async function runGcCommand(

@@ -5,7 +5,7 @@ import { mkdtemp, rename, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { open, type RootDatabase } from 'lmdb'
-import { makeDirs } from '../storage/fs/index.js'
+import { makeDirs } from '../util/durable-fs.js'
 import { probeIndex } from './probe.js'
 import type { ContentIndex, ContentRecord } from './content-index.js'
 import type {

@@ -238,6 +238,19 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/** A write refused because the storage is hosted read-only. */
+export class ReadOnlyStorageError extends Error {
+  constructor(
+    readonly key: string,
+    /** the hosted directory (or other source) that is never written */
+    readonly source: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ReadOnlyStorageError'
+  }
+}
+
 /** A key that is empty, absolute, or would step outside the root. */
 export class StorageKeyError extends Error {
   constructor(readonly key: string) {

@@ -23,6 +23,12 @@ export const LAYERS: readonly (readonly string[])[] = [
 /** Drivers are leaves: storage below them, nothing of the registry or HTTP above. */
 const DRIVERS = ['storage/fs', 'storage/s3', 'storage/read-only', 'storage/memory']
 
+/**
+ * The composition root: the only module that imports a driver package. Everything else works
+ * through the contract (storage/), so no code outside server/ depends on one backend.
+ */
+const COMPOSITION_ROOT = 'server'
+
 export interface Import {
   from: string // file, relative to the source root
   to: string // file, relative to the source root
@@ -76,6 +82,10 @@ export function ruleViolations(root: string): string[] {
       )
     } else if (DRIVERS.includes(i.fromModule) && DRIVERS.includes(i.toModule)) {
       problems.push(`driver imports another driver: src/${i.from} imports src/${i.to}`)
+    } else if (DRIVERS.includes(i.toModule) && i.fromModule !== COMPOSITION_ROOT) {
+      problems.push(
+        `driver imported outside ${COMPOSITION_ROOT}/: src/${i.from} imports src/${i.to} (use the contract in storage/)`,
+      )
     }
   }
   problems.push(...cycles(imports))

@@ -12,6 +12,7 @@
 import type { Readable } from 'node:stream'
 import type { FileSource } from '../file-source.js'
 import {
+  ReadOnlyStorageError,
   StorageNotFoundError,
   type ListEntry,
   type ObjectInfo,
@@ -19,19 +20,6 @@ import {
   type StorageDriver,
   type WriteOptions,
 } from '../driver.js'
-
-/** A write refused because the storage is hosted read-only. */
-export class ReadOnlyStorageError extends Error {
-  constructor(
-    readonly key: string,
-    /** the hosted directory (or other source) that is never written */
-    readonly source: string,
-    message: string,
-  ) {
-    super(message)
-    this.name = 'ReadOnlyStorageError'
-  }
-}
 
 export interface ReadOnlyDriverOptions {
   /** where the bytes are, for messages: the hosted directory */
