@@ -1,15 +1,13 @@
 // GET /v2/<name>/tags/list and GET /v2/_catalog with `n`/`last` pagination (distribution-spec
 // "Listing Tags": lexical order, "i.e. case-insensitive alphanumeric order", `last` exclusive,
 // n=0 an empty list without Link, and a Link: <...>; rel="next" header whenever more remain).
-import { checkRepoName, indexAfter, listingOrder, type RegistryRouter } from '../registry/index.js'
+import { checkRepoName, indexAfter, type RegistryRouter } from '../registry/index.js'
 import { RegistryError } from '../registry/index.js'
 import type { AppContext } from './body.js'
 import { mayRead } from '../auth/index.js'
 
 /** The most results one page carries when a client asks for more (or for all). */
 export const MAX_PAGE = 1000
-
-export { listingOrder }
 
 interface Page {
   items: string[]
