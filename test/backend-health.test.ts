@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { after, describe, it } from 'node:test'
 import { FsDriver } from '../src/storage/fs/index.js'
@@ -96,8 +97,15 @@ describe('backend health', () => {
     const image = makeImage('s3-health', 1)
     assert.equal((await pushImage(request, 'app', image, 'v1')).status, 201)
     assert.equal((await request('/readyz')).status, 200)
+    // The push schedules a refresh of the repository's summary (src/registry/repo-summary.ts),
+    // which reads index.json, the manifest and the config from S3 after the 201; count S3 calls
+    // only once its record lists the tag.
+    await summarised(request, 'app', 'v1')
+    // s3rver logs each request on its stdout, which may trail its HTTP answer a little.
+    await delay(50)
     const asked = s3.requests.length
     for (let i = 0; i < 5; i++) assert.equal((await request('/readyz')).status, 200)
+    await delay(50)
     assert.equal(s3.requests.length, asked, 'a healthy /readyz makes no S3 call')
 
     await s3.stop()
@@ -222,6 +230,17 @@ describe('backend health', () => {
     assert.equal((await eager.health.report()).healthy, true, 'the probe saw it back')
   })
 })
+
+/** Wait (up to 200 polls) until the operator's record of `repo` lists `tag`. */
+async function summarised(request: Request, repo: string, tag: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const res = await request(`/v2/_outpost/repositories/${repo}`)
+    const body = res.ok ? ((await res.json()) as { tags?: string[] }) : await res.text()
+    if (typeof body === 'object' && body.tags?.includes(tag)) return
+    await delay(20)
+  }
+  assert.fail(`the summary of ${repo} never listed ${tag}`)
+}
 
 function fetcher(url: string): Request {
   return (path, init) => fetch(`${url}${path}`, init)
