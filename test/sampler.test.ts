@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { cpus, tmpdir } from 'node:os'
@@ -14,7 +15,8 @@ import { spawnCount, systeminformationLoadedFirst } from './helpers/budget.js'
 
 // The spawn count must be in place before systeminformation loads and keeps its own reference
 // to execSync: the sampler is imported only once this module's static imports have run.
-const { cgroupHeadroom, deviceIoBytes, SystemSampler } = await import('../src/budget/sampler.js')
+const { allowedCpus, cgroupHeadroom, cpuTimes, deviceIoBytes, SystemSampler } =
+  await import('../src/budget/sampler.js')
 
 const MiB = 1024 ** 2
 let dir: string
@@ -130,6 +132,44 @@ describe('cgroupHeadroom: what systemd lets the unit use, which mem() cannot see
     assert.equal(await cgroupHeadroom(join(proc, 'missing'), over), undefined)
     const onlyUsage = await tree({ [`${UNIT}/memory.current`]: '150\n' })
     assert.equal(await cgroupHeadroom(join(proc, 'cgroup'), onlyUsage), undefined)
+  })
+})
+
+describe("others' CPU counts only the CPUs this process may run on", () => {
+  const times = (busy: number, idle: number) => ({
+    times: { user: busy, nice: 0, sys: 0, irq: 0, idle },
+  })
+
+  it('parses Cpus_allowed_list ranges and lists', () => {
+    const status = (list: string) => `Name:\tnode\nCpus_allowed:\tf\nCpus_allowed_list:\t${list}\n`
+    assert.deepEqual([...allowedCpus(status('0'))!], [0])
+    assert.deepEqual([...allowedCpus(status('0-3'))!], [0, 1, 2, 3])
+    assert.deepEqual([...allowedCpus(status('0,2-3,6'))!], [0, 2, 3, 6])
+    assert.equal(allowedCpus('Name:\tnode\n'), undefined, 'no line: every CPU counts')
+    assert.equal(allowedCpus(status('zero')), undefined, 'unreadable: every CPU counts')
+  })
+
+  it('sums the allowed CPUs only; all of them when none is listed', () => {
+    const list = [times(100, 900), times(700, 300), times(50, 950)]
+    assert.deepEqual(cpuTimes(undefined, list), { busy: 850, total: 3000 })
+    assert.deepEqual(cpuTimes(new Set([0]), list), { busy: 100, total: 1000 })
+    assert.deepEqual(cpuTimes(new Set([0, 2]), list), { busy: 150, total: 2000 })
+    assert.deepEqual(cpuTimes(new Set([7]), list), { busy: 850, total: 3000 })
+  })
+
+  it('reads the affinity taskset gives a process', async (t) => {
+    if (!existsSync('/usr/bin/taskset')) return t.skip('needs util-linux')
+    const script = `import('${new URL('../src/budget/sampler.ts', import.meta.url).href}')
+      .then(async ({ allowedCpus }) => {
+        const status = await import('node:fs/promises').then((f) => f.readFile('/proc/self/status', 'utf8'))
+        console.log(JSON.stringify([...allowedCpus(status)]))
+      })`
+    const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', '-e', script])
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d))
+    const code = await new Promise((resolve) => child.on('exit', resolve))
+    assert.equal(code, 0)
+    assert.deepEqual(JSON.parse(out), [0])
   })
 })
 

@@ -5,12 +5,15 @@
 // it spawns no process. That rules out systeminformation's currentLoad(): on Linux it runs
 // `cat /proc/stat | grep cpu` through execSync on every call, blocking the event loop meanwhile.
 // CPU times come from os.cpus() instead (libuv reads /proc/stat); mem() only reads /proc/meminfo.
+// Only the CPUs this process may run on count (its affinity: `Cpus_allowed_list`, which a cgroup
+// cpuset or `taskset` narrows): a busy core the registry can never be scheduled on takes nothing
+// from its requests, so it must not hold background work back.
 import { readFile, stat } from 'node:fs/promises'
-import { cpus } from 'node:os'
+import { cpus, type CpuInfo } from 'node:os'
 import si from 'systeminformation'
 
 export interface Sample {
-  /** percent of all CPUs busy with work other than this process */
+  /** percent of the CPUs this process may run on busy with work other than this process */
   othersCpuPercent: number
   /** bytes of memory still available to this process */
   availableMemory: number
@@ -82,29 +85,57 @@ export async function cgroupHeadroom(
   return undefined
 }
 
-/** Busy and total milliseconds of all CPUs since boot (iowait counts as neither). */
-function cpuTimes(): { busy: number; total: number } {
+/**
+ * The CPU numbers of a `Cpus_allowed_list` line of /proc/<pid>/status ("0-3,6"), or undefined
+ * when the status has none (not Linux) or it cannot be read.
+ */
+export function allowedCpus(status: string): Set<number> | undefined {
+  const list = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(status)?.[1]
+  if (!list) return undefined
+  const allowed = new Set<number>()
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number)
+    if (!Number.isInteger(from) || !Number.isInteger(to)) return undefined
+    for (let cpu = from; cpu <= to; cpu++) allowed.add(cpu)
+  }
+  return allowed
+}
+
+/**
+ * Busy and total milliseconds since boot of the CPUs in `allowed` (all when undefined, or when
+ * none of them is listed); iowait counts as neither.
+ */
+export function cpuTimes(
+  allowed?: ReadonlySet<number>,
+  list: Array<Pick<CpuInfo, 'times'>> = cpus(),
+): { busy: number; total: number } {
+  const counted = allowed && list.some((_, n) => allowed.has(n))
   let busy = 0
   let idle = 0
-  for (const { times } of cpus()) {
+  list.forEach(({ times }, n) => {
+    if (counted && !allowed.has(n)) return
     busy += times.user + times.nice + times.sys + times.irq
     idle += times.idle
-  }
+  })
   return { busy, total: busy + idle }
 }
 
 /** Samples the real machine through systeminformation and /proc. */
 export class SystemSampler implements Sampler {
   private lastCpu = process.cpuUsage()
-  private lastTimes = cpuTimes()
+  private lastTimes: { busy: number; total: number }
   private othersCpuPercent = 0
   private device?: { major: number; minor: number }
 
-  private constructor() {}
+  /** `allowed`: the CPUs this process may run on (read once: affinity is set before start). */
+  private constructor(private readonly allowed?: ReadonlySet<number>) {
+    this.lastTimes = cpuTimes(allowed)
+  }
 
   /** `root` is the storage directory: its device is the one whose I/O is budgeted. */
   static async forRoot(root: string): Promise<SystemSampler> {
-    const sampler = new SystemSampler()
+    const status = await readFile('/proc/self/status', 'utf8').catch(() => '')
+    const sampler = new SystemSampler(allowedCpus(status))
     const info = await stat(root).catch(() => null)
     if (info)
       sampler.device = {
@@ -116,8 +147,8 @@ export class SystemSampler implements Sampler {
 
   async sample(): Promise<Sample> {
     const [mem, cgroup] = await Promise.all([si.mem(), cgroupHeadroom()])
-    // Load since the previous sample: all CPUs' busy time less this process's own.
-    const times = cpuTimes()
+    // Load since the previous sample: the allowed CPUs' busy time less this process's own.
+    const times = cpuTimes(this.allowed)
     const total = times.total - this.lastTimes.total
     // The kernel counts in ticks (10 ms): too short an interval keeps the previous reading.
     if (total > 0) {
