@@ -4,6 +4,7 @@
 // switch (extensions.ui.enable) on a real server.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
 import { defaultConfig, parseConfig } from '../src/config/index.js'
 import { basic, writeHtpasswd } from './helpers/auth.js'
@@ -158,6 +159,30 @@ describe('the operator page: content', () => {
     await summaries.refresh('many/r6')
     await ui.settled()
     assert.equal(summaries.records.get('many/r6'), undefined)
+  })
+
+  it('paces refreshes while pushes to one repository keep coming', async () => {
+    const summaries = ui.storage.registry.summaries
+    let refreshes = 0
+    const refresh = summaries.refresh.bind(summaries)
+    summaries.refresh = (repo: string) => (refreshes++, refresh(repo))
+    try {
+      // A push is summarised soon without anyone asking (settled() is not called here): the
+      // repository's creation was summarised at once, the manifest after one gap at most.
+      await pushImage(ui.request, 'paced/app', makeImage('paced-0'), 't0')
+      const tagged = () => summaries.records.get('paced/app')?.tagCount === 1
+      for (let i = 0; i < 400 && !tagged(); i++) await delay(5)
+      assert.ok(tagged(), 'summarised without settled()')
+      // 30 more, one after another: a record rewrite each would be quadratic in the tags.
+      for (let i = 1; i <= 30; i++) {
+        await pushImage(ui.request, 'paced/app', makeImage(`paced-${i}`), `t${i}`)
+      }
+      await ui.settled()
+      assert.equal(summaries.records.get('paced/app')?.tagCount, 31, 'settled covers them all')
+      assert.ok(refreshes < 31, `${refreshes} refreshes for 31 pushes`)
+    } finally {
+      summaries.refresh = refresh
+    }
   })
 })
 

@@ -1,8 +1,11 @@
 // Keeps the operator page's per-repository records (src/engine-db/repo-summary-records.ts)
 // current: every index.json write (push, delete, mirror, import, pull-through, GC) schedules a
-// refresh of that repository, run after the write and outside its lock, coalesced so a burst of
-// tag pushes costs one or two refreshes. A refresh reads only manifests and configs it has not
-// summarised before (the record keeps the rest by digest), so it costs O(new manifests).
+// refresh of that repository, run after the write and outside its lock. A refresh reads only
+// manifests and configs it has not summarised before (the record keeps the rest by digest), but
+// it rewrites the repository's whole record, so it costs O(images in the repository): the first
+// write after a quiet spell is summarised at once, and while pushes to one repository keep coming
+// (concurrent or one after another) refreshes are paced (REFRESH_GAP_MS apart, and at most a
+// tenth of the time), or 5,000 tag pushes would cost a quadratic number of record rewrites.
 import { absentChildren, REF_NAME, type Descriptor } from '../layout/index.js'
 import type {
   EngineDb,
@@ -37,12 +40,18 @@ interface Platform {
   variant?: string
 }
 
+/** Least time between two refreshes of one repository while writes to it keep coming. */
+export const REFRESH_GAP_MS = 250
+
 export class RepoSummaries {
   readonly records: RepoSummaryRecords
   private readonly running = new Map<string, Promise<void>>()
   private readonly dirty = new Set<string>()
   /** origins noted by the writer of a manifest, taken by the next refresh of its repository */
   private readonly origins = new Map<string, Origin>()
+  /** pauses between paced refreshes, woken early by settled() */
+  private readonly waiting = new Set<() => void>()
+  private hurry = false
 
   constructor(private readonly deps: RepoSummaryDeps) {
     this.records = deps.db.repoSummaryRecords()
@@ -62,12 +71,18 @@ export class RepoSummaries {
       return
     }
     const run = (async () => {
-      do {
+      for (;;) {
         this.dirty.delete(repo)
+        const began = performance.now()
         await this.refresh(repo).catch((err: unknown) =>
           this.deps.log('repository summary failed', { repo, error: String(err) }),
         )
-      } while (this.dirty.has(repo))
+        // Writes that come during the refresh or the gap after it mark the repository dirty and
+        // are covered by one refresh after the gap; a repository written once is done now.
+        const took = performance.now() - began
+        await this.pause(Math.max(REFRESH_GAP_MS, 9 * took))
+        if (!this.dirty.has(repo)) return
+      }
     })()
     this.running.set(repo, run)
     void run.finally(() => this.running.delete(repo))
@@ -75,8 +90,29 @@ export class RepoSummaries {
 
   /** Resolves once every refresh scheduled so far is done and committed (before the index closes). */
   async settled(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running.values()])
-    await this.deps.db.flushed()
+    this.hurry = true
+    try {
+      for (const wake of this.waiting) wake()
+      while (this.running.size > 0) await Promise.all([...this.running.values()])
+      await this.deps.db.flushed()
+    } finally {
+      this.hurry = false
+    }
+  }
+
+  /** Wait `ms`, or less when settled() is waiting for the pending refreshes. */
+  private pause(ms: number): Promise<void> {
+    if (this.hurry) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.waiting.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      timer.unref()
+      this.waiting.add(wake)
+    })
   }
 
   /**
