@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { resolveStorageSettings } from '../src/config/index.js'
 import { scheduleGc, type Timers } from '../src/gc/index.js'
-import { blobStatus, HOUR, MINUTE, pullWhole } from './helpers/gc.js'
+import { blobStatus, collectorFor, HOUR, MINUTE, pullWhole } from './helpers/gc.js'
 import { pushBlob } from './helpers/api.js'
 import {
   inMemoryRegistry,
@@ -198,6 +198,36 @@ describe('gc schedule: the server', () => {
       assert.equal(counters.passes, 1, 'gcInterval 0: only once')
     } finally {
       await server.close()
+    }
+  })
+
+  it("paces the pass's walk of the repositories, not only the collection in each", async () => {
+    const registry = await inMemoryRegistry()
+    try {
+      // Nested names too: the walk descends into every repository's directory.
+      const names = ['a', 'b/c', 'b/c/d', 'e', 'f/g']
+      for (const [n, repo] of names.entries()) {
+        assert.equal(
+          (await pushImage(registry.request, repo, makeImage(`walk-${n}`), 'v1')).status,
+          201,
+        )
+      }
+      let pauses = 0
+      let collected = 0
+      const collector = collectorFor(
+        registry.storage.registry,
+        {},
+        (msg, fields) => {
+          if (msg === 'gc pass') collected = Number(fields?.repositories)
+        },
+        async () => void pauses++,
+      )
+      await collector.runPass()
+      assert.equal(collected, names.length)
+      // One pause per directory the walk looked into, then one per repository collected.
+      assert.ok(pauses >= 2 * names.length, `${pauses} pauses for ${names.length} repositories`)
+    } finally {
+      await registry.close()
     }
   })
 })

@@ -329,4 +329,39 @@ describe('extensions.ui.enable', () => {
       }
     }
   })
+
+  it("shows GC's schedule: next pass while waiting, the last pass once done, never running after", async () => {
+    type Gc = { enabled: boolean; running: boolean; nextPassAt?: string; lastPass?: unknown }
+    const gcOf = async (url: string): Promise<Gc> => {
+      const res = await fetch(`${url}/v2/_outpost/status`)
+      return ((await res.json()) as { storage: Array<{ gc: Gc }> }).storage[0].gc
+    }
+    const waiting = await socketServer(await dir(), {
+      gc: { enabled: true, delayMs: 3_600_000, intervalMs: 0 },
+    })
+    try {
+      const gc = await gcOf(waiting.url)
+      assert.equal(gc.running, false)
+      assert.equal(gc.lastPass, undefined)
+      const inMs = Date.parse(gc.nextPassAt!) - Date.now()
+      assert.ok(inMs > 3_000_000 && inMs <= 3_600_000, `next pass in ${inMs} ms`)
+    } finally {
+      await waiting.close()
+    }
+    const once = await socketServer(await dir(), {
+      gc: { enabled: true, delayMs: 20, intervalMs: 0 },
+    })
+    try {
+      let gc = await gcOf(once.url)
+      for (let i = 0; i < 400 && !gc.lastPass; i++) {
+        await delay(10)
+        gc = await gcOf(once.url)
+      }
+      assert.ok(gc.lastPass, 'a pass ended')
+      assert.equal(gc.running, false)
+      assert.equal(gc.nextPassAt, undefined, 'gcInterval 0: no further pass')
+    } finally {
+      await once.close()
+    }
+  })
 })

@@ -76,7 +76,8 @@ export async function runDedupePass(options: DedupePassOptions): Promise<DedupeP
     memo: new Map(),
     shouldStop,
   }
-  const repos = (await registry.repositories()).filter(
+  const walkPace = budget ? () => budget.acquire(0, shouldStop) : undefined
+  const repos = (await registry.repositories(walkPace)).filter(
     (r) => resumeAfter === undefined || r > resumeAfter,
   )
   if (resumeAfter !== undefined) log('dedupe pass resuming', { after: resumeAfter })

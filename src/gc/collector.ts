@@ -73,7 +73,8 @@ export class GarbageCollector {
       details: [],
       ms: 0,
     }
-    for (const repo of await this.options.registry.repositories()) {
+    const pause = this.options.pause ?? breathe
+    for (const repo of await this.options.registry.repositories(pause)) {
       if (options.shouldStop?.()) break
       const one = await collectGarbage(this.options.registry, repo, this.policyFor(repo, dryRun))
       result.repositories++
@@ -89,7 +90,7 @@ export class GarbageCollector {
           manifests: one.retainedByDryRun,
         })
       }
-      await (this.options.pause ?? breathe)()
+      await pause()
     }
     if (!dryRun && !options.shouldStop?.()) {
       // Shared copies whose last reference this pass (or an earlier one) removed.

@@ -11,10 +11,16 @@ export async function isRepository(driver: StorageDriver, repo: string): Promise
   )
 }
 
+/** Called between steps of a walk: background work's budget (a walk of 10,000 repositories is
+ * tens of thousands of file system calls, which on a one-core board would take the core from
+ * requests unpaced). */
+export type Pace = () => Promise<void>
+
 async function* walk(
   driver: StorageDriver,
   prefix: string,
   wanted: (repo: string) => Promise<boolean>,
+  pace?: Pace,
 ): AsyncGenerator<string> {
   for await (const entry of driver.list(prefix)) {
     const { name } = entry
@@ -23,7 +29,8 @@ async function* walk(
     const repo = prefix === '' ? name : `${prefix}/${name}`
     if (!isValidName(repo)) continue
     if (await wanted(repo)) yield repo
-    yield* walk(driver, repo, wanted)
+    await pace?.()
+    yield* walk(driver, repo, wanted, pace)
   }
 }
 
@@ -37,9 +44,9 @@ function isValidName(repo: string): boolean {
 }
 
 /** All repository names in lexical order (distribution-spec: catalog results are lexical). */
-export async function listRepositories(driver: StorageDriver): Promise<string[]> {
+export async function listRepositories(driver: StorageDriver, pace?: Pace): Promise<string[]> {
   const names: string[] = []
-  for await (const repo of walk(driver, '', (r) => isRepository(driver, r))) names.push(repo)
+  for await (const repo of walk(driver, '', (r) => isRepository(driver, r), pace)) names.push(repo)
   return names.sort(lexical)
 }
 

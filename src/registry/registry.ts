@@ -4,7 +4,7 @@ import { layoutKeys, listTags, type IndexDocument } from '../layout/index.js'
 import type { EngineDb, PullLedgerRecords } from '../engine-db/index.js'
 import type { StorageDriver } from '../storage/index.js'
 import { BlobStore } from './blob-store.js'
-import { isRepository, listRepositories, listUploadHolders } from './catalog.js'
+import { isRepository, listRepositories, listUploadHolders, type Pace } from './catalog.js'
 import { Digest } from './digest.js'
 import { RegistryError } from './errors.js'
 import { ManifestStore } from './manifests.js'
@@ -93,7 +93,7 @@ export class Registry {
     // Other instances on the same store create repositories this one never hears of: with
     // shared locks the catalog walks per listing, as before (RepoCatalog `kept`).
     const kept = locks instanceof LocalLocks
-    this.catalog = new RepoCatalog(() => listRepositories(driver), kept)
+    this.catalog = new RepoCatalog((pace) => listRepositories(driver, pace), kept)
     this.indexes = new RepoIndexes(driver, locks, this.catalog)
     // The reserve guards the disk uploads land on first.
     this.space = new SpaceGuard(this.staging, options.minFreeSpace ?? { bytes: 0 })
@@ -156,9 +156,12 @@ export class Registry {
     }
   }
 
-  /** All repository names in lexical order, from a walk of the layout (which the catalog keeps). */
-  repositories(): Promise<string[]> {
-    return this.catalog.walked()
+  /**
+   * All repository names in lexical order, from a walk of the layout (which the catalog keeps);
+   * `pace` runs between its steps (background passes give their budget's acquire).
+   */
+  repositories(pace?: Pace): Promise<string[]> {
+    return this.catalog.walked(pace)
   }
 
   /** All repository names in listing order, kept in memory (GET /v2/_catalog). */

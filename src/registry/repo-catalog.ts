@@ -6,6 +6,8 @@
 // Kept in the listing order (distribution-spec "Listing Tags": case-insensitive), so a page is
 // a binary search and a slice, never a sort.
 
+import type { Pace } from './catalog.js'
+
 /** Case-insensitive order; names equal but for case keep a stable byte order between them. */
 export function listingOrder(a: string, b: string): number {
   const x = a.toLowerCase()
@@ -33,7 +35,7 @@ export class RepoCatalog {
   private changes = 0
 
   constructor(
-    private readonly walk: () => Promise<string[]>,
+    private readonly walk: (pace?: Pace) => Promise<string[]>,
     /** false where other processes create repositories too: every listing walks */
     private readonly kept = true,
   ) {}
@@ -52,11 +54,11 @@ export class RepoCatalog {
    * Walk the layout (the walk's own order) and keep what it found, unless a creation or removal
    * was reported meanwhile: the walk may have missed it, and the kept list has it.
    */
-  async walked(): Promise<string[]> {
+  async walked(pace?: Pace): Promise<string[]> {
     const before = this.changes
-    const found = await this.walk()
+    const found = await this.walk(pace)
     if (this.changes === before) this.names = [...found].sort(listingOrder)
-    else if (!this.names) return this.walked() // changed during the first walk: look again
+    else if (!this.names) return this.walked(pace) // changed during the first walk: look again
     return found
   }
 

@@ -98,7 +98,7 @@ export class Scrubber {
     const memo: HashMemo = new Map()
     const ctx = { memo, shouldStop, pace: (bytes: number) => budget.acquire(bytes, shouldStop) }
     try {
-      for (const repo of await registry.repositories()) {
+      for (const repo of await registry.repositories(() => budget.acquire(0, shouldStop))) {
         if (progress.after !== undefined && repo <= progress.after) continue
         await budget.acquire(0, shouldStop)
         if (shouldStop()) return report

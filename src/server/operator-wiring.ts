@@ -49,6 +49,7 @@ export function operatorPage(w: OperatorWiring): OperatorEndpoints {
         const totals = s.upkeep.collector.counters
         return {
           enabled: t.enabled,
+          running: t.running,
           ...(t.lastPass && {
             lastPass: {
               endedAt: new Date(t.lastPass.endedAt).toISOString(),

@@ -40,6 +40,8 @@ export interface Upkeep {
     enabled: boolean
     lastPass?: { endedAt: number; result: GcPassResult }
     nextAt?: number
+    /** a pass is running now */
+    running: boolean
   }
   /**
    * SIGHUP: restart the GC and scrub schedules under new settings (gc, gcDelay, gcInterval,
@@ -109,12 +111,17 @@ export async function startUpkeep(
   let collector = collectorFor(config)
   let gcLast: { endedAt: number; result: GcPassResult } | undefined
   let gcNext: number | undefined
+  let gcRunning = false
   const gcSchedule = () => {
     const { gc } = config.storage
     gcNext = gc.enabled ? Date.now() + gc.delayMs : undefined
     return scheduleGc(gc, async () => {
       gcNext = undefined
-      const result = await collector.runPass({ shouldStop }).catch(failed('gc pass'))
+      gcRunning = true
+      const result = await collector
+        .runPass({ shouldStop })
+        .catch(failed('gc pass'))
+        .finally(() => (gcRunning = false))
       if (result) gcLast = { endedAt: Date.now(), result }
       if (gc.intervalMs > 0 && !stopped) gcNext = Date.now() + gc.intervalMs
     })
@@ -151,6 +158,7 @@ export async function startUpkeep(
       enabled: config.storage.gc.enabled,
       ...(gcLast && { lastPass: gcLast }),
       ...(gcNext !== undefined && { nextAt: gcNext }),
+      running: gcRunning,
     }),
     async reschedule(next) {
       if (stopped) return

@@ -18,6 +18,8 @@ export interface StoreSource {
 
 export interface GcView {
   enabled: boolean
+  /** a pass is running now */
+  running: boolean
   /** when the last pass ended, and what it removed */
   lastPass?: { endedAt: string; manifests: number; blobs: number; bytesFreed: number }
   /** absent while a pass runs or when no further pass is scheduled */

@@ -160,9 +160,11 @@ function gcText(gc: GcView | undefined): Html {
     ? html`last ${when(gc.lastPass.endedAt)}: freed ${bytes(gc.lastPass.bytesFreed)}
       (${gc.lastPass.manifests} manifests, ${gc.lastPass.blobs} blobs)`
     : html`<span class="muted">no pass yet</span>`
-  const next = gc.nextPassAt
-    ? html`; next ${when(gc.nextPassAt)}`
-    : html`; running or not scheduled`
+  const next = gc.running
+    ? html`; a pass is running`
+    : gc.nextPassAt
+      ? html`; next ${when(gc.nextPassAt)}`
+      : html`; no pass scheduled`
   return html`${last}${next}`
 }
 

@@ -36,6 +36,7 @@ export function collectorFor(
   registry: Registry,
   storage: Record<string, unknown> = {},
   log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
+  pause: () => Promise<void> = async () => {},
 ): GarbageCollector {
   const config = parseConfig(JSON.stringify({ storage: { rootDirectory: '/unused', ...storage } }))
   return new GarbageCollector({
@@ -43,7 +44,7 @@ export function collectorFor(
     delayMs: config.storage.gc.delayMs,
     retention: config.storage.retention,
     log,
-    pause: async () => {},
+    pause,
   })
 }
 
