@@ -1,7 +1,8 @@
 // Server CPU per GiB served, Outpost against distribution (issue 17, "Pull must not lose"): both
 // are started, one blob of MIB MiB is pushed to each, then pulled ROUNDS times interleaved, the
 // client hashing every byte (as skopeo and containerd do) on the same cores. Wall time on a shared
-// machine is noise; the server's own CPU time (utime + stime from /proc) is what this compares.
+// machine is noise; the server's own CPU time (utime + stime from /proc) is what this compares
+// (MB/s per pull printed beside it).
 //   npm run build && node --import tsx bench/profile-pull-cpu.ts [MIB] [ROUNDS]
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -31,11 +32,15 @@ try {
     else if (pushed.status !== 201) throw new Error(`${target.name} push: ${pushed.status}`)
   }
   const perGiB = new Map<string, number[]>()
+  const rates = new Map<string, number[]>()
   for (let round = 0; round < rounds; round++) {
     for (const target of targets) {
       const before = cpuSeconds(target.pid)
       const split = userSystem(target.pid)
+      const began = performance.now()
       const bytes = await pullHashed(target)
+      const mbs = bytes / 1e6 / ((performance.now() - began) / 1000)
+      rates.set(target.name, [...(rates.get(target.name) ?? []), mbs])
       const cpu = cpuSeconds(target.pid) - before
       const after = userSystem(target.pid)
       if (process.env.PROFILE_SPLIT)
@@ -51,7 +56,8 @@ try {
     const sorted = [...list].sort((a, b) => a - b)
     console.log(
       `${name}: server CPU per GiB served ${list.map((s) => s.toFixed(3)).join(', ')} s ` +
-        `(median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} s)`,
+        `(median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} s); ` +
+        `MB/s ${rates.get(name)!.map((r) => r.toFixed(0)).join(', ')}`,
     )
   }
 } finally {
