@@ -28,6 +28,13 @@ export class RepoIndexes {
   private readonly cache = new Map<string, CachedIndex>()
   /** Per repository: how many exclusive sections that may remove blobs have ended. */
   private readonly removals = new Map<string, number>()
+  /**
+   * Repositories whose layout files this process wrote or saw, so `ensureLocked` (on every blob
+   * publish) needs no stat. Only with in-process locks: then every removal this process could
+   * miss is GC's (`removed`) or a foreign tool's, which the next read's stat notices. With other
+   * instances on the store, one of them may remove a repository unseen: always stat.
+   */
+  private readonly present = new Set<string>()
 
   /** called after every index.json write (the operator page's records follow it) */
   onWrite?: (repo: string) => void
@@ -42,6 +49,7 @@ export class RepoIndexes {
   /** A repository's layout was removed (GC of an empty repository): it leaves the catalog. */
   removed(repo: string): void {
     this.cache.delete(repo)
+    this.present.delete(repo)
     this.catalog?.removed(repo)
   }
 
@@ -91,6 +99,7 @@ export class RepoIndexes {
     const info = await this.driver.stat(key)
     if (!info) {
       this.cache.delete(repo)
+      this.present.delete(repo)
       return null
     }
     const cached = this.cache.get(repo)
@@ -120,7 +129,11 @@ export class RepoIndexes {
     repo: string,
     change: (doc: IndexDocument) => { changed: boolean; result: T },
   ): Promise<T> {
+    const wasPresent = this.present.has(repo)
     const current = await this.read(repo)
+    // index.json went missing behind `present` (a foreign tool removed the layout): put the
+    // oci-layout file back too, as the stat in `ensureLocked` would have.
+    if (!current && wasPresent) await this.ensureLocked(repo)
     // A copy with its own manifests array; the descriptors are shared with the cached document,
     // which the index-json helpers never modify in place (they replace entries). A deep copy
     // here cost O(entries) per tag push, the largest item of a push into a big repository.
@@ -138,8 +151,9 @@ export class RepoIndexes {
   /** As `ensure`, for a caller that already holds the repository's lock. */
   async ensureLocked(repo: string): Promise<void> {
     // index.json is written after oci-layout, so its presence vouches for both: one stat on the
-    // path every blob publish takes.
-    if (await this.driver.stat(layoutKeys.index(repo))) return
+    // path every blob publish takes, none once this process has seen it (`present`).
+    if (this.present.has(repo)) return
+    if (await this.driver.stat(layoutKeys.index(repo))) return this.sawPresent(repo)
     if (!(await this.driver.stat(layoutKeys.ociLayout(repo)))) {
       await this.driver.put(layoutKeys.ociLayout(repo), Buffer.from(OCI_LAYOUT_CONTENT))
       this.catalog?.added(repo)
@@ -147,6 +161,11 @@ export class RepoIndexes {
     if (!(await this.driver.stat(layoutKeys.index(repo)))) {
       await this.write(repo, emptyIndex())
     }
+    this.sawPresent(repo)
+  }
+
+  private sawPresent(repo: string): void {
+    if (this.locks instanceof LocalLocks) this.present.add(repo)
   }
 
   private async write(repo: string, doc: IndexDocument): Promise<void> {
