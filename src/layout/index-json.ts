@@ -101,16 +101,20 @@ function plain(desc: Descriptor): Descriptor {
   return absent === undefined ? rest : { ...rest, annotations: { [ABSENT_CHILDREN]: absent } }
 }
 
-/** Point `tag` at `desc`; the tag leaves any other manifest, which stays reachable by digest. */
-export function setTag(doc: IndexDocument, tag: string, desc: Descriptor): void {
+/**
+ * Point `tag` at `desc`; the tag leaves any other manifest, which stays reachable by digest.
+ * Whether the tag moved (false: it named `desc` already).
+ */
+export function setTag(doc: IndexDocument, tag: string, desc: Descriptor): boolean {
   const previous = resolveTag(doc, tag)
-  if (previous?.digest === desc.digest) return
+  if (previous?.digest === desc.digest) return false
   doc.manifests = doc.manifests.filter(
     (d) => tagOf(d) !== tag && !(d.digest === desc.digest && tagOf(d) === undefined),
   )
   const entry = plain(desc)
   doc.manifests.push({ ...entry, annotations: { ...entry.annotations, [REF_NAME]: tag } })
   if (previous) keepReachable(doc, previous)
+  return true
 }
 
 /** The children of `digest` its entries say are absent on purpose (ABSENT_CHILDREN). */

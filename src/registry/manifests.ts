@@ -111,12 +111,7 @@ export class ManifestStore {
         }
       },
       change: (d) => {
-        let changed: boolean
-        if ('tag' in ref) {
-          const before = resolveTag(d, ref.tag)?.digest
-          setTag(d, ref.tag, desc)
-          changed = before !== desc.digest
-        } else changed = addUntagged(d, desc)
+        const changed = 'tag' in ref ? setTag(d, ref.tag, desc) : addUntagged(d, desc)
         // A push of the same index with every child present clears the record.
         return setAbsentChildren(d, desc.digest, absent) || changed
       },
