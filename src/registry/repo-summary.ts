@@ -51,7 +51,8 @@ export class RepoSummaries {
   private readonly origins = new Map<string, Origin>()
   /** pauses between paced refreshes, woken early by settled() */
   private readonly waiting = new Set<() => void>()
-  private hurry = false
+  /** settled() calls in progress: while any waits, pauses are skipped */
+  private hurry = 0
 
   constructor(private readonly deps: RepoSummaryDeps) {
     this.records = deps.db.repoSummaryRecords()
@@ -90,19 +91,19 @@ export class RepoSummaries {
 
   /** Resolves once every refresh scheduled so far is done and committed (before the index closes). */
   async settled(): Promise<void> {
-    this.hurry = true
+    this.hurry++
     try {
       for (const wake of this.waiting) wake()
       while (this.running.size > 0) await Promise.all([...this.running.values()])
       await this.deps.db.flushed()
     } finally {
-      this.hurry = false
+      this.hurry--
     }
   }
 
   /** Wait `ms`, or less when settled() is waiting for the pending refreshes. */
   private pause(ms: number): Promise<void> {
-    if (this.hurry) return Promise.resolve()
+    if (this.hurry > 0) return Promise.resolve()
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer)
