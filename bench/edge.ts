@@ -372,7 +372,7 @@ export function printEdge(result: { kind: string; phases: unknown[] }): void {
     const ran = what !== 'GC' || p.gcRan === true
     const f = p.fraction as number
     const verdict = !ran
-      ? 'unclear: the GC pass ended before the window did (it ran throughout no longer than it)'
+      ? 'unclear: no GC pass was running when the window ended, nor logged as finished in it'
       : f >= 0.8
         ? 'PASS'
         : 'MISS'

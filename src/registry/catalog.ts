@@ -11,9 +11,11 @@ export async function isRepository(driver: StorageDriver, repo: string): Promise
   )
 }
 
-/** Called between steps of a walk: background work's budget (a walk of 10,000 repositories is
+/**
+ * Called between steps of a walk: background work's budget (a walk of 10,000 repositories is
  * tens of thousands of file system calls, which on a one-core board would take the core from
- * requests unpaced). */
+ * requests unpaced).
+ */
 export type Pace = () => Promise<void>
 
 async function* walk(

@@ -98,9 +98,11 @@ export class Scrubber {
     const memo: HashMemo = new Map()
     const ctx = { memo, shouldStop, pace: (bytes: number) => budget.acquire(bytes, shouldStop) }
     try {
-      for (const repo of await registry.repositories(() => budget.acquire(0, shouldStop))) {
+      // One unit of the budget per directory of the walk, and per repository scrubbed.
+      const step = () => budget.acquire(0, shouldStop)
+      for (const repo of await registry.repositories(step)) {
         if (progress.after !== undefined && repo <= progress.after) continue
-        await budget.acquire(0, shouldStop)
+        await step()
         if (shouldStop()) return report
         const one = await scrubRegistryRepository(registry, repo, ctx)
         if (shouldStop()) return report // an unfinished repository is scrubbed again on resume
