@@ -41,6 +41,7 @@ import {
   syncHandle,
 } from '../../util/durable-fs.js'
 import { layoutKeys } from '../../layout/index.js'
+import { InlinePuts } from './inline-put.js'
 
 export interface FsDriverOptions {
   /** Absolute directory that holds everything this driver stores. */
@@ -71,11 +72,14 @@ export class FsDriver implements StorageDriver {
   private readonly commit: boolean
   /** A root that did not exist yet is created with the first write; one that did is never. */
   private readonly rootExisted: boolean
+  /** small puts on the event loop (inline-put.ts); never with commit, whose fsyncs wait */
+  private readonly inline: InlinePuts | undefined
 
   constructor(options: FsDriverOptions) {
     this.localRoot = options.root
     this.label = `local (${options.root})`
     this.commit = options.commit
+    this.inline = options.commit ? undefined : new InlinePuts()
     this.rootExisted = existsSync(options.root)
   }
 
@@ -138,6 +142,7 @@ export class FsDriver implements StorageDriver {
     const target = this.path(key)
     const tmp = this.tmpPath()
     try {
+      if (this.inline?.allows(bytes.length) && this.inline.put(tmp, target, bytes)) return
       const handle = await this.openCreatingDirs(tmp)
       try {
         await handle.writeFile(bytes)
@@ -180,14 +185,17 @@ export class FsDriver implements StorageDriver {
         throw this.wrap(key, err)
       }),
     })
+    const streamed = this.inline?.streaming()
     try {
       await pipeline(source, sink, { signal: options.signal })
+      streamed?.()
       if (!options.append) {
         if (this.commit) await fsyncPath(staging)
         await this.publish(staging, target)
       }
       return sink.bytesWritten
     } catch (err) {
+      streamed?.()
       if (!options.append) await unlink(staging).catch(() => {})
       throw this.wrap(key, err)
     }
