@@ -30,10 +30,20 @@ export function peakRssMark(pid: number): number {
 
 /** CPU seconds (user + system) `pid` (or one of its threads) has used so far. */
 export function cpuSeconds(pid: number, tid?: number): number {
+  const [user, kernel] = userKernelTicks(pid, tid)
+  return (user + kernel) / CLOCK_TICKS
+}
+
+/** The part of cpuSeconds spent in the kernel (system calls, page faults). */
+export function kernelCpuSeconds(pid: number): number {
+  return userKernelTicks(pid)[1] / CLOCK_TICKS
+}
+
+function userKernelTicks(pid: number, tid?: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}${tid === undefined ? '' : `/task/${tid}`}/stat`, 'latin1')
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of stat(5).
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  return [Number(fields[11]), Number(fields[12])]
 }
 
 /**
@@ -101,6 +111,8 @@ export interface Usage {
   io: IoBytes
   /** CPU used by the server under test */
   serverCpuSeconds: number
+  /** the part of it in the kernel: on the development VM, new page cache is most of a push's */
+  serverKernelSeconds: number
   /** CPU used by this process, the load generator */
   clientCpuSeconds: number
   /** CPU used by everything else on the machine meanwhile: noise in the figures */
@@ -109,7 +121,12 @@ export interface Usage {
 
 /** Watch `pid` from now until the returned stop function is called. */
 export function watch(pid: number): () => Usage {
-  const before = { server: cpuSeconds(pid), client: ownCpuSeconds(), machine: machineBusySeconds() }
+  const before = {
+    server: cpuSeconds(pid),
+    kernel: kernelCpuSeconds(pid),
+    client: ownCpuSeconds(),
+    machine: machineBusySeconds(),
+  }
   const ioBefore = ioBytes(pid)
   const kernelPeak = resetPeak(pid)
   let peak = rssBytes(pid)
@@ -132,6 +149,7 @@ export function watch(pid: number): () => Usage {
       peakRssBytes: peak,
       io: { storage: ioAfter.storage - ioBefore.storage, wchar: ioAfter.wchar - ioBefore.wchar },
       serverCpuSeconds: server,
+      serverKernelSeconds: kernelCpuSeconds(pid) - before.kernel,
       clientCpuSeconds: client,
       otherCpuSeconds: Math.max(0, machine - server - client),
     }

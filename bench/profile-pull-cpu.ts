@@ -57,7 +57,10 @@ try {
     console.log(
       `${name}: server CPU per GiB served ${list.map((s) => s.toFixed(3)).join(', ')} s ` +
         `(median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} s); ` +
-        `MB/s ${rates.get(name)!.map((r) => r.toFixed(0)).join(', ')}`,
+        `MB/s ${rates
+          .get(name)!
+          .map((r) => r.toFixed(0))
+          .join(', ')}`,
     )
   }
 } finally {

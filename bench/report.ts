@@ -214,6 +214,16 @@ export function printResources(runs: TargetRun[], cores: number): void {
           )
         : '-',
     )
+    if (key === 'pushMonolithic' || key === 'pushChunked' || key === 'pull') {
+      line(`  ${label}: of which kernel s`, (r) =>
+        attemptsOf(r, key).length
+          ? med(
+              spreadOf(r, key, (a) => a.usage.serverKernelSeconds),
+              2,
+            )
+          : '-',
+      )
+    }
     line(`  ${label}: peak RSS MiB`, (r) =>
       attemptsOf(r, key).length
         ? mib(Math.max(...attemptsOf(r, key).map((a) => a.usage.peakRssBytes)))

@@ -31,6 +31,7 @@ import {
 import { maintenanceBench } from './maintenance.js'
 import { s3Bench } from './s3.js'
 import { pullThroughBench } from './pull-through.js'
+import { describeCost, pageCacheSecondsPerGiB } from './page-cache-probe.js'
 import { mirrorBench } from './mirror.js'
 import { authBench } from './auth.js'
 import { printRealClients, realClientBench } from './real-clients.js'
@@ -171,7 +172,11 @@ async function main(): Promise<void> {
   const nodeOptions = shippedNodeOptions(REPO_ROOT)
   console.log(`Outpost runs with NODE_OPTIONS=${nodeOptions || '(none)'} (bin/outpost)`)
 
+  const pageCacheBefore = pageCacheSecondsPerGiB()
+  console.log(describeCost('before the comparison', pageCacheBefore))
   const [outpost, distribution] = await comparison(plan)
+  const pageCacheAfter = pageCacheSecondsPerGiB()
+  console.log(describeCost('after the comparison', pageCacheAfter))
   console.log(`\nOutpost footprint: ${CONSTRAINED_PROFILE.name} profile, one round`)
   const constrained = await workloadRun(REPO_ROOT, plan, CONSTRAINED_PROFILE)
   console.log('start-up with 1,000 repositories and 10,000 blobs stored')
@@ -194,7 +199,11 @@ async function main(): Promise<void> {
   const { monolithic, chunked, images, ...settings } = plan
   const results = {
     date: new Date().toISOString(),
-    machine: { cores: availableParallelism(), node: process.version },
+    machine: {
+      cores: availableParallelism(),
+      node: process.version,
+      pageCacheSecondsPerGiB: { before: pageCacheBefore, after: pageCacheAfter },
+    },
     plan: { ...settings, images: images.length, outpostNodeOptions: nodeOptions },
     figures: list,
     servers: [outpost, distribution, constrained].filter(Boolean),

@@ -98,7 +98,7 @@ function show(contender: Contender, run: WorkloadRun): void {
   const { outcome, usage, label } = run
   const failed = outcome.failures ? ` (${outcome.failures.count} failed)` : ''
   const who = contender.target.name.padEnd(13)
-  const cpu = `server CPU ${usage.serverCpuSeconds.toFixed(2)} s`
+  const cpu = `server CPU ${usage.serverCpuSeconds.toFixed(2)} s (kernel ${usage.serverKernelSeconds.toFixed(2)})`
   const value = `${outcome.value.toFixed(1)} ${outcome.unit}`
   console.log(`  ${label.padEnd(34)} ${who} ${value.padStart(16)}  ${cpu}${failed}`)
 }

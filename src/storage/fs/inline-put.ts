@@ -55,9 +55,7 @@ export class InlinePuts {
 
   /** Whether a put of `length` bytes may run inline now. */
   allows(length: number): boolean {
-    return (
-      length <= INLINE_PUT_MAX_BYTES && this.streams === 0 && this.now() >= this.pooledUntil
-    )
+    return length <= INLINE_PUT_MAX_BYTES && this.streams === 0 && this.now() >= this.pooledUntil
   }
 
   /**
@@ -76,7 +74,7 @@ export class InlinePuts {
         throw err
       }
       try {
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+        for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at)
       } finally {
         closeSync(fd)
       }
