@@ -66,6 +66,7 @@ try {
         `server CPU ${((cpu * 1e6) / count).toFixed(0)} µs/request`,
     )
   }
+  if (process.env.PROFILE_OUTPUT) console.log(target.output())
 } finally {
   client.close()
   await target.stop()

@@ -61,19 +61,19 @@ export interface Figure {
   pages?: { outpost?: number; distribution?: number }
 }
 
-/** Issue 9's targets: median ratios Outpost / distribution. */
+/** Issue 9's targets as issue 17 set them: median ratios Outpost / distribution. */
 export const RATIO_TARGETS: Partial<Record<WorkloadKey, number>> = {
   pushMonolithic: 2.0,
   pushChunked: 2.0,
-  pull: 0.9,
+  pull: 1.0,
   images: 3.0,
   manifests: 5.0,
   blobHeads: 5.0,
 }
 
-/** Issue 9's footprint targets for Outpost. */
+/** Issue 9's footprint targets for Outpost, idle RSS as issue 17 set it (64 MiB stays the aim). */
 export const FOOTPRINT_TARGETS = {
-  idleRssMiB: 64,
+  idleRssMiB: 84,
   peakRssMiB: 128,
   readyMs: 1000,
   writeAmplification: 1.05,
