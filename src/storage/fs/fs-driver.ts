@@ -41,7 +41,7 @@ import {
   syncHandle,
 } from '../../util/durable-fs.js'
 import { layoutKeys } from '../../layout/index.js'
-import { InlinePuts } from './inline-put.js'
+import { InlineFs } from './inline-fs.js'
 
 export interface FsDriverOptions {
   /** Absolute directory that holds everything this driver stores. */
@@ -72,14 +72,14 @@ export class FsDriver implements StorageDriver {
   private readonly commit: boolean
   /** A root that did not exist yet is created with the first write; one that did is never. */
   private readonly rootExisted: boolean
-  /** small puts on the event loop (inline-put.ts); never with commit, whose fsyncs wait */
-  private readonly inline: InlinePuts | undefined
+  /** small puts and stats on the event loop (inline-fs.ts); never with commit (fsyncs wait) */
+  private readonly inline: InlineFs | undefined
 
   constructor(options: FsDriverOptions) {
     this.localRoot = options.root
     this.label = `local (${options.root})`
     this.commit = options.commit
-    this.inline = options.commit ? undefined : new InlinePuts()
+    this.inline = options.commit ? undefined : new InlineFs()
     this.rootExisted = existsSync(options.root)
   }
 
@@ -142,7 +142,7 @@ export class FsDriver implements StorageDriver {
     const target = this.path(key)
     const tmp = this.tmpPath()
     try {
-      if (this.inline?.allows(bytes.length) && this.inline.put(tmp, target, bytes)) return
+      if (this.inline?.mayPut(bytes.length) && this.inline.put(tmp, target, bytes)) return
       const handle = await this.openCreatingDirs(tmp)
       try {
         await handle.writeFile(bytes)
@@ -203,7 +203,12 @@ export class FsDriver implements StorageDriver {
 
   async stat(key: string): Promise<ObjectInfo | null> {
     try {
-      const info = await stat(this.path(key))
+      const path = this.path(key)
+      const info = this.inline?.allowed() ? this.inline.stat(path) : await stat(path)
+      if (!info) {
+        this.checkRoot(undefined)
+        return null
+      }
       return {
         size: info.size,
         mtimeMs: info.mtimeMs,
