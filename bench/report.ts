@@ -206,22 +206,16 @@ export function printResources(runs: TargetRun[], cores: number): void {
   const keys = [...new Set(runs[0].attempts.map((a) => a.key))]
   for (const key of keys) {
     const label = runs[0].attempts.find((a) => a.key === key)!.label
-    line(`  ${label}: server CPU s`, (r) =>
-      attemptsOf(r, key).length
-        ? med(
-            spreadOf(r, key, (a) => a.usage.serverCpuSeconds),
-            2,
-          )
-        : '-',
+    const seconds = (pick: (a: WorkloadRun) => number) => (r: TargetRun) =>
+      attemptsOf(r, key).length ? med(spreadOf(r, key, pick), 2) : '-'
+    line(
+      `  ${label}: server CPU s`,
+      seconds((a) => a.usage.serverCpuSeconds),
     )
     if (key === 'pushMonolithic' || key === 'pushChunked' || key === 'pull') {
-      line(`  ${label}: of which kernel s`, (r) =>
-        attemptsOf(r, key).length
-          ? med(
-              spreadOf(r, key, (a) => a.usage.serverKernelSeconds),
-              2,
-            )
-          : '-',
+      line(
+        `  ${label}: of which kernel s`,
+        seconds((a) => a.usage.serverKernelSeconds),
       )
     }
     line(`  ${label}: peak RSS MiB`, (r) =>

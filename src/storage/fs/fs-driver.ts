@@ -188,16 +188,16 @@ export class FsDriver implements StorageDriver {
     const streamed = this.inline?.streaming()
     try {
       await pipeline(source, sink, { signal: options.signal })
-      streamed?.()
       if (!options.append) {
         if (this.commit) await fsyncPath(staging)
         await this.publish(staging, target)
       }
       return sink.bytesWritten
     } catch (err) {
-      streamed?.()
       if (!options.append) await unlink(staging).catch(() => {})
       throw this.wrap(key, err)
+    } finally {
+      streamed?.()
     }
   }
 
